@@ -1,0 +1,407 @@
+// N-API entry points of ifa_native. Every entry point checks its arguments and throws a TypeError or
+// RangeError naming itself; kernels are validated here and run on the CPU stream thread.
+#include <napi.h>
+
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <sstream>
+
+#include "../kernels/cpu/cpu_kernels.h"
+#include "../kernels/cpu/parallel.h"
+#include "cpu_stream.h"
+#include "cuda_info.h"
+#include "kernel_registry.h"
+#include "storage.h"
+
+#ifndef IFA_VERSION
+#define IFA_VERSION "0.0.0"
+#endif
+#ifndef IFA_BUILD_SYSTEM
+#define IFA_BUILD_SYSTEM "unknown"
+#endif
+
+namespace ifa {
+
+std::string shapeString(const Shape& s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); i++) o << (i ? "," : "") << s[i];
+  o << "]";
+  return o.str();
+}
+
+KernelRegistry& KernelRegistry::cpu() {
+  static KernelRegistry r;
+  return r;
+}
+
+void argFail(const KernelCall& c, const std::string& msg) { throw ArgError(c.name + ": " + msg); }
+
+void expectSameShape(const KernelCall& c, const Shape& got, const Shape& want, const char* what) {
+  if (got != want)
+    argFail(c, std::string(what) + " shape " + shapeString(got) + " should be " + shapeString(want));
+}
+
+Shape broadcastShapes(const KernelCall& c, const Shape& a, const Shape& b) {
+  size_t r = std::max(a.size(), b.size());
+  Shape out(r);
+  for (size_t i = 0; i < r; i++) {
+    int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
+    int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da != db && da != 1 && db != 1)
+      argFail(c, "shapes " + shapeString(a) + " and " + shapeString(b) + " do not broadcast");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+namespace {
+
+constexpr double kMaxSafe = 9007199254740991.0;
+constexpr int64_t kMaxNumel = int64_t(1) << 36;  // 256 GiB of float32: larger is surely a mistake
+constexpr size_t kMaxRank = 8;
+
+struct ReadJob {
+  Napi::Promise::Deferred deferred;
+  Napi::Reference<Napi::Float32Array> target;  // empty for sync()
+  std::string error;
+};
+
+void deliverRead(Napi::Env env, Napi::Function, std::nullptr_t*, ReadJob* job);
+using ReadTsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, ReadJob, deliverRead>;
+
+struct AddonState {
+  ReadTsfn tsfn;
+  int pendingReads = 0;
+};
+AddonState* state = nullptr;
+
+void deliverRead(Napi::Env env, Napi::Function, std::nullptr_t*, ReadJob* job) {
+  if (env != nullptr) {
+    if (!job->error.empty()) {
+      job->deferred.Reject(Napi::Error::New(env, "CPU stream: " + job->error).Value());
+    } else if (job->target.IsEmpty()) {
+      job->deferred.Resolve(env.Undefined());
+    } else {
+      job->deferred.Resolve(job->target.Value());
+    }
+    if (state && --state->pendingReads == 0) state->tsfn.Unref(env);
+  } else {
+    job->target.SuppressDestruct();  // the environment is going away; nothing to release into
+  }
+  delete job;
+}
+
+[[noreturn]] void typeError(Napi::Env env, const std::string& fn, const std::string& msg) {
+  throw Napi::TypeError::New(env, "ifa_native." + fn + ": " + msg);
+}
+[[noreturn]] void rangeError(Napi::Env env, const std::string& fn, const std::string& msg) {
+  throw Napi::RangeError::New(env, "ifa_native." + fn + ": " + msg);
+}
+
+void expectArgs(const Napi::CallbackInfo& info, const std::string& fn, size_t min, size_t max) {
+  if (info.Length() < min || info.Length() > max) {
+    std::string want = min == max ? std::to_string(min) : std::to_string(min) + "-" + std::to_string(max);
+    typeError(info.Env(), fn, "expects " + want + " argument(s), got " + std::to_string(info.Length()));
+  }
+}
+
+int64_t integerArg(Napi::Env env, const std::string& fn, const Napi::Value& v, const std::string& what,
+                   double lo, double hi) {
+  if (!v.IsNumber()) typeError(env, fn, what + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d) rangeError(env, fn, what + " must be a finite integer, got " + std::to_string(d));
+  if (d < lo || d > hi)
+    rangeError(env, fn, what + " must be in [" + std::to_string(int64_t(lo)) + ", " + std::to_string(int64_t(hi)) + "], got " + std::to_string(int64_t(d)));
+  return int64_t(d);
+}
+
+std::shared_ptr<Buffer> bufferArg(Napi::Env env, const std::string& fn, const Napi::Value& v, const std::string& what) {
+  if (!v.IsNumber()) typeError(env, fn, what + " must be a buffer handle (number)");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d || d < 1 || d > kMaxSafe)
+    typeError(env, fn, what + " is not a buffer handle");
+  auto buf = BufferTable::instance().find(uint64_t(d));
+  if (!buf) rangeError(env, fn, what + " (handle " + std::to_string(uint64_t(d)) + ") is not a live buffer: it was disposed or never allocated");
+  return buf;
+}
+
+Shape shapeArg(Napi::Env env, const std::string& fn, const Napi::Value& v, const std::string& what) {
+  if (!v.IsArray()) typeError(env, fn, what + " must be an array of dimensions");
+  auto arr = v.As<Napi::Array>();
+  if (arr.Length() > kMaxRank) rangeError(env, fn, what + " has rank " + std::to_string(arr.Length()) + "; at most 8 is supported");
+  Shape s;
+  int64_t n = 1;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    int64_t d = integerArg(env, fn, arr.Get(i), what + "[" + std::to_string(i) + "]", 0, double(kMaxNumel));
+    s.push_back(d);
+    if (d != 0 && n > kMaxNumel / d) rangeError(env, fn, what + " " + shapeString(s) + "... is too large");
+    n *= d;
+  }
+  return s;
+}
+
+// [[handle, shape], ...] → views; each shape must hold exactly the buffer's element count.
+std::vector<TensorView> tensorsArg(Napi::Env env, const std::string& fn, const Napi::Value& v, const std::string& what) {
+  if (!v.IsArray()) typeError(env, fn, what + " must be an array of [handle, shape] pairs");
+  auto arr = v.As<Napi::Array>();
+  if (arr.Length() > 64) rangeError(env, fn, what + " has " + std::to_string(arr.Length()) + " entries; at most 64");
+  std::vector<TensorView> out;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    std::string name = what + "[" + std::to_string(i) + "]";
+    Napi::Value pair = arr.Get(i);
+    if (!pair.IsArray() || pair.As<Napi::Array>().Length() != 2) typeError(env, fn, name + " must be a [handle, shape] pair");
+    auto p = pair.As<Napi::Array>();
+    TensorView t;
+    t.buffer = bufferArg(env, fn, p.Get(0u), name);
+    t.shape = shapeArg(env, fn, p.Get(1u), name + " shape");
+    if (uint64_t(t.numel()) != t.buffer->numel)
+      rangeError(env, fn, name + " shape " + shapeString(t.shape) + " has " + std::to_string(t.numel()) +
+                              " elements but its buffer holds " + std::to_string(t.buffer->numel));
+    t.data = t.buffer->data;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Attrs attrsArg(Napi::Env env, const std::string& fn, const Napi::Value& v) {
+  Attrs a;
+  if (v.IsUndefined() || v.IsNull()) return a;
+  if (!v.IsObject() || v.IsArray()) typeError(env, fn, "attrs must be a plain object");
+  auto obj = v.As<Napi::Object>();
+  auto keys = obj.GetPropertyNames();
+  if (keys.Length() > 64) rangeError(env, fn, "attrs has too many keys");
+  for (uint32_t i = 0; i < keys.Length(); i++) {
+    Napi::Value kv = keys.Get(i);
+    std::string key = kv.ToString().Utf8Value();
+    Napi::Value val = obj.Get(kv);
+    if (val.IsNumber()) {
+      a.numbers[key] = val.As<Napi::Number>().DoubleValue();
+    } else if (val.IsBoolean()) {
+      a.numbers[key] = val.As<Napi::Boolean>().Value() ? 1 : 0;
+    } else if (val.IsArray()) {
+      auto arr = val.As<Napi::Array>();
+      if (arr.Length() > 64) rangeError(env, fn, "attrs." + key + " is too long");
+      std::vector<int64_t> list;
+      for (uint32_t j = 0; j < arr.Length(); j++)
+        list.push_back(integerArg(env, fn, arr.Get(j), "attrs." + key + "[" + std::to_string(j) + "]", -double(kMaxNumel), double(kMaxNumel)));
+      a.lists[key] = std::move(list);
+    } else if (!val.IsUndefined()) {
+      typeError(env, fn, "attrs." + key + " must be a number, boolean or array of integers");
+    }
+  }
+  return a;
+}
+
+// alloc(numel[, data: Float32Array]) → handle
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "alloc", 1, 2);
+  int64_t n = integerArg(env, "alloc", info[0], "numel", 0, double(kMaxNumel));
+  const float* src = nullptr;
+  if (info.Length() == 2 && !info[1].IsUndefined()) {
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      typeError(env, "alloc", "data must be a Float32Array");
+    auto arr = info[1].As<Napi::Float32Array>();
+    if (int64_t(arr.ElementLength()) != n)
+      rangeError(env, "alloc", "data has " + std::to_string(arr.ElementLength()) + " elements, numel is " + std::to_string(n));
+    src = arr.Data();
+  }
+  std::shared_ptr<Buffer> buf;
+  try {
+    buf = std::make_shared<Buffer>(Device::Cpu, size_t(n));
+  } catch (const std::bad_alloc&) {
+    rangeError(env, "alloc", "out of host memory allocating " + std::to_string(n * 4) + " bytes");
+  }
+  // A fresh buffer is referenced by no queued task, so it can be filled here synchronously.
+  if (src && n) std::memcpy(buf->data, src, size_t(n) * sizeof(float));
+  return Napi::Number::New(env, double(BufferTable::instance().add(std::move(buf))));
+}
+
+// free(handle) → true when it was live
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "free", 1, 1);
+  if (!info[0].IsNumber()) typeError(env, "free", "handle must be a number");
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d || d < 1 || d > kMaxSafe) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(env, BufferTable::instance().remove(uint64_t(d)));
+}
+
+// write(handle, data: Float32Array): queued behind earlier work on the stream.
+Napi::Value Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "write", 2, 2);
+  auto buf = bufferArg(env, "write", info[0], "handle");
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    typeError(env, "write", "data must be a Float32Array");
+  auto arr = info[1].As<Napi::Float32Array>();
+  if (arr.ElementLength() != buf->numel)
+    rangeError(env, "write", "data has " + std::to_string(arr.ElementLength()) + " elements, the buffer holds " + std::to_string(buf->numel));
+  auto copy = std::make_shared<std::vector<float>>(arr.Data(), arr.Data() + arr.ElementLength());
+  CpuStream::instance().enqueue("write", [buf, copy] { std::memcpy(buf->data, copy->data(), copy->size() * sizeof(float)); });
+  return env.Undefined();
+}
+
+Napi::Value enqueueRead(Napi::Env env, std::shared_ptr<Buffer> buf) {
+  auto job = new ReadJob{Napi::Promise::Deferred::New(env), {}, {}};
+  float* dst = nullptr;
+  if (buf) {
+    auto arr = Napi::Float32Array::New(env, buf->numel);
+    dst = arr.Data();
+    job->target = Napi::Persistent(arr);
+  }
+  Napi::Promise promise = job->deferred.Promise();
+  if (state->pendingReads++ == 0) state->tsfn.Ref(env);
+  CpuStream::instance().enqueue("read", [job, buf, dst] {
+    if (buf && buf->numel) std::memcpy(dst, buf->data, buf->numel * sizeof(float));
+    job->error = CpuStream::instance().takeError();
+    state->tsfn.BlockingCall(job);
+  });
+  return promise;
+}
+
+// read(handle) → Promise<Float32Array>, resolved when the stream reaches it.
+Napi::Value Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "read", 1, 1);
+  return enqueueRead(env, bufferArg(env, "read", info[0], "handle"));
+}
+
+// sync() → Promise<void>, resolved when all queued work is done (rejects with a kernel's error).
+Napi::Value Sync(const Napi::CallbackInfo& info) {
+  expectArgs(info, "sync", 0, 0);
+  return enqueueRead(info.Env(), nullptr);
+}
+
+// run(kernel, inputs, outputs, attrs?)
+Napi::Value Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "run", 3, 4);
+  if (!info[0].IsString()) typeError(env, "run", "kernel name must be a string");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  const KernelDef* def = KernelRegistry::cpu().find(name);
+  if (!def) rangeError(env, "run", "unknown kernel '" + name.substr(0, 64) + "'");
+  std::string fn = "run(" + name + ")";
+  auto call = std::make_shared<KernelCall>();
+  call->name = name;
+  call->inputs = tensorsArg(env, fn, info[1], "inputs");
+  call->outputs = tensorsArg(env, fn, info[2], "outputs");
+  call->attrs = attrsArg(env, fn, info.Length() > 3 ? info[3] : env.Undefined());
+  if (def->inputs >= 0 && int(call->inputs.size()) != def->inputs)
+    typeError(env, fn, "expects " + std::to_string(def->inputs) + " input(s), got " + std::to_string(call->inputs.size()));
+  if (int(call->outputs.size()) != def->outputs)
+    typeError(env, fn, "expects " + std::to_string(def->outputs) + " output(s), got " + std::to_string(call->outputs.size()));
+  for (size_t i = 0; i < call->outputs.size(); i++) {
+    for (auto& in : call->inputs)
+      if (in.buffer == call->outputs[i].buffer) rangeError(env, fn, "output " + std::to_string(i) + " is also an input; kernels do not run in place");
+    for (size_t j = 0; j < i; j++)
+      if (call->outputs[j].buffer == call->outputs[i].buffer) rangeError(env, fn, "the same buffer is given as two outputs");
+  }
+  try {
+    def->validate(*call);
+  } catch (const ArgError& e) {
+    if (e.isType) throw Napi::TypeError::New(env, std::string("ifa_native.run: ") + e.what());
+    throw Napi::RangeError::New(env, std::string("ifa_native.run: ") + e.what());
+  }
+  auto body = def->run;
+  CpuStream::instance().enqueue(name, [call, body] { body(*call); });
+  return env.Undefined();
+}
+
+Napi::Value Memory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "memory", 0, 0);
+  auto& a = CpuAllocator::instance();
+  Napi::Object cpu = Napi::Object::New(env);
+  cpu.Set("buffers", double(a.liveBuffers()));
+  cpu.Set("bytes", double(a.liveBytes()));
+  cpu.Set("cachedBytes", double(a.cachedBytes()));
+  cpu.Set("handles", double(BufferTable::instance().size()));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("cpu", cpu);
+  return out;
+}
+
+Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+  expectArgs(info, "emptyCache", 0, 0);
+  CpuAllocator::instance().emptyCache();
+  return info.Env().Undefined();
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "setThreads", 1, 1);
+  setThreadCount(int(integerArg(env, "setThreads", info[0], "threads", 1, 1024)));
+  return env.Undefined();
+}
+
+Napi::Value Kernels(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "kernels", 0, 0);
+  auto names = KernelRegistry::cpu().names();
+  auto arr = Napi::Array::New(env, names.size());
+  for (uint32_t i = 0; i < names.size(); i++) arr.Set(i, names[i]);
+  return arr;
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "info", 0, 0);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("version", IFA_VERSION);
+  o.Set("buildSystem", IFA_BUILD_SYSTEM);
+  o.Set("threads", threadCount());
+  static CudaInfo cuda = probeCuda();
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("compiled", cuda.compiled);
+  c.Set("architectures", cuda.architectures);
+  c.Set("toolkit", cuda.toolkit);
+  c.Set("available", cuda.available);
+  c.Set("deviceCount", cuda.deviceCount);
+  if (!cuda.device.empty()) c.Set("device", cuda.device);
+  if (!cuda.reason.empty()) c.Set("reason", cuda.reason);
+  o.Set("cuda", c);
+  return o;
+}
+
+void Cleanup(void*) {
+  CpuStream::instance().shutdown();
+  if (state) {
+    state->tsfn.Abort();
+    delete state;
+    state = nullptr;
+  }
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto& reg = KernelRegistry::cpu();
+  registerElementwiseKernels(reg);
+  registerReduceKernels(reg);
+  registerMatmulKernels(reg);
+  state = new AddonState();
+  state->tsfn = ReadTsfn::New(env, "ifa_native.read", 0, 1);
+  state->tsfn.Unref(env);
+  napi_add_env_cleanup_hook(env, Cleanup, nullptr);
+  exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
+  exports.Set("free", Napi::Function::New(env, Free, "free"));
+  exports.Set("write", Napi::Function::New(env, Write, "write"));
+  exports.Set("read", Napi::Function::New(env, Read, "read"));
+  exports.Set("sync", Napi::Function::New(env, Sync, "sync"));
+  exports.Set("run", Napi::Function::New(env, Run, "run"));
+  exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
+  exports.Set("emptyCache", Napi::Function::New(env, EmptyCache, "emptyCache"));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  exports.Set("kernels", Napi::Function::New(env, Kernels, "kernels"));
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  return exports;
+}
+
+}  // namespace ifa
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return ifa::Init(env, exports); }
+
+NODE_API_MODULE(ifa_native, InitModule)

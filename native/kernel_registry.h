@@ -1,0 +1,45 @@
+// Kernels by name. Each has a validator (runs on the JS thread, throws ArgError with a message that
+// names the kernel and shapes) and a body (runs on the CPU stream thread, must not throw on inputs
+// its validator accepted).
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tensor_view.h"
+
+namespace ifa {
+
+struct KernelDef {
+  int inputs;   // -1: any number
+  int outputs;
+  std::function<void(const KernelCall&)> validate;
+  std::function<void(const KernelCall&)> run;
+};
+
+class KernelRegistry {
+ public:
+  static KernelRegistry& cpu();
+  void add(const std::string& name, KernelDef def) { defs_[name] = std::move(def); }
+  const KernelDef* find(const std::string& name) const {
+    auto it = defs_.find(name);
+    return it == defs_.end() ? nullptr : &it->second;
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> n;
+    for (auto& kv : defs_) n.push_back(kv.first);
+    return n;
+  }
+
+ private:
+  std::map<std::string, KernelDef> defs_;
+};
+
+// Helpers for validators.
+[[noreturn]] void argFail(const KernelCall& c, const std::string& msg);
+void expectSameShape(const KernelCall& c, const Shape& got, const Shape& want, const char* what);
+// numpy broadcasting of a and b; fails naming the kernel when incompatible.
+Shape broadcastShapes(const KernelCall& c, const Shape& a, const Shape& b);
+
+}  // namespace ifa

@@ -1,0 +1,95 @@
+#include "storage.h"
+
+#include <cstdlib>
+#include <new>
+
+namespace ifa {
+
+CpuAllocator& CpuAllocator::instance() {
+  static CpuAllocator a;
+  return a;
+}
+
+float* CpuAllocator::allocate(size_t numel) {
+  size_t bytes = (numel == 0 ? 1 : numel) * sizeof(float);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(bytes);
+    if (it != cache_.end()) {
+      float* p = it->second;
+      cache_.erase(it);
+      cached_bytes_ -= bytes;
+      live_buffers_++;
+      live_bytes_ += bytes;
+      return p;
+    }
+  }
+  // 64-byte alignment for AVX-512 loads; round the size up as aligned_alloc requires.
+  size_t rounded = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded);
+  if (!p) {
+    emptyCache();
+    p = std::aligned_alloc(64, rounded);
+    if (!p) throw std::bad_alloc();
+  }
+  live_buffers_++;
+  live_bytes_ += bytes;
+  return static_cast<float*>(p);
+}
+
+void CpuAllocator::release(float* p, size_t numel) {
+  size_t bytes = (numel == 0 ? 1 : numel) * sizeof(float);
+  live_buffers_--;
+  live_bytes_ -= bytes;
+  std::lock_guard<std::mutex> lock(mu_);
+  // Keep at most 1 GiB parked; beyond that give memory back to the system.
+  if (cached_bytes_.load() + (int64_t)bytes > (int64_t(1) << 30)) {
+    std::free(p);
+    return;
+  }
+  cache_.emplace(bytes, p);
+  cached_bytes_ += bytes;
+}
+
+void CpuAllocator::emptyCache() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& kv : cache_) std::free(kv.second);
+  cache_.clear();
+  cached_bytes_ = 0;
+}
+
+Buffer::Buffer(Device d, size_t n) : device(d), data(nullptr), numel(n) {
+  data = CpuAllocator::instance().allocate(n);
+}
+
+Buffer::~Buffer() { CpuAllocator::instance().release(data, numel); }
+
+BufferTable& BufferTable::instance() {
+  static BufferTable t;
+  return t;
+}
+
+uint64_t BufferTable::add(std::shared_ptr<Buffer> b) {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t id = next_++;
+  table_.emplace(id, std::move(b));
+  return id;
+}
+
+std::shared_ptr<Buffer> BufferTable::find(uint64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = table_.find(id);
+  return it == table_.end() ? nullptr : it->second;
+}
+
+bool BufferTable::remove(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return table_.erase(id) > 0;
+}
+
+size_t BufferTable::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return table_.size();
+}
+
+}  // namespace ifa

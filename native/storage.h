@@ -1,0 +1,59 @@
+// Device-independent storage handles. JS holds a number (a handle id that is never reused), so a
+// disposed or foreign handle is simply not found: it cannot point at freed memory.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace ifa {
+
+// Host allocator with a cache of freed blocks keyed by size. Counts live buffers and bytes, and the
+// bytes parked in the cache, for memory().
+class CpuAllocator {
+ public:
+  static CpuAllocator& instance();
+  float* allocate(size_t numel);  // throws std::bad_alloc
+  void release(float* p, size_t numel);
+  void emptyCache();
+  int64_t liveBuffers() const { return live_buffers_.load(); }
+  int64_t liveBytes() const { return live_bytes_.load(); }
+  int64_t cachedBytes() const { return cached_bytes_.load(); }
+
+ private:
+  std::mutex mu_;
+  std::multimap<size_t, float*> cache_;
+  std::atomic<int64_t> live_buffers_{0}, live_bytes_{0}, cached_bytes_{0};
+};
+
+enum class Device { Cpu = 0 };
+
+struct Buffer {
+  Device device;
+  float* data;
+  size_t numel;
+  Buffer(Device d, size_t n);
+  ~Buffer();
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+};
+
+class BufferTable {
+ public:
+  static BufferTable& instance();
+  uint64_t add(std::shared_ptr<Buffer> b);
+  std::shared_ptr<Buffer> find(uint64_t id) const;  // nullptr when unknown or freed
+  bool remove(uint64_t id);
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  uint64_t next_ = 1;
+  std::unordered_map<uint64_t, std::shared_ptr<Buffer>> table_;
+};
+
+}  // namespace ifa
