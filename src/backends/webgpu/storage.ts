@@ -1,0 +1,46 @@
+// WebGPU storage: a GPUBuffer of float32 values, plus a pool that keeps freed buffers by byte size
+// for reuse. Reuse is safe without fences because every write, kernel and read-back goes through
+// the one device queue in submission order.
+import type { Storage } from '../backend.js';
+
+export class WebGPUStorage implements Storage {
+  readonly backend = 'webgpu' as const;
+  freed = false;
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly numel: number,
+    /** numel·4, at least 4 (a binding cannot be empty); always a multiple of 4 as WebGPU needs. */
+    readonly byteSize: number,
+  ) {}
+}
+
+export function byteSizeFor(numel: number): number {
+  return Math.max(4, numel * 4);
+}
+
+/** Freed buffers by byte size. Contents of a reused buffer are whatever was last written. */
+export class BufferPool {
+  private readonly free = new Map<number, GPUBuffer[]>();
+  cachedBytes = 0;
+
+  take(byteSize: number): GPUBuffer | undefined {
+    const list = this.free.get(byteSize);
+    const b = list?.pop();
+    if (b) this.cachedBytes -= byteSize;
+    return b;
+  }
+
+  give(byteSize: number, buffer: GPUBuffer): void {
+    let list = this.free.get(byteSize);
+    if (!list) this.free.set(byteSize, (list = []));
+    list.push(buffer);
+    this.cachedBytes += byteSize;
+  }
+
+  /** Destroys every pooled buffer. */
+  clear(): void {
+    for (const list of this.free.values()) for (const b of list) b.destroy();
+    this.free.clear();
+    this.cachedBytes = 0;
+  }
+}

@@ -1,0 +1,50 @@
+// The ifa-ssl command line. Each command is a function returning an exit code.
+import { parseArgs } from 'node:util';
+import { info } from '../info.js';
+import { demo } from './demo.js';
+
+const USAGE = `usage: ifa-ssl <command> [options]
+
+commands:
+  info [--json]     version, build (CUDA compiled in, architectures) and each backend's status
+  demo              a short training run on the CPU that shows the runtime working
+  help              this text
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'info':
+      return infoCommand(rest);
+    case 'demo':
+      return demo(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 1 : 0;
+    default:
+      process.stderr.write(`ifa-ssl: unknown command '${command}'\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function infoCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false } }, strict: true });
+  const i = await info();
+  if (values.json) {
+    process.stdout.write(JSON.stringify(i, null, 2) + '\n');
+    return 0;
+  }
+  const lines = [
+    `ifa-ssl ${i.version} (node ${i.node})`,
+    `addon: ${i.build.addon} (${i.build.buildSystem})`,
+    `cuda: ${i.build.cuda.compiled ? `compiled in (CUDA ${i.build.cuda.toolkit}; ${i.build.cuda.architectures.join(' ')})` : 'not compiled in'}`,
+    `cpu threads: ${i.build.cpuThreads}`,
+    'backends:',
+    ...i.backends.map((b) => `  ${b.name.padEnd(7)} ${b.available ? 'available  ' : 'unavailable'}  ${b.available ? (b.device ?? '') : (b.reason ?? '')}`),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}

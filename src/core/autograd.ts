@@ -1,0 +1,94 @@
+// Reverse-mode autograd over the recorded graph: a topological order from the root (iterative, no
+// recursion), then each node's gradient rule in reverse order, accumulating where a tensor feeds
+// several ops. Gradient rules run without recording and inside tidy(), so their temporaries die.
+import { keep, noGrad, tidy } from './engine.js';
+import { formatShape, shapesEqual } from './shape.js';
+import { Tensor, setBackwardImpl } from './tensor.js';
+import { add } from '../ops/add.js';
+import { ones } from './tensor.js';
+
+/** Tensors reachable from root through recorded ops, root first, each before its inputs. */
+function topologicalOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const visited = new Set<Tensor>();
+  const stack: { t: Tensor; next: number }[] = [{ t: root, next: 0 }];
+  visited.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const inputs = top.t.node ? top.t.node.inputs : [];
+    if (top.next < inputs.length) {
+      const child = inputs[top.next++];
+      if (child.node && !visited.has(child)) {
+        visited.add(child);
+        stack.push({ t: child, next: 0 });
+      }
+    } else {
+      order.push(top.t);
+      stack.pop();
+    }
+  }
+  return order.reverse();
+}
+
+function accumulate(into: Tensor | undefined | null, g: Tensor): Tensor {
+  if (!into) return g;
+  const sum = add(into, g);
+  into.dispose();
+  g.dispose();
+  return sum;
+}
+
+export function backward(root: Tensor, grad?: Tensor): void {
+  if (!(root instanceof Tensor)) throw new TypeError('backward: expects a Tensor');
+  if (root.isDisposed) throw new Error(`backward: the tensor ${root} was disposed`);
+  if (!root.requiresGrad) throw new Error('backward: the tensor does not require grad (no input had requiresGrad, or it was made under noGrad)');
+  if (grad === undefined && root.size !== 1) {
+    throw new RangeError(`backward: a gradient is required for a non-scalar output of shape ${formatShape(root.shape)}`);
+  }
+  if (grad !== undefined) {
+    if (!(grad instanceof Tensor)) throw new TypeError('backward: grad must be a Tensor');
+    if (!shapesEqual(grad.shape, root.shape)) {
+      throw new RangeError(`backward: grad shape ${formatShape(grad.shape)} differs from the output's ${formatShape(root.shape)}`);
+    }
+    if (grad.backend !== root.backend) throw new Error(`backward: grad is on ${grad.backend}, the output on ${root.backend}`);
+  }
+  noGrad(() => {
+    const grads = new Map<Tensor, Tensor>();
+    grads.set(root, grad ? grad.detach() : ones(root.shape, { backend: root.backend }));
+    for (const t of topologicalOrder(root)) {
+      const g = grads.get(t);
+      if (!g) continue;
+      grads.delete(t);
+      if (!t.node) {
+        if (t.requiresGrad) t.grad = keep(accumulate(t.grad, g));
+        else g.dispose();
+        continue;
+      }
+      const node = t.node;
+      let inputGrads: (Tensor | null)[];
+      try {
+        inputGrads = tidy(() => node.backward(g).map((x) => (x === g ? x.detach() : x)));
+      } catch (e) {
+        throw new Error(`backward through ${node.op}: ${(e as Error).message}`);
+      }
+      g.dispose();
+      const seen = new Set<Tensor>();
+      node.inputs.forEach((inp, i) => {
+        let gi = inputGrads[i];
+        if (!gi || !inp.requiresGrad) {
+          if (gi && !seen.has(gi)) gi.dispose();
+          return;
+        }
+        if (seen.has(gi)) gi = gi.detach();
+        seen.add(gi);
+        if (!shapesEqual(gi.shape, inp.shape)) {
+          throw new Error(`backward through ${node.op}: gradient shape ${formatShape(gi.shape)} for input ${i} should be ${formatShape(inp.shape)}`);
+        }
+        if (inp.node) grads.set(inp, accumulate(grads.get(inp), gi));
+        else if (inp.requiresGrad) inp.grad = keep(accumulate(inp.grad, gi));
+      });
+    }
+  });
+}
+
+setBackwardImpl(backward);

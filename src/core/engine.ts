@@ -1,0 +1,128 @@
+// Memory scopes and gradient mode. Memory from JS is explicit: tensors created inside tidy(fn) are
+// disposed when fn returns, except what fn returns and what keep() marks. A FinalizationRegistry
+// frees storage of tensors that were garbage-collected undisposed, and counts them as leaks.
+import type { Backend, Storage } from '../backends/backend.js';
+import type { Tensor } from './tensor.js';
+
+/** Storage shared by a tensor and its views (reshape, detach); freed when the last one is disposed. */
+export class StorageHolder {
+  private refs = 1;
+  constructor(
+    readonly backend: Backend,
+    readonly storage: Storage,
+  ) {}
+  retain(): void {
+    this.refs++;
+  }
+  release(): void {
+    if (this.refs <= 0) return;
+    if (--this.refs === 0) this.backend.free(this.storage);
+  }
+}
+
+interface Scope {
+  tensors: Set<Tensor>;
+}
+
+const scopes: Scope[] = [];
+let gradEnabled = true;
+let live = 0;
+let leaked = 0;
+
+const finalizer = new FinalizationRegistry<StorageHolder>((holder) => {
+  leaked++;
+  live--;
+  holder.release();
+});
+
+export function trackTensor(t: Tensor, holder: StorageHolder): void {
+  live++;
+  finalizer.register(t, holder, t);
+  if (scopes.length) scopes[scopes.length - 1].tensors.add(t);
+}
+
+export function untrackTensor(t: Tensor): void {
+  live--;
+  finalizer.unregister(t);
+}
+
+export function liveTensorCount(): number {
+  return live;
+}
+
+/** Tensors that were garbage-collected without dispose() (their storage was freed then). */
+export function leakedTensorCount(): number {
+  return leaked;
+}
+
+function collect(value: unknown, out: Set<Tensor>, isTensor: (v: unknown) => v is Tensor, depth = 0): void {
+  if (depth > 8 || value === null || typeof value !== 'object') return;
+  if (isTensor(value)) {
+    out.add(value);
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) collect(v, out, isTensor, depth + 1);
+  } else if (value instanceof Map) {
+    for (const v of value.values()) collect(v, out, isTensor, depth + 1);
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) collect(v, out, isTensor, depth + 1);
+  }
+}
+
+let tensorCheck: ((v: unknown) => v is Tensor) | null = null;
+export function setTensorCheck(f: (v: unknown) => v is Tensor): void {
+  tensorCheck = f;
+}
+
+/**
+ * Runs fn and disposes every tensor it created, except the tensors in its result (a tensor, or
+ * arrays/objects/Maps of them) and those passed to keep(). Results move to the enclosing scope.
+ */
+export function tidy<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new TypeError('tidy: expects a function');
+  const scope: Scope = { tensors: new Set() };
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of scope.tensors) t.dispose();
+    throw e;
+  }
+  scopes.pop();
+  if (result && typeof (result as { then?: unknown }).then === 'function') {
+    for (const t of scope.tensors) t.dispose();
+    throw new TypeError('tidy: fn returned a Promise; tidy scopes are synchronous (await outside, or dispose by hand)');
+  }
+  const kept = new Set<Tensor>();
+  collect(result, kept, tensorCheck!);
+  const parent = scopes.length ? scopes[scopes.length - 1] : null;
+  for (const t of scope.tensors) {
+    if (kept.has(t)) parent?.tensors.add(t);
+    else t.dispose();
+  }
+  return result;
+}
+
+/** Exempts t from disposal by the enclosing tidy scopes. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.tensors.delete(t);
+  return t;
+}
+
+/** Runs fn without recording operations for autograd. */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}

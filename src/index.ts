@@ -1,0 +1,32 @@
+// ifa-ssl: the package root.
+import './core/autograd.js';
+
+export { Tensor, tensor, zeros, ones, full, randomNormal, randomUniform, isTensor } from './core/tensor.js';
+export type { TensorOptions, RandomOptions, GradNode } from './core/tensor.js';
+export { tidy, keep, noGrad, isGradEnabled } from './core/engine.js';
+export { backward } from './core/autograd.js';
+export { setSeed } from './core/random.js';
+export { memory } from './core/memory.js';
+export type { MemoryInfo } from './core/memory.js';
+export { backends, setBackend, getDefaultBackend, initBackend, getBackend } from './backends/registry.js';
+export type { BackendName, BackendStatus, Backend } from './backends/backend.js';
+export { add } from './ops/add.js';
+export { mul } from './ops/mul.js';
+export { relu } from './ops/relu.js';
+export { sum, mean } from './ops/reduce.js';
+export type { ReduceOptions } from './ops/reduce.js';
+export { matmul } from './ops/matmul.js';
+export type { MatmulOptions } from './ops/matmul.js';
+export { registeredOps } from './ops/registry.js';
+export type { OpSpec, OpCase } from './ops/registry.js';
+export { info } from './info.js';
+export type { BuildInfo } from './info.js';
+
+import { CpuBackend } from './backends/cpu.js';
+import { getBackend } from './backends/registry.js';
+
+/** Number of CPU kernel threads (default: all cores). */
+export function setCpuThreads(n: number): void {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new RangeError(`setCpuThreads: expects a positive integer, got ${n}`);
+  (getBackend('cpu') as CpuBackend).setThreads(n);
+}

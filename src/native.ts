@@ -1,0 +1,78 @@
+// Loads ifa_native.node: the cmake-js build (build-cmake/) first, then node-gyp's (build/), or the
+// file named by IFA_NATIVE_PATH.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeCudaInfo {
+  compiled: boolean;
+  architectures: string;
+  toolkit: string;
+  available: boolean;
+  deviceCount: number;
+  device?: string;
+  reason?: string;
+}
+
+export interface NativeInfo {
+  version: string;
+  buildSystem: string;
+  threads: number;
+  cuda: NativeCudaInfo;
+}
+
+export type NativeTensorArg = [number, number[]];
+
+export interface NativeAddon {
+  alloc(numel: number, data?: Float32Array): number;
+  free(handle: number): boolean;
+  write(handle: number, data: Float32Array): void;
+  read(handle: number): Promise<Float32Array>;
+  sync(): Promise<void>;
+  run(kernel: string, inputs: NativeTensorArg[], outputs: NativeTensorArg[], attrs?: object): void;
+  memory(): { cpu: { buffers: number; bytes: number; cachedBytes: number; handles: number } };
+  emptyCache(): void;
+  setThreads(n: number): void;
+  kernels(): string[];
+  info(): NativeInfo;
+}
+
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'native'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('ifa-ssl: cannot find the package root (package.json beside native/)');
+}
+
+let cached: { addon: NativeAddon; path: string } | null = null;
+
+export function nativeAddon(): NativeAddon {
+  return loadNative().addon;
+}
+
+export function nativePath(): string {
+  return loadNative().path;
+}
+
+function loadNative(): { addon: NativeAddon; path: string } {
+  if (cached) return cached;
+  const root = packageRoot();
+  const candidates = [
+    process.env.IFA_NATIVE_PATH,
+    join(root, 'build-cmake', 'Release', 'ifa_native.node'),
+    join(root, 'build', 'Release', 'ifa_native.node'),
+  ].filter((p): p is string => !!p);
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new Error(
+      `ifa-ssl: the native addon is not built (looked for ${candidates.join(', ')}). ` +
+        'Run `npm run build:native` (cmake-js) or `npm run build:gyp` (node-gyp).',
+    );
+  }
+  const require = createRequire(import.meta.url);
+  cached = { addon: require(found) as NativeAddon, path: found };
+  return cached;
+}

@@ -1,0 +1,64 @@
+// The one path every op takes: check its inputs are live and on one backend, allocate the output,
+// enqueue the kernel, and record the gradient rule when autograd needs it.
+import type { KernelAttrs } from '../backends/backend.js';
+import { getBackend } from '../backends/registry.js';
+import { isGradEnabled } from '../core/engine.js';
+import { formatShape, type Shape } from '../core/shape.js';
+import { Tensor, emptyTensor, type GradNode } from '../core/tensor.js';
+
+export function checkTensor(v: unknown, op: string, what: string): Tensor {
+  if (!(v instanceof Tensor)) throw new TypeError(`${op}: ${what} must be a Tensor, got ${v === null ? 'null' : typeof v}`);
+  if (v.isDisposed) throw new Error(`${op}: ${what} was disposed (shape ${formatShape(v.shape)}, ${v.backend})`);
+  return v;
+}
+
+export function sameBackend(op: string, inputs: Tensor[], names: string[]): void {
+  for (let i = 1; i < inputs.length; i++) {
+    if (inputs[i].backend !== inputs[0].backend) {
+      throw new Error(
+        `${op}: ${names[0]} is on ${inputs[0].backend} but ${names[i]} is on ${inputs[i].backend}; move one with await t.to('${inputs[0].backend}')`,
+      );
+    }
+  }
+}
+
+export interface KernelLaunch {
+  op: string;
+  kernel: string;
+  inputs: Tensor[];
+  /** Shapes the kernel sees for the inputs (defaults to theirs). */
+  inputShapes?: Shape[];
+  outShape: Shape;
+  attrs?: KernelAttrs;
+}
+
+/** Runs one kernel into a new output tensor. */
+export function launch(k: KernelLaunch): Tensor {
+  const backendName = k.inputs[0].backend;
+  const backend = getBackend(backendName);
+  if (!backend.hasKernel(k.kernel)) {
+    throw new Error(`${k.op}: kernel ${k.kernel} is not implemented on the ${backendName} backend`);
+  }
+  const out = emptyTensor(k.outShape, backendName);
+  try {
+    backend.run(
+      k.kernel,
+      k.inputs.map((t, i) => t.ref(k.inputShapes?.[i] ?? t.shape)),
+      [out.ref()],
+      k.attrs ?? {},
+    );
+  } catch (e) {
+    out.dispose();
+    throw e;
+  }
+  return out;
+}
+
+/** Attaches a gradient rule to out when grad mode is on and some input requires grad. */
+export function record(out: Tensor, op: string, inputs: Tensor[], backward: GradNode['backward']): Tensor {
+  if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.node = { op, inputs, backward };
+  }
+  return out;
+}

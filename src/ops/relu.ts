@@ -1,0 +1,22 @@
+// relu(x) = max(x, 0). Gradient: gy where the output is positive.
+import type { Tensor } from '../core/tensor.js';
+import { checkTensor, launch, record } from './op.js';
+import { registerOp } from './registry.js';
+
+export function relu(xIn: Tensor): Tensor {
+  const x = checkTensor(xIn, 'relu', 'x');
+  const y = launch({ op: 'relu', kernel: 'relu', inputs: [x], outShape: x.shape });
+  return record(y, 'relu', [x], (gy) => [launch({ op: 'relu.backward', kernel: 'reluBackward', inputs: [gy, y], outShape: x.shape })]);
+}
+
+registerOp({
+  name: 'relu',
+  kernels: ['relu', 'reluBackward'],
+  cases: [
+    { label: 'matrix', shapes: [[4, 6]] },
+    { label: 'NHWC', shapes: [[2, 3, 5, 7]] },
+  ],
+  run: ([x]) => relu(x),
+  tolerance: { atol: 0, rtol: 0 },
+  awayFromZero: 0.05,
+});
