@@ -333,7 +333,7 @@ Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   expectArgs(info, "setThreads", 1, 1);
-  setThreadCount(int(integerArg(env, "setThreads", info[0], "threads", 1, 1024)));
+  setThreadCount(int(integerArg(env, "setThreads", info[0], "threads", 1, 256)));
   return env.Undefined();
 }
 

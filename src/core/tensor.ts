@@ -86,7 +86,8 @@ export class Tensor {
     if (!this.holder) return;
     const h = this.holder;
     this.holder = null;
-    this.node = null;
+    // The node stays: gradients can still flow through a disposed intermediate whose rule does not
+    // need its values (a rule that does fails naming the op).
     untrackTensor(this);
     h.release();
   }

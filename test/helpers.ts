@@ -1,0 +1,40 @@
+// Shared test utilities: closeness checks that name the worst element, and backend discovery.
+import * as assert from 'uvu/assert';
+import { backends, type BackendStatus } from '../src/index.js';
+
+export interface Tolerance {
+  atol: number;
+  rtol: number;
+}
+
+/** Asserts |a − b| ≤ atol + rtol·|b| elementwise; the message names the worst element. */
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, what: string): void {
+  assert.is(actual.length, expected.length, `${what}: length ${actual.length} vs ${expected.length}`);
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i];
+    const e = expected[i];
+    const excess = Math.abs(a - e) - (tol.atol + tol.rtol * Math.abs(e));
+    if (Number.isNaN(a) !== Number.isNaN(e) || excess > worstExcess) {
+      worst = i;
+      worstExcess = Number.isNaN(excess) ? Infinity : excess;
+    }
+  }
+  if (worst >= 0) {
+    assert.unreachable(
+      `${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (atol ${tol.atol}, rtol ${tol.rtol})`,
+    );
+  }
+}
+
+let statusCache: BackendStatus[] | null = null;
+export async function backendStatuses(): Promise<BackendStatus[]> {
+  statusCache ??= await backends();
+  return statusCache;
+}
+
+/** Logs why a backend's tests are skipped (uvu counts them as skipped). */
+export function skipNote(what: string, reason: string): void {
+  console.log(`  skipped: ${what} — ${reason}`);
+}

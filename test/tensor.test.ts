@@ -1,0 +1,157 @@
+// Tensor creation, reading, disposal, scopes and memory accounting on the CPU backend.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  add,
+  full,
+  getBackend,
+  keep,
+  matmul,
+  memory,
+  ones,
+  randomNormal,
+  randomUniform,
+  relu,
+  setSeed,
+  sum,
+  tensor,
+  tidy,
+  zeros,
+} from '../src/index.js';
+
+test('tensor from typed array, nested arrays and scalar', async () => {
+  const a = tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+  assert.equal(a.shape, [2, 3]);
+  assert.equal([...(await a.data())], [1, 2, 3, 4, 5, 6]);
+  const b = tensor([[1, 2], [3, 4], [5, 6]]);
+  assert.equal(b.shape, [3, 2]);
+  assert.equal(await b.array(), [[1, 2], [3, 4], [5, 6]]);
+  const c = tensor(2.5);
+  assert.equal(c.shape, []);
+  assert.equal([...(await c.data())], [2.5]);
+  const d = tensor(new Float64Array([0.1, 0.2]), [2]);
+  assert.equal([...(await d.data())], [Math.fround(0.1), Math.fround(0.2)]);
+  for (const t of [a, b, c, d]) t.dispose();
+});
+
+test('creation errors name the problem', () => {
+  assert.throws(() => tensor([[1, 2], [3]]), /ragged/);
+  assert.throws(() => tensor(new Float32Array(5), [2, 3]), /5 values do not fill shape \[2,3\]/);
+  assert.throws(() => tensor(new Float32Array(5)), /shape is required/);
+  assert.throws(() => zeros([2, -1]), /non-negative integers/);
+  assert.throws(() => zeros([2, 1.5]), /non-negative integers/);
+  assert.throws(() => tensor('abc' as unknown as number), /data must be/);
+  assert.throws(() => tensor([1, 2], [2], { backend: 'tpu' as 'cpu' }), /unknown backend "tpu"/);
+  assert.throws(() => tensor([1, 2], [2], { backend: 'cuda' }), /backend cuda is unavailable/);
+});
+
+test('zeros, ones, full, and seeded random tensors', async () => {
+  const z = zeros([2, 2]);
+  const o = ones([3]);
+  const f = full([2], 7);
+  assert.equal([...(await z.data())], [0, 0, 0, 0]);
+  assert.equal([...(await o.data())], [1, 1, 1]);
+  assert.equal([...(await f.data())], [7, 7]);
+  const r1 = randomNormal([1000], { seed: 42 });
+  const r2 = randomNormal([1000], { seed: 42 });
+  const v1 = await r1.data();
+  assert.equal([...v1], [...(await r2.data())]);
+  const m = v1.reduce((s, x) => s + x, 0) / v1.length;
+  const sd = Math.sqrt(v1.reduce((s, x) => s + (x - m) ** 2, 0) / v1.length);
+  assert.ok(Math.abs(m) < 0.1 && Math.abs(sd - 1) < 0.1, `normal moments ${m}, ${sd}`);
+  const u = await randomUniform([1000], { seed: 1, low: -2, high: 3 }).data();
+  assert.ok(u.every((x) => x >= -2 && x < 3));
+  setSeed(5);
+  const g1 = await randomUniform([4]).data();
+  setSeed(5);
+  const g2 = await randomUniform([4]).data();
+  assert.equal([...g1], [...g2]);
+  for (const t of [z, o, f, r1, r2]) t.dispose();
+});
+
+test('using a disposed tensor throws; dispose is idempotent', async () => {
+  const a = ones([2]);
+  a.dispose();
+  a.dispose();
+  assert.ok(a.isDisposed);
+  await assert.not.throws(() => a.toString());
+  assert.throws(() => add(a, a), /disposed/);
+  try {
+    await a.data();
+    assert.unreachable('data() on a disposed tensor resolved');
+  } catch (e) {
+    assert.match((e as Error).message, /disposed/);
+  }
+  assert.throws(() => a.reshape([1, 2]), /disposed/);
+});
+
+test('tidy disposes intermediates, keeps results and keep()', async () => {
+  await getBackend('cpu').sync(); // buffers of disposed tensors are released once their kernels ran
+  const before = memory().cpu.buffers;
+  let kept!: ReturnType<typeof ones>;
+  const result = tidy(() => {
+    const a = ones([4]);
+    const b = add(a, a);
+    kept = keep(add(b, a));
+    return { out: relu(b), list: [sum(b)] };
+  });
+  assert.ok(!result.out.isDisposed && !result.list[0].isDisposed && !kept.isDisposed);
+  assert.equal([...(await result.out.data())], [2, 2, 2, 2]);
+  assert.equal([...(await kept.data())], [3, 3, 3, 3]);
+  for (const t of [result.out, result.list[0], kept]) t.dispose();
+  await ones([1]).data(); // drain the stream so queued kernels release their buffers
+  assert.is(memory().cpu.buffers, before + 1);
+  assert.throws(() => tidy((async () => ones([1])) as unknown as () => void), /Promise/);
+});
+
+test('memory returns to its starting count after 100 forward+backward steps in tidy', async () => {
+  const w = randomNormal([16, 8], { seed: 3, requiresGrad: true });
+  const x = randomNormal([4, 16], { seed: 4 });
+  await w.data();
+  const start = memory().cpu.buffers;
+  const startTensors = memory().tensors;
+  for (let i = 0; i < 100; i++) {
+    tidy(() => {
+      const loss = sum(relu(matmul(x, w)));
+      loss.backward();
+      w.grad!.dispose();
+      w.grad = null;
+    });
+  }
+  await x.data();
+  assert.is(memory().cpu.buffers, start, 'live cpu buffers');
+  assert.is(memory().tensors, startTensors, 'live tensors');
+  w.dispose();
+  x.dispose();
+});
+
+test('reshape shares storage; detach drops the graph', async () => {
+  const a = tensor([1, 2, 3, 4, 5, 6], [6], { requiresGrad: true });
+  const before = memory().cpu.buffers;
+  const b = a.reshape([2, 3]);
+  assert.is(memory().cpu.buffers, before);
+  assert.equal(await b.array(), [[1, 2, 3], [4, 5, 6]]);
+  assert.throws(() => a.reshape([4, 2]), /cannot view \[6\]/);
+  const d = a.detach();
+  assert.not.ok(d.requiresGrad);
+  a.dispose();
+  assert.equal([...(await d.data())], [1, 2, 3, 4, 5, 6]);
+  b.dispose();
+  d.dispose();
+});
+
+test('to() copies across backends and errors for unavailable ones', async () => {
+  const a = tensor([1, 2, 3], [3]);
+  const b = await a.to('cpu');
+  assert.equal([...(await b.data())], [1, 2, 3]);
+  try {
+    await a.to('cuda');
+    assert.unreachable('to(cuda) resolved without a GPU');
+  } catch (e) {
+    assert.match((e as Error).message, /cuda is unavailable/);
+  }
+  a.dispose();
+  b.dispose();
+});
+
+test.run();
