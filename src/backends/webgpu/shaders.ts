@@ -19,21 +19,19 @@ function walkUp(start: string): string | null {
   }
 }
 
-/** The kernels/wgsl directory, or null with the places searched. */
+/**
+ * The kernels/wgsl directory, or null with the places searched. A directory given explicitly (option
+ * or IFA_WGSL_DIR) must hold the shaders; it is not silently replaced by another.
+ */
 export function findShaderDir(explicit?: string): { dir: string | null; searched: string[] } {
+  const given = explicit ?? process.env.IFA_WGSL_DIR;
+  if (given) return { dir: existsSync(join(given, 'elementwise.wgsl')) ? resolve(given) : null, searched: [given] };
   const searched: string[] = [];
-  const tryDir = (d: string | undefined): string | null => {
-    if (!d) return null;
-    searched.push(d);
-    return existsSync(join(d, 'elementwise.wgsl')) ? resolve(d) : null;
-  };
-  const fromExplicit = tryDir(explicit) ?? tryDir(process.env.IFA_WGSL_DIR);
-  if (fromExplicit) return { dir: fromExplicit, searched };
   const here = dirname(fileURLToPath(import.meta.url));
-  searched.push(`${here} and its parents`);
+  searched.push(`kernels/wgsl in ${here} or its parents`);
   const fromHere = walkUp(here);
   if (fromHere) return { dir: fromHere, searched };
-  searched.push(`${process.cwd()} and its parents`);
+  searched.push(`kernels/wgsl in ${process.cwd()} or its parents`);
   return { dir: walkUp(process.cwd()), searched };
 }
 

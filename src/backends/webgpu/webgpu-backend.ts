@@ -1,0 +1,300 @@
+// The WebGPU backend: WGSL kernels (kernels/wgsl/) on one device queue. run() validates, encodes one
+// compute pass and submits it at once; only read() and sync() wait, and they wait with promises
+// (mapAsync, onSubmittedWorkDone), never blocking the event loop.
+//
+// GPU errors are asynchronous: each run() sits in a validation error scope whose result is recorded
+// when it arrives; the first recorded error (or an uncaptured error, or a lost device) rejects the
+// next read() or sync(), naming the kernel.
+import type { Backend, BackendMemory, BackendStatus, KernelAttrs, Storage, TensorRef } from '../backend.js';
+import { KERNEL_NAMES, PARAM_WORDS, planKernel, type KernelPlan } from './kernels.js';
+import type { ShaderFile } from './shaders.js';
+import { BufferPool, WebGPUStorage, byteSizeFor } from './storage.js';
+
+/** GPUBufferUsage / GPUMapMode values, from the `webgpu` package's globals (not installed globally). */
+export interface WebGPUConstants {
+  bufferUsage: { STORAGE: number; COPY_SRC: number; COPY_DST: number; MAP_READ: number; UNIFORM: number };
+  mapRead: number;
+}
+
+export class WebGPUBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  private readonly pool = new BufferPool();
+  private readonly stagingPool = new BufferPool();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly layouts: GPUBindGroupLayout[];
+  private readonly pipelineLayouts: GPUPipelineLayout[];
+  private readonly paramsBuffer: GPUBuffer;
+  private liveBuffers = 0;
+  private liveBytes = 0;
+  private firstError: Error | null = null;
+  private readonly pendingScopes = new Set<Promise<void>>();
+  private lostError: Error | null = null;
+  private destroyed = false;
+  private readonly storageUsage: number;
+  /** The Dawn instance from create(): when it is garbage-collected the device dies under us. */
+  private gpu: GPU | null;
+
+  constructor(
+    gpu: GPU,
+    readonly device: GPUDevice,
+    private readonly modules: Record<ShaderFile, GPUShaderModule>,
+    private readonly constants: WebGPUConstants,
+    private readonly deviceName: string,
+  ) {
+    this.gpu = gpu;
+    const U = constants.bufferUsage;
+    this.storageUsage = U.STORAGE | U.COPY_SRC | U.COPY_DST;
+    // Layouts by input count: inputs at bindings 0 and 1, output at 2, params uniform at 3.
+    const stage = 4; // GPUShaderStage.COMPUTE
+    this.layouts = [0, 1, 2].map((nIn) => {
+      const entries: GPUBindGroupLayoutEntry[] = [];
+      for (let i = 0; i < nIn; i++) entries.push({ binding: i, visibility: stage, buffer: { type: 'read-only-storage' } });
+      entries.push({ binding: 2, visibility: stage, buffer: { type: 'storage' } });
+      entries.push({ binding: 3, visibility: stage, buffer: { type: 'uniform' } });
+      return device.createBindGroupLayout({ label: `ifa-webgpu ${nIn} input(s)`, entries });
+    });
+    this.pipelineLayouts = this.layouts.map((l) => device.createPipelineLayout({ bindGroupLayouts: [l] }));
+    // One params buffer serves every run: queue.writeBuffer is ordered with queue.submit, and each
+    // run is its own submit, so each dispatch sees the words written just before it.
+    this.paramsBuffer = device.createBuffer({ label: 'ifa-webgpu params', size: PARAM_WORDS * 4, usage: U.UNIFORM | U.COPY_DST });
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      this.record(new Error(`webgpu: uncaptured ${errorKind(ev.error)}: ${ev.error.message}`));
+    };
+    void device.lost.then((info) => {
+      if (this.destroyed) return;
+      this.lostError = new Error(`webgpu: device lost (${info.reason}): ${info.message}`);
+      this.record(this.lostError);
+    });
+  }
+
+  status(): BackendStatus {
+    if (this.destroyed) return { name: 'webgpu', available: false, device: this.deviceName, reason: 'the backend was destroyed' };
+    if (this.lostError) return { name: 'webgpu', available: false, device: this.deviceName, reason: this.lostError.message };
+    return { name: 'webgpu', available: true, device: this.deviceName };
+  }
+
+  hasKernel(kernel: string): boolean {
+    return KERNEL_NAMES.includes(kernel);
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  alloc(numel: number, data?: Float32Array): Storage {
+    this.checkUsable('alloc');
+    if (typeof numel !== 'number' || !Number.isInteger(numel) || numel < 0) {
+      throw new RangeError(`alloc: numel must be a non-negative integer, got ${String(numel)}`);
+    }
+    if (data !== undefined) {
+      if (!(data instanceof Float32Array)) throw new TypeError('alloc: data must be a Float32Array');
+      if (data.length !== numel) throw new RangeError(`alloc: data has ${data.length} elements, numel is ${numel}`);
+    }
+    const byteSize = byteSizeFor(numel);
+    const max = this.device.limits.maxBufferSize;
+    if (byteSize > max) {
+      throw new RangeError(`alloc: ${numel} elements need ${byteSize} bytes, more than this device's maxBufferSize (${max} bytes)`);
+    }
+    let buffer = this.pool.take(byteSize);
+    if (!buffer) buffer = this.device.createBuffer({ size: byteSize, usage: this.storageUsage });
+    const s = new WebGPUStorage(buffer, numel, byteSize);
+    this.liveBuffers++;
+    this.liveBytes += byteSize;
+    if (data && numel > 0) this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, numel * 4);
+    return s;
+  }
+
+  free(storage: Storage): void {
+    const s = this.own(storage, 'free');
+    if (s.freed) return;
+    s.freed = true;
+    this.liveBuffers--;
+    this.liveBytes -= s.byteSize;
+    if (this.destroyed) return;
+    this.pool.give(s.byteSize, s.buffer);
+  }
+
+  write(storage: Storage, data: Float32Array): void {
+    this.checkUsable('write');
+    const s = this.live(storage, 'write');
+    if (!(data instanceof Float32Array)) throw new TypeError('write: data must be a Float32Array');
+    if (data.length !== s.numel) throw new RangeError(`write: data has ${data.length} elements, the buffer holds ${s.numel}`);
+    if (s.numel > 0) this.device.queue.writeBuffer(s.buffer, 0, data.buffer, data.byteOffset, s.numel * 4);
+  }
+
+  read(storage: Storage): Promise<Float32Array> {
+    try {
+      this.checkUsable('read');
+      const s = this.live(storage, 'read');
+      return this.readAsync(s);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private async readAsync(s: WebGPUStorage): Promise<Float32Array> {
+    const U = this.constants.bufferUsage;
+    const staging =
+      this.stagingPool.take(s.byteSize) ??
+      this.device.createBuffer({ label: 'ifa-webgpu read-back', size: s.byteSize, usage: U.MAP_READ | U.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(s.buffer, 0, staging, 0, s.byteSize);
+    this.device.queue.submit([enc.finish()]);
+    let out: Float32Array;
+    try {
+      await staging.mapAsync(this.constants.mapRead, 0, s.byteSize);
+    } catch (e) {
+      staging.destroy();
+      await this.settleScopes();
+      this.throwRecorded();
+      throw new Error(`read: mapping the read-back buffer failed: ${(e as Error).message}`);
+    }
+    try {
+      out = new Float32Array(staging.getMappedRange(0, s.byteSize).slice(0, s.numel * 4));
+    } finally {
+      staging.unmap();
+    }
+    if (this.destroyed) staging.destroy();
+    else this.stagingPool.give(s.byteSize, staging);
+    await this.settleScopes();
+    this.throwRecorded();
+    return out;
+  }
+
+  async sync(): Promise<void> {
+    this.checkUsable('sync');
+    await this.device.queue.onSubmittedWorkDone();
+    await this.settleScopes();
+    this.throwRecorded();
+  }
+
+  run(kernel: string, inputs: TensorRef[], outputs: TensorRef[], attrs?: KernelAttrs): void {
+    this.checkUsable(typeof kernel === 'string' ? kernel : 'run');
+    const plan = planKernel(kernel, inputs, outputs, attrs);
+    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
+    const bound = [...plan.inputs.map((s, i) => [`inputs[${i}]`, s] as const), ['outputs[0]', plan.output] as const];
+    for (const [name, s] of bound) {
+      if (s.byteSize > maxBinding) {
+        throw new RangeError(
+          `${kernel}: ${name} is ${s.byteSize} bytes, more than this device's maxStorageBufferBindingSize (${maxBinding} bytes)`,
+        );
+      }
+    }
+    if (plan.workgroups === 0) return;
+    const grid = this.grid(kernel, plan.workgroups);
+    const device = this.device;
+    device.pushErrorScope('validation');
+    let dawnError: unknown = null;
+    try {
+      const pipeline = this.pipeline(plan);
+      device.queue.writeBuffer(this.paramsBuffer, 0, plan.params);
+      const entries: GPUBindGroupEntry[] = plan.inputs.map((s, i) => ({ binding: i, resource: { buffer: s.buffer } }));
+      entries.push({ binding: 2, resource: { buffer: plan.output.buffer } });
+      entries.push({ binding: 3, resource: { buffer: this.paramsBuffer } });
+      const bindGroup = device.createBindGroup({ layout: this.layouts[plan.inputs.length], entries });
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(grid[0], grid[1]);
+      pass.end();
+      device.queue.submit([enc.finish()]);
+    } catch (e) {
+      dawnError = e;
+    }
+    const scope = device.popErrorScope().then(
+      (err) => {
+        if (err) this.record(new Error(`${kernel}: WebGPU ${errorKind(err)} in ${plan.file}.wgsl:${plan.entry}: ${err.message}`));
+      },
+      (e: Error) => this.record(new Error(`${kernel}: popErrorScope failed: ${e.message}`)),
+    );
+    this.pendingScopes.add(scope);
+    void scope.finally(() => this.pendingScopes.delete(scope));
+    if (dawnError) throw new Error(`${kernel}: WebGPU call failed: ${(dawnError as Error).message ?? String(dawnError)}`);
+  }
+
+  memory(): BackendMemory {
+    return { buffers: this.liveBuffers, bytes: this.liveBytes, cachedBytes: this.pool.cachedBytes + this.stagingPool.cachedBytes };
+  }
+
+  /** Destroys the pooled (freed) buffers; live storage is untouched. */
+  emptyCache(): void {
+    this.pool.clear();
+    this.stagingPool.clear();
+  }
+
+  /**
+   * Destroys the device so the process can exit; every storage becomes unusable. Dawn keeps Node's
+   * event loop alive while a device is held, so long-lived programs call this when done.
+   */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.emptyCache();
+    this.pipelines.clear();
+    this.device.onuncapturederror = null;
+    this.device.destroy();
+    if (this.gpu) this.gpu = null;
+  }
+
+  private pipeline(plan: KernelPlan): GPUComputePipeline {
+    const key = `${plan.file}:${plan.entry}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      p = this.device.createComputePipeline({
+        label: key,
+        layout: this.pipelineLayouts[plan.inputs.length],
+        compute: { module: this.modules[plan.file], entryPoint: plan.entry },
+      });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  /** Folds a workgroup count into (x, y), each within maxComputeWorkgroupsPerDimension. */
+  private grid(kernel: string, groups: number): [number, number] {
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (groups <= max) return [groups, 1];
+    const y = Math.ceil(groups / max);
+    if (y > max) throw new RangeError(`${kernel}: ${groups} workgroups exceed this device's dispatch limit (${max}×${max})`);
+    return [Math.ceil(groups / y), y];
+  }
+
+  private record(e: Error): void {
+    if (!this.firstError) this.firstError = e;
+  }
+
+  private async settleScopes(): Promise<void> {
+    while (this.pendingScopes.size) await Promise.all([...this.pendingScopes]);
+  }
+
+  private throwRecorded(): void {
+    const e = this.firstError ?? this.lostError;
+    this.firstError = null;
+    if (e) throw e;
+  }
+
+  private checkUsable(what: string): void {
+    if (this.destroyed) throw new Error(`${what}: the webgpu backend was destroyed`);
+    if (this.lostError) throw new Error(`${what}: ${this.lostError.message}`);
+  }
+
+  private own(storage: Storage, what: string): WebGPUStorage {
+    if (!(storage instanceof WebGPUStorage)) {
+      const from = (storage as { backend?: unknown } | null)?.backend;
+      throw new TypeError(`${what}: expected a webgpu storage, got ${from ? `one from the ${String(from)} backend` : String(storage)}`);
+    }
+    return storage;
+  }
+
+  private live(storage: Storage, what: string): WebGPUStorage {
+    const s = this.own(storage, what);
+    if (s.freed) throw new RangeError(`${what}: the storage is not live: it was freed`);
+    return s;
+  }
+}
+
+function errorKind(e: GPUError): string {
+  const n = e?.constructor?.name;
+  return n && n !== 'Object' ? n : 'error';
+}
