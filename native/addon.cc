@@ -291,7 +291,7 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   call->attrs = attrsArg(env, fn, info.Length() > 3 ? info[3] : env.Undefined());
   if (def->inputs >= 0 && int(call->inputs.size()) != def->inputs)
     typeError(env, fn, "expects " + std::to_string(def->inputs) + " input(s), got " + std::to_string(call->inputs.size()));
-  if (int(call->outputs.size()) != def->outputs)
+  if (def->outputs >= 0 && int(call->outputs.size()) != def->outputs)
     typeError(env, fn, "expects " + std::to_string(def->outputs) + " output(s), got " + std::to_string(call->outputs.size()));
   for (size_t i = 0; i < call->outputs.size(); i++) {
     for (auto& in : call->inputs)
@@ -382,6 +382,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerElementwiseKernels(reg);
   registerReduceKernels(reg);
   registerMatmulKernels(reg);
+  registerConvKernels(reg);
+  registerNormKernels(reg);
+  registerPoolKernels(reg);
+  registerLossKernels(reg);
+  registerLayoutKernels(reg);
+  registerOptimKernels(reg);
   state = new AddonState();
   state->tsfn = ReadTsfn::New(env, "ifa_native.read", 0, 1);
   state->tsfn.Unref(env);

@@ -11,9 +11,11 @@
 
 namespace ifa {
 
+// Outputs are written by the kernel; a kernel that updates tensors in place (optimizers, running
+// statistics) lists them as outputs and may read them too.
 struct KernelDef {
   int inputs;   // -1: any number
-  int outputs;
+  int outputs;  // -1: any number
   std::function<void(const KernelCall&)> validate;
   std::function<void(const KernelCall&)> run;
 };

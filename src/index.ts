@@ -17,6 +17,9 @@ export { sum, mean } from './ops/reduce.js';
 export type { ReduceOptions } from './ops/reduce.js';
 export { matmul } from './ops/matmul.js';
 export type { MatmulOptions } from './ops/matmul.js';
+// ops: conv2d and linear algebra (conv2d.ts)
+// ops: normalisation, pooling, losses, layout (batchnorm.ts, pool.ts, l2normalize.ts, concat.ts, loss.ts, ifa.ts, scale.ts)
+// optimizer kernels (src/optim/kernels.ts)
 export { registeredOps } from './ops/registry.js';
 export type { OpSpec, OpCase } from './ops/registry.js';
 export { info } from './info.js';

@@ -5,4 +5,10 @@ namespace ifa {
 void registerElementwiseKernels(KernelRegistry& r);
 void registerReduceKernels(KernelRegistry& r);
 void registerMatmulKernels(KernelRegistry& r);
+void registerConvKernels(KernelRegistry& r);    // conv.cc
+void registerNormKernels(KernelRegistry& r);    // batchnorm.cc
+void registerPoolKernels(KernelRegistry& r);    // pool.cc
+void registerLossKernels(KernelRegistry& r);    // loss.cc (softmax cross-entropy, IFA, l2 normalize)
+void registerLayoutKernels(KernelRegistry& r);  // layout.cc (concat, slice)
+void registerOptimKernels(KernelRegistry& r);   // optim.cc (SGD, EMA)
 }  // namespace ifa

@@ -62,3 +62,25 @@ export function record(out: Tensor, op: string, inputs: Tensor[], backward: Grad
   }
   return out;
 }
+
+export interface InPlaceLaunch {
+  op: string;
+  kernel: string;
+  inputs: Tensor[];
+  /** Tensors the kernel updates in place (read and written), e.g. parameters and momentum buffers. */
+  outputs: Tensor[];
+  attrs?: KernelAttrs;
+}
+
+/** Runs a kernel that updates existing tensors in place (never recorded for autograd). */
+export function launchInPlace(k: InPlaceLaunch): void {
+  const all = [...k.inputs, ...k.outputs];
+  if (all.length === 0) return;
+  const backendName = all[0].backend;
+  sameBackend(k.op, all, all.map((_, i) => (i < k.inputs.length ? `input ${i}` : `tensor ${i - k.inputs.length}`)));
+  const backend = getBackend(backendName);
+  if (!backend.hasKernel(k.kernel)) {
+    throw new Error(`${k.op}: kernel ${k.kernel} is not implemented on the ${backendName} backend`);
+  }
+  backend.run(k.kernel, k.inputs.map((t) => t.ref()), k.outputs.map((t) => t.ref()), k.attrs ?? {});
+}

@@ -1,0 +1,8 @@
+// (being written)
+#include "cpu_kernels.h"
+
+namespace ifa {
+
+void registerNormKernels(KernelRegistry& r) {}
+
+}  // namespace ifa
