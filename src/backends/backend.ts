@@ -12,6 +12,37 @@
 //                              axes in row-major order; attrs {axes?: number[], scale = 1}
 //   matmul(a, b) → c           c[M,N] = op(a)·op(b); attrs {transposeA, transposeB}
 //   fill() → out               attrs {value}
+//
+// The ResNet-50 / MoCo / SimCLR / IFA set (NHWC activations, [Cout,KH,KW,Cin] weights):
+//   conv2d(x[N,H,W,Ci], w[Co,KH,KW,Ci]) → y[N,Ho,Wo,Co]        attrs {strideH, strideW, padH, padW}
+//       Ho = (H + 2·padH − KH) / strideH + 1 (floor); zero padding; no bias (added by the op)
+//   conv2dBackwardInput(dy[N,Ho,Wo,Co], w) → dx[N,H,W,Ci]       same attrs; H, W from dx's shape
+//   conv2dBackwardFilter(x, dy) → dw[Co,KH,KW,Ci]                same attrs; KH, KW from dw's shape
+//   batchNormTrain(x[...,C], gamma[C], beta[C]) → y, mean[C], invStd[C]   attrs {eps, relu}
+//       batch statistics over all but the last axis; invStd = 1/sqrt(biased var + eps);
+//       y = relu?((x − mean)·invStd·gamma + beta)
+//   batchNormEval(x, gamma, beta, runningMean, runningVar) → y    attrs {eps, relu}
+//   batchNormBackward(dy, x, gamma, beta, mean, invStd) → dx, dgamma, dbeta   attrs {relu}
+//       with relu, dy is masked where the (recomputed) output is ≤ 0
+//   batchNormUpdateStats(mean, invStd) → runningMean, runningVar (in place)  attrs {momentum, eps, count}
+//       running = (1 − momentum)·running + momentum·batch, with the unbiased variance
+//       (var·count/(count − 1)), as PyTorch
+//   maxPool2d(x[N,H,W,C]) → y[N,Ho,Wo,C]        attrs {kernelH, kernelW, strideH, strideW, padH, padW}
+//       padding is −∞; Ho as for conv
+//   maxPool2dBackward(dy, x) → dx               same attrs; the gradient goes to the first maximum
+//   l2Normalize(x) → y                          along the last axis: y = x / max(‖x‖₂, eps); attrs {eps}
+//   l2NormalizeBackward(dy, x) → dx             attrs {eps}
+//   concat(x0, x1, …) → y                       attrs {axis}
+//   slice(x) → y                                attrs {axis, start}; length from y's shape
+//   sliceBackward(dy) → dx                      attrs {axis, start}; zeros outside the slice
+//   softmaxCrossEntropy(logits[N,K], labels[N]) → loss[1]     mean over N; labels hold class indices
+//   softmaxCrossEntropyBackward(dloss[1], logits, labels) → dlogits
+//   ifaLoss(q[...,C], p[...,C]) → loss[1]       attrs {target, eps}: mean over pixels of
+//       |target − cos(q, p)|, cos = ⟨q,p⟩ / max(‖q‖·‖p‖, eps) (torch.nn.functional.cosine_similarity)
+//   ifaLossBackward(dloss[1], q, p) → dq[, dp]  attrs {target, eps}; dp when two outputs are given
+//   sgd(grad0, …, gradK) → param0, …, paramK, momentum0, …, momentumK (in place)
+//       attrs {lr, momentum, weightDecay, dampening, nesterov, firstStep}: PyTorch's SGD
+//   ema(source0, …, sourceK) → target0, …, targetK (in place)   attrs {m}: t = m·t + (1 − m)·s
 
 export type BackendName = 'cpu' | 'cuda' | 'webgpu';
 export const BACKEND_NAMES: readonly BackendName[] = ['cpu', 'cuda', 'webgpu'];
