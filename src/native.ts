@@ -59,12 +59,10 @@ export function nativePath(): string {
 
 function loadNative(): { addon: NativeAddon; path: string } {
   if (cached) return cached;
-  const root = packageRoot();
-  const candidates = [
-    process.env.IFA_NATIVE_PATH,
-    join(root, 'build-cmake', 'Release', 'ifa_native.node'),
-    join(root, 'build', 'Release', 'ifa_native.node'),
-  ].filter((p): p is string => !!p);
+  const override = process.env.IFA_NATIVE_PATH;
+  const candidates = override
+    ? [override]
+    : [join(packageRoot(), 'build-cmake', 'Release', 'ifa_native.node'), join(packageRoot(), 'build', 'Release', 'ifa_native.node')];
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
     throw new Error(
