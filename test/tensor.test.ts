@@ -1,5 +1,7 @@
 // Tensor creation, reading, disposal, scopes and memory accounting on the CPU backend.
 import { test } from 'uvu';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as assert from 'uvu/assert';
 import {
   add,
@@ -152,6 +154,30 @@ test('to() copies across backends and errors for unavailable ones', async () => 
   }
   a.dispose();
   b.dispose();
+});
+
+test('the FinalizationRegistry frees and counts tensors that were never disposed', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  // Collect earlier tests' garbage first, so the counts below are ours alone.
+  for (let i = 0; i < 5; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await getBackend('cpu').sync();
+  const before = memory();
+  (() => {
+    for (let i = 0; i < 10; i++) ones([64]);
+  })();
+  await getBackend('cpu').sync();
+  assert.is(memory().cpu.buffers, before.cpu.buffers + 10);
+  for (let i = 0; i < 20 && memory().leaked < before.leaked + 10; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const after = memory();
+  assert.is(after.leaked, before.leaked + 10, 'leak count');
+  assert.is(after.cpu.buffers, before.cpu.buffers, 'buffers freed by the safety net');
 });
 
 test.run();

@@ -8,6 +8,8 @@ const USAGE = `usage: ifa-ssl <command> [options]
 commands:
   info [--json]     version, build (CUDA compiled in, architectures) and each backend's status
   demo              a short training run on the CPU that shows the runtime working
+  bench <ifa|conv|bn> [--backend B] [--shape N,H,W,C] [--pass forward|both] [--json]
+                    time one op (see ifa-ssl bench --help)
   help              this text
 `;
 
@@ -18,6 +20,8 @@ export async function main(argv: string[]): Promise<number> {
       return infoCommand(rest);
     case 'demo':
       return demo(rest);
+    case 'bench':
+      return (await import('./bench.js')).benchCommand(rest);
     case undefined:
     case 'help':
     case '--help':

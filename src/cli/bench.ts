@@ -1,0 +1,261 @@
+// `ifa-ssl bench <ifa|conv|bn>`: times one op's forward (or forward + all gradients) on a backend and
+// prints one JSON object per run (or a line of text). Each iteration enqueues the work inside tidy()
+// and waits for the backend to finish; we report the median and minimum over --iters iterations
+// after --warmup untimed ones. Inputs are seeded N(0,1), never all zeros.
+import { parseArgs } from 'node:util';
+import '../core/autograd.js';
+import type { BackendName } from '../backends/backend.js';
+import { BACKEND_NAMES } from '../backends/backend.js';
+import { initBackend } from '../backends/registry.js';
+import { tidy } from '../core/engine.js';
+import { ones, randomNormal, zeros } from '../core/tensor.js';
+import { batchNorm2d } from '../ops/batchnorm.js';
+import { conv2d } from '../ops/conv2d.js';
+import { ifaLoss } from '../ops/ifa.js';
+
+
+export interface BenchResult {
+  bench: string;
+  backend: BackendName;
+  shape: number[];
+  pass: 'forward' | 'both';
+  iters: number;
+  median_ms: number;
+  min_ms: number;
+  /** Bytes the work must move at least (its floor), as defined per bench in the README. */
+  bytes: number;
+  GBps: number;
+  flops: number | null;
+  GFLOPs: number | null;
+  [extra: string]: unknown;
+}
+
+export interface BenchSpec {
+  bench: 'ifa' | 'conv' | 'bn';
+  backend: BackendName;
+  shape?: number[];
+  pass?: 'forward' | 'both';
+  iters?: number;
+  warmup?: number;
+  kernel?: number;
+  stride?: number;
+  cout?: number;
+}
+
+const DEFAULT_SHAPES: Record<BenchSpec['bench'], number[]> = {
+  ifa: [16, 8, 8, 1024],
+  bn: [8, 56, 56, 256],
+  conv: [8, 56, 56, 64],
+};
+
+interface Work {
+  run(): void;
+  bytes: number;
+  flops: number | null;
+  extra: Record<string, unknown>;
+  dispose(): void;
+}
+
+function ifaWork(shape: number[], backend: BackendName, both: boolean): Work {
+  const q = randomNormal(shape, { seed: 1, backend, requiresGrad: both });
+  const p = randomNormal(shape, { seed: 2, backend });
+  const n = q.size;
+  return {
+    run: () =>
+      tidy(() => {
+        const loss = ifaLoss(q, p);
+        if (both) {
+          loss.backward();
+          q.grad!.dispose();
+          q.grad = null;
+        }
+      }),
+    // Floor: read q and p once (and write dq once with the gradient).
+    bytes: (both ? 3 : 2) * n * 4,
+    flops: null,
+    extra: {},
+    dispose: () => [q, p].forEach((t) => t.dispose()),
+  };
+}
+
+function bnWork(shape: number[], backend: BackendName, both: boolean): Work {
+  const c = shape[shape.length - 1];
+  const x = randomNormal(shape, { seed: 1, backend, requiresGrad: both });
+  const gamma = ones([c], { backend, requiresGrad: both });
+  const beta = zeros([c], { backend, requiresGrad: both });
+  const runningMean = zeros([c], { backend });
+  const runningVar = ones([c], { backend });
+  const up = randomNormal(shape, { seed: 3, backend });
+  const n = x.size;
+  return {
+    run: () =>
+      tidy(() => {
+        const y = batchNorm2d(x, gamma, beta, { training: true, runningMean, runningVar, relu: true });
+        if (both) {
+          y.backward(up);
+          for (const t of [x, gamma, beta]) {
+            t.grad!.dispose();
+            t.grad = null;
+          }
+        }
+      }),
+    // Floor as PyTorch's anchor counts it: forward reads x and writes y (2N); forward+backward 5N
+    // (x, y, dy read; dx written; one more pass over x for the statistics).
+    bytes: (both ? 5 : 2) * n * 4,
+    flops: null,
+    extra: { relu: true },
+    dispose: () => [x, gamma, beta, runningMean, runningVar, up].forEach((t) => t.dispose()),
+  };
+}
+
+function convWork(shape: number[], backend: BackendName, both: boolean, k: number, stride: number, cout: number): Work {
+  const [n, h, w, cin] = shape;
+  const pad = Math.floor(k / 2);
+  const ho = Math.floor((h + 2 * pad - k) / stride) + 1;
+  const wo = Math.floor((w + 2 * pad - k) / stride) + 1;
+  const x = randomNormal(shape, { seed: 1, backend, requiresGrad: both });
+  const wt = randomNormal([cout, k, k, cin], { seed: 2, backend, std: 1 / Math.sqrt(cin * k * k), requiresGrad: both });
+  const up = randomNormal([n, ho, wo, cout], { seed: 3, backend });
+  const flopsFwd = 2 * n * cout * ho * wo * cin * k * k;
+  const elems = x.size + wt.size + n * ho * wo * cout;
+  return {
+    run: () =>
+      tidy(() => {
+        const y = conv2d(x, wt, { stride, padding: pad });
+        if (both) {
+          y.backward(up);
+          for (const t of [x, wt]) {
+            t.grad!.dispose();
+            t.grad = null;
+          }
+        }
+      }),
+    bytes: (both ? 3 : 1) * elems * 4,
+    flops: both ? 3 * flopsFwd : flopsFwd,
+    extra: { kernel: k, stride, padding: pad, cout, out: [n, ho, wo, cout] },
+    dispose: () => [x, wt, up].forEach((t) => t.dispose()),
+  };
+}
+
+export async function runBench(spec: BenchSpec): Promise<BenchResult> {
+  const backend = await initBackend(spec.backend);
+  const shape = spec.shape ?? DEFAULT_SHAPES[spec.bench];
+  const pass = spec.pass ?? 'both';
+  const both = pass === 'both';
+  const iters = spec.iters ?? 20;
+  const warmup = spec.warmup ?? 3;
+  let work: Work;
+  if (spec.bench === 'ifa') work = ifaWork(shape, spec.backend, both);
+  else if (spec.bench === 'bn') work = bnWork(shape, spec.backend, both);
+  else work = convWork(shape, spec.backend, both, spec.kernel ?? 3, spec.stride ?? 1, spec.cout ?? shape[3]);
+  try {
+    for (let i = 0; i < warmup; i++) {
+      work.run();
+      await backend.sync();
+    }
+    const times: number[] = [];
+    for (let i = 0; i < iters; i++) {
+      const t0 = performance.now();
+      work.run();
+      await backend.sync();
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    const median = times.length % 2 ? times[(times.length - 1) / 2] : (times[times.length / 2 - 1] + times[times.length / 2]) / 2;
+    const round = (v: number, d = 3) => Number(v.toFixed(d));
+    return {
+      bench: spec.bench,
+      backend: spec.backend,
+      shape,
+      pass,
+      iters,
+      median_ms: round(median),
+      min_ms: round(times[0]),
+      bytes: work.bytes,
+      GBps: round(work.bytes / median / 1e6, 2),
+      flops: work.flops,
+      GFLOPs: work.flops === null ? null : round(work.flops / median / 1e6, 1),
+      ...work.extra,
+    };
+  } finally {
+    work.dispose();
+  }
+}
+
+function intList(v: string, what: string): number[] {
+  const parts = v.split(',').map((s) => Number(s.trim()));
+  if (!parts.length || parts.some((d) => !Number.isInteger(d) || d < 1)) throw new RangeError(`${what} must be positive integers separated by commas, got '${v}'`);
+  return parts;
+}
+
+function positiveInt(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got '${v}'`);
+  return n;
+}
+
+export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cuda|webgpu] [--shape N,H,W,C]
+                    [--kernel K --stride S --cout C] [--pass forward|both] [--iters n] [--warmup n]
+                    [--threads n] [--json]
+  ifa   IFA loss on features q, p of shape N,H,W,C (default 16,8,8,1024)
+  bn    BatchNorm + ReLU, training mode (default 8,56,56,256)
+  conv  convolution, padding K/2 (default input 8,56,56,64, K 3, stride 1, cout = C)
+  --pass both (default) times the forward pass and all gradients together.
+`;
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(BENCH_USAGE);
+    return 0;
+  }
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      backend: { type: 'string', default: 'cpu' },
+      shape: { type: 'string' },
+      kernel: { type: 'string' },
+      stride: { type: 'string' },
+      cout: { type: 'string' },
+      pass: { type: 'string', default: 'both' },
+      iters: { type: 'string' },
+      warmup: { type: 'string' },
+      threads: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const bench = positionals[0];
+  if (positionals.length !== 1 || !['ifa', 'conv', 'bn'].includes(bench)) {
+    process.stderr.write(`ifa-ssl bench: expected one of ifa, conv, bn\n${BENCH_USAGE}`);
+    return 2;
+  }
+  if (!(BACKEND_NAMES as readonly string[]).includes(values.backend!)) throw new RangeError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${values.backend}'`);
+  if (values.pass !== 'forward' && values.pass !== 'both') throw new RangeError(`--pass must be forward or both, got '${values.pass}'`);
+  const shape = values.shape ? intList(values.shape, '--shape') : undefined;
+  if (shape && shape.length !== 4) throw new RangeError(`--shape must have 4 dimensions N,H,W,C, got ${shape.length}`);
+  const threads = positiveInt(values.threads, '--threads');
+  if (threads !== undefined) {
+    const { setCpuThreads } = await import('../index.js');
+    setCpuThreads(threads);
+  }
+  const r = await runBench({
+    bench: bench as BenchSpec['bench'],
+    backend: values.backend as BackendName,
+    shape,
+    pass: values.pass,
+    iters: positiveInt(values.iters, '--iters'),
+    warmup: positiveInt(values.warmup, '--warmup'),
+    kernel: positiveInt(values.kernel, '--kernel'),
+    stride: positiveInt(values.stride, '--stride'),
+    cout: positiveInt(values.cout, '--cout'),
+  });
+  if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else {
+    const flops = r.GFLOPs === null ? '' : `, ${r.GFLOPs} GFLOP/s`;
+    process.stdout.write(`${r.bench} ${r.pass} on ${r.backend} [${r.shape}]: median ${r.median_ms} ms (min ${r.min_ms} ms), ${r.GBps} GB/s${flops}\n`);
+  }
+  return 0;
+}
+
