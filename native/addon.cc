@@ -182,7 +182,7 @@ Attrs attrsArg(Napi::Env env, const std::string& fn, const Napi::Value& v) {
       a.numbers[key] = val.As<Napi::Boolean>().Value() ? 1 : 0;
     } else if (val.IsArray()) {
       auto arr = val.As<Napi::Array>();
-      if (arr.Length() > 64) rangeError(env, fn, "attrs." + key + " is too long");
+      if (arr.Length() > 65536) rangeError(env, fn, "attrs." + key + " is too long (at most 65536 entries)");
       std::vector<int64_t> list;
       for (uint32_t j = 0; j < arr.Length(); j++)
         list.push_back(integerArg(env, fn, arr.Get(j), "attrs." + key + "[" + std::to_string(j) + "]", -double(kMaxNumel), double(kMaxNumel)));

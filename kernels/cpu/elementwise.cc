@@ -77,9 +77,56 @@ void validateUnarySame(const KernelCall& c) {
   for (auto& t : c.inputs) expectSameShape(c, t.shape, c.outputs[0].shape, "input");
 }
 
+// Rows of x (axis 0) in the order `index` gives: y[i] = x[index[i]]. Index values are checked here
+// so the body cannot read out of bounds.
+void validateGatherRows(const KernelCall& c) {
+  const Shape& xs = c.inputs[0].shape;
+  const Shape& ys = c.outputs[0].shape;
+  if (xs.empty()) argFail(c, "x must have at least one axis, got a scalar");
+  const auto* index = c.attrs.list("index");
+  if (!index) argFail(c, "attrs.index (the row order) is required");
+  Shape want = xs;
+  want[0] = int64_t(index->size());
+  expectSameShape(c, ys, want, "output");
+  for (int64_t i : *index)
+    if (i < 0 || i >= xs[0]) argFail(c, "row index " + std::to_string(i) + " is out of range for x " + shapeString(xs));
+}
+
+void runGatherRows(const KernelCall& c) {
+  const auto& index = *c.attrs.list("index");
+  const Shape& xs = c.inputs[0].shape;
+  int64_t row = xs[0] ? c.inputs[0].numel() / xs[0] : 0;
+  const float* x = c.inputs[0].data;
+  float* y = c.outputs[0].data;
+  parallelFor(0, int64_t(index.size()), std::max<int64_t>(1, kGrain / std::max<int64_t>(1, row)), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; i++) std::memcpy(y + i * row, x + index[size_t(i)] * row, size_t(row) * sizeof(float));
+  });
+}
+
+// In place: dst[start : start + |src| rows] = src along axis 0 (MoCo's queue enqueue).
+void validateCopyRows(const KernelCall& c) {
+  const Shape& ss = c.inputs[0].shape;
+  const Shape& ds = c.outputs[0].shape;
+  if (ss.empty() || ds.size() != ss.size()) argFail(c, "src " + shapeString(ss) + " and dst " + shapeString(ds) + " must have the same rank ≥ 1");
+  for (size_t i = 1; i < ss.size(); i++)
+    if (ss[i] != ds[i]) argFail(c, "src " + shapeString(ss) + " and dst " + shapeString(ds) + " differ beyond axis 0");
+  double start = c.attrs.number("start", 0);
+  if (start < 0 || start != double(int64_t(start)) || int64_t(start) + ss[0] > ds[0])
+    argFail(c, "rows [" + std::to_string(int64_t(start)) + ", " + std::to_string(int64_t(start) + ss[0]) + ") do not fit in dst " + shapeString(ds));
+}
+
+void runCopyRows(const KernelCall& c) {
+  const Shape& ss = c.inputs[0].shape;
+  int64_t row = ss[0] ? c.inputs[0].numel() / ss[0] : 0;
+  int64_t start = int64_t(c.attrs.number("start", 0));
+  std::memcpy(c.outputs[0].data + start * row, c.inputs[0].data, size_t(c.inputs[0].numel()) * sizeof(float));
+}
+
 }  // namespace
 
 void registerElementwiseKernels(KernelRegistry& r) {
+  r.add("gatherRows", {1, 1, validateGatherRows, runGatherRows});
+  r.add("copyRows", {1, 1, validateCopyRows, runCopyRows});
   r.add("add", {2, 1, validateBinary, [](const KernelCall& c) {
                   binaryBroadcast(c.inputs[0], c.inputs[1], c.outputs[0],
                                   [](float x, float y) { return x + y; });

@@ -40,6 +40,8 @@
 //   ifaLoss(q[...,C], p[...,C]) → loss[1]       attrs {target, eps}: mean over pixels of
 //       |target − cos(q, p)|, cos = ⟨q,p⟩ / max(‖q‖·‖p‖, eps) (torch.nn.functional.cosine_similarity)
 //   ifaLossBackward(dloss[1], q, p) → dq[, dp]  attrs {target, eps}; dp when two outputs are given
+//   gatherRows(x) → y                           y[i] = x[index[i]] along axis 0; attrs {index: number[]}
+//   copyRows(src) → dst (in place)             dst[start : start + rows(src)] = src; attrs {start}
 //   sgd(grad0, …, gradK) → param0, …, paramK, momentum0, …, momentumK (in place)
 //       attrs {lr, momentum, weightDecay, dampening, nesterov, firstStep}: PyTorch's SGD
 //   ema(source0, …, sourceK) → target0, …, targetK (in place)   attrs {m}: t = m·t + (1 − m)·s

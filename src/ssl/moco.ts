@@ -1,0 +1,131 @@
+// MoCo v2 (+ IFA): a query encoder trained by SGD, a key encoder that follows it by momentum
+// (k ← m·k + (1 − m)·q), a queue of K negative keys, InfoNCE at temperature T, and IFA terms whose P
+// features come from the key encoder (no gradient).
+//
+// Shuffling BN: MoCo shuffles the key batch across GPUs so batch-norm statistics cannot leak which
+// key matches which query. On one device we emulate it: the key batch is permuted at random, split
+// into `bnGroups` groups that each run through the key encoder with their own statistics, and the
+// results are put back in order. bnGroups = 1 is plain BN over the whole batch.
+import { keep, noGrad, tidy } from '../core/engine.js';
+import { Rng } from '../core/random.js';
+import { randomNormal, type Tensor } from '../core/tensor.js';
+import { ResNet50, type ResNet50Options } from '../nn/models/resnet50.js';
+import { l2Normalize } from '../ops/l2normalize.js';
+import { concat, slice } from '../ops/layout.js';
+import { copyRowsInto, gatherRows } from '../ops/rows.js';
+import { emaUpdate } from '../optim/kernels.js';
+import { SGD } from '../optim/sgd.js';
+import { DEFAULT_IFA, combineLosses, infoNCE, validateIfaTerms, type IfaTerm } from './losses.js';
+
+export interface MocoOptions {
+  model?: ResNet50Options;
+  queueSize?: number;
+  momentum?: number;
+  temperature?: number;
+  ifa?: IfaTerm[];
+  contrastiveWeight?: number;
+  bnGroups?: number;
+  seed?: number;
+}
+
+export interface StepLosses {
+  loss: number;
+  contrastive: number;
+  ifa: number[];
+}
+
+export class MoCo {
+  readonly encoderQ: ResNet50;
+  readonly encoderK: ResNet50;
+  readonly queue: Tensor;
+  queuePtr = 0;
+  readonly queueSize: number;
+  readonly momentum: number;
+  readonly temperature: number;
+  readonly ifa: IfaTerm[];
+  readonly contrastiveWeight: number;
+  readonly bnGroups: number;
+  readonly rng: Rng;
+
+  constructor(opts: MocoOptions = {}) {
+    this.queueSize = opts.queueSize ?? 65536;
+    this.momentum = opts.momentum ?? 0.999;
+    this.temperature = opts.temperature ?? 0.2;
+    this.ifa = opts.ifa ?? DEFAULT_IFA;
+    validateIfaTerms(this.ifa);
+    this.contrastiveWeight = opts.contrastiveWeight ?? 1;
+    this.bnGroups = opts.bnGroups ?? 1;
+    this.rng = new Rng(opts.seed ?? 0);
+    const model = { head: 'mlp' as const, ...opts.model, seed: opts.model?.seed ?? opts.seed ?? 0 };
+    this.encoderQ = new ResNet50(model);
+    this.encoderK = new ResNet50(model);
+    // The key encoder starts as a copy of the query encoder (m = 0).
+    emaUpdate(this.encoderK.parameters(), this.encoderQ.parameters(), 0);
+    for (const p of this.encoderK.parameters()) p.requiresGrad = false;
+    const dim = this.encoderQ.options.head === 'none' ? this.encoderQ.options.width * 32 : this.encoderQ.options.dim;
+    // MoCo: a random queue, normalised per key.
+    this.queue = tidy(() => keep(l2Normalize(randomNormal([this.queueSize, dim], { seed: (opts.seed ?? 0) + 7919, backend: model.backend }))));
+  }
+
+  private keyForward(x2: Tensor, taps: number[]): { k: Tensor; kTaps: Tensor[] } {
+    const n = x2.shape[0];
+    const groups = this.bnGroups;
+    if (groups <= 1) {
+      const r = this.encoderK.forwardWithTaps(x2, taps);
+      return { k: l2Normalize(r.out), kTaps: r.taps };
+    }
+    if (n % groups !== 0) throw new RangeError(`MoCo: batch ${n} is not divisible by bnGroups ${groups}`);
+    const perm = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(this.rng.uniform() * (i + 1));
+      [perm[i], perm[j]] = [perm[j], perm[i]];
+    }
+    const inverse = new Array<number>(n);
+    perm.forEach((src, i) => (inverse[src] = i));
+    const shuffled = gatherRows(x2, perm);
+    const size = n / groups;
+    const outs = [];
+    for (let g = 0; g < groups; g++) outs.push(this.encoderK.forwardWithTaps(slice(shuffled, 0, g * size, (g + 1) * size), taps));
+    const k = gatherRows(concat(outs.map((o) => o.out), 0), inverse);
+    const kTaps = taps.map((_, i) => gatherRows(concat(outs.map((o) => o.taps[i]), 0), inverse));
+    return { k: l2Normalize(k), kTaps };
+  }
+
+  /** One training step on a batch of two views ([N,S,S,C] each). Returns the loss parts. */
+  step(x1: Tensor, x2: Tensor, optimizer: SGD): Promise<StepLosses> {
+    const n = x1.shape[0];
+    if (this.queueSize % n !== 0) throw new RangeError(`MoCo: queue size ${this.queueSize} must be a multiple of the batch ${n}`);
+    this.encoderQ.train();
+    this.encoderK.train();
+    const taps = this.ifa.map((t) => t.block);
+    const parts = tidy(() => {
+      const q = this.encoderQ.forwardWithTaps(x1, taps);
+      const qn = l2Normalize(q.out);
+      const key = noGrad(() => {
+        emaUpdate(this.encoderK.parameters(), this.encoderQ.parameters(), this.momentum);
+        return this.keyForward(x2, taps);
+      });
+      const contrastive = infoNCE(qn, key.k, this.queue, this.temperature);
+      const l = combineLosses(contrastive, q.taps, key.kTaps, this.ifa, this.contrastiveWeight);
+      l.total.backward();
+      optimizer.step();
+      // Enqueue after backward: the gradient used the queue as it was for the logits.
+      copyRowsInto(this.queue, key.k, this.queuePtr);
+      return [l.total, l.contrastive, ...l.ifa].map((t) => keep(t.detach()));
+    });
+    this.queuePtr = (this.queuePtr + n) % this.queueSize;
+    return readLosses(parts);
+  }
+
+  dispose(): void {
+    this.encoderQ.dispose();
+    this.encoderK.dispose();
+    this.queue.dispose();
+  }
+}
+
+export async function readLosses(parts: Tensor[]): Promise<StepLosses> {
+  const values = await Promise.all(parts.map((t) => t.data()));
+  for (const t of parts) t.dispose();
+  return { loss: values[0][0], contrastive: values[1][0], ifa: values.slice(2).map((v) => v[0]) };
+}

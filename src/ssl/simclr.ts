@@ -1,0 +1,51 @@
+// SimCLR (+ IFA): both views through one encoder and projection head, NT-Xent at temperature T, and
+// IFA terms between the two views' stage features with gradient to both.
+import { keep, tidy } from '../core/engine.js';
+import type { Tensor } from '../core/tensor.js';
+import { ResNet50, type ResNet50Options } from '../nn/models/resnet50.js';
+import { l2Normalize } from '../ops/l2normalize.js';
+import { SGD } from '../optim/sgd.js';
+import { DEFAULT_IFA, combineLosses, ntXent, validateIfaTerms, type IfaTerm } from './losses.js';
+import { readLosses, type StepLosses } from './moco.js';
+
+export interface SimclrOptions {
+  model?: ResNet50Options;
+  temperature?: number;
+  ifa?: IfaTerm[];
+  contrastiveWeight?: number;
+  seed?: number;
+}
+
+export class SimCLR {
+  readonly encoder: ResNet50;
+  readonly temperature: number;
+  readonly ifa: IfaTerm[];
+  readonly contrastiveWeight: number;
+
+  constructor(opts: SimclrOptions = {}) {
+    this.temperature = opts.temperature ?? 0.1;
+    this.ifa = opts.ifa ?? DEFAULT_IFA;
+    validateIfaTerms(this.ifa);
+    this.contrastiveWeight = opts.contrastiveWeight ?? 1;
+    this.encoder = new ResNet50({ head: 'mlp', ...opts.model, seed: opts.model?.seed ?? opts.seed ?? 0 });
+  }
+
+  step(x1: Tensor, x2: Tensor, optimizer: SGD): Promise<StepLosses> {
+    this.encoder.train();
+    const taps = this.ifa.map((t) => t.block);
+    const parts = tidy(() => {
+      const a = this.encoder.forwardWithTaps(x1, taps);
+      const b = this.encoder.forwardWithTaps(x2, taps);
+      const contrastive = ntXent(l2Normalize(a.out), l2Normalize(b.out), this.temperature);
+      const l = combineLosses(contrastive, a.taps, b.taps, this.ifa, this.contrastiveWeight);
+      l.total.backward();
+      optimizer.step();
+      return [l.total, l.contrastive, ...l.ifa].map((t) => keep(t.detach()));
+    });
+    return readLosses(parts);
+  }
+
+  dispose(): void {
+    this.encoder.dispose();
+  }
+}
