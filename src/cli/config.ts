@@ -1,0 +1,95 @@
+// The pretraining configuration: a zod schema whose defaults are the paper's (MoCo v2: queue 65536,
+// m 0.999, T 0.2, MLP head 2048→2048→128, SGD lr 0.03 per 256, momentum 0.9, wd 1e-4, cosine; CXR
+// 512×512; IFA on block 3 towards 1). Errors name the field and the allowed range.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+export const ifaTermSchema = z
+  .object({
+    block: z.number().int().min(1).max(4).describe('ResNet stage 1–4'),
+    target: z.number().min(-1).max(1).default(1),
+    weight: z.number().min(0).default(1),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    method: z.enum(['moco', 'simclr']).default('moco'),
+    data: z.string().min(1).default('synthetic').describe("an image folder, or 'synthetic'"),
+    syntheticImages: z.number().int().min(1).default(512).describe('size of the synthetic data set'),
+    imageSize: z.number().int().min(32).max(2048).default(512),
+    augment: z.enum(['default', 'easy', 'none']).default('default'),
+    inChannels: z.number().int().min(1).max(3).default(1),
+    batch: z.number().int().min(2).max(4096).default(256),
+    epochs: z.number().int().min(1).optional(),
+    steps: z.number().int().min(1).optional(),
+    lr: z.number().positive().default(0.03).describe('learning rate per 256 images'),
+    momentum: z.number().min(0).max(1).default(0.9),
+    weightDecay: z.number().min(0).default(1e-4),
+    warmupSteps: z.number().int().min(0).default(0),
+    schedule: z.enum(['cosine', 'constant']).default('cosine'),
+    queueSize: z.number().int().min(1).default(65536),
+    mocoMomentum: z.number().min(0).max(1).default(0.999),
+    temperature: z.number().positive().optional().describe('MoCo 0.2, SimCLR 0.1'),
+    dim: z.number().int().min(1).default(128),
+    hidden: z.number().int().min(1).default(2048),
+    head: z.enum(['mlp', 'linear']).default('mlp'),
+    bnGroups: z.number().int().min(1).default(1),
+    contrastiveWeight: z.number().min(0).default(1),
+    ifa: z.array(ifaTermSchema).default([{ block: 3, target: 1, weight: 1 }]),
+    layers: z.tuple([z.number().int().min(1), z.number().int().min(1), z.number().int().min(1), z.number().int().min(1)]).default([3, 4, 6, 3]),
+    width: z.number().int().min(1).default(64),
+    init: z.string().optional().describe('a checkpoint to start from (.safetensors or a PyTorch .pth/.pth.tar)'),
+    resume: z.string().optional().describe('a checkpoint of this trainer to continue exactly'),
+    backend: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
+    out: z.string().default('runs/pretrain'),
+    checkpointEvery: z.number().int().min(1).default(500),
+    logEvery: z.number().int().min(1).default(1),
+    workers: z.number().int().min(0).optional(),
+    seed: z.number().int().min(0).default(0),
+    threads: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Parses a config, turning zod's issues into one message that names each field and its bound. */
+export function parseConfig(input: unknown, source = 'config'): Config {
+  const r = configSchema.safeParse(input);
+  if (r.success) {
+    if (r.data.epochs === undefined && r.data.steps === undefined) r.data.epochs = 200;
+    return r.data;
+  }
+  const lines = r.error.issues.map((i) => {
+    const path = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)';
+    return `  ${path}: ${i.message}`;
+  });
+  throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
+}
+
+export class ConfigError extends Error {}
+
+/** --ifa block:target:weight → a term (target and weight optional). */
+export function parseIfaFlag(v: string): { block: number; target: number; weight: number } {
+  const parts = v.split(':');
+  if (parts.length < 1 || parts.length > 3 || parts.some((p) => p.trim() === '' || !Number.isFinite(Number(p)))) {
+    throw new ConfigError(`invalid --ifa '${v}': expected block[:target[:weight]] with numbers, e.g. 3:1:1`);
+  }
+  const [block, target = 1, weight = 1] = parts.map(Number);
+  return { block, target, weight };
+}
+
+export function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
