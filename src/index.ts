@@ -23,6 +23,9 @@ export type { MatmulOptions } from './ops/matmul.js';
 export { registeredOps } from './ops/registry.js';
 export type { OpSpec, OpCase } from './ops/registry.js';
 export { info } from './info.js';
+// checkpoint I/O: safetensors, PyTorch .pth import, conv-weight layout (src/io)
+export { writeSafetensors, writeSafetensorsAsync, readSafetensors, readSafetensorsAsync, encodeSafetensors, serializeSafetensors, decodeSafetensors, readPth, extractStateDict, extractStateDictReport, compareKeys, oihwToOhwi, ohwiToOihw, isTensorRecord } from './io/index.js';
+export type { IoDtype, IoData, TensorRecord, SafetensorsInput, SafetensorsContents, StateDictReport, ExtractOptions, KeyComparison, LayoutRecord } from './io/index.js';
 export type { BuildInfo } from './info.js';
 
 import { CpuBackend } from './backends/cpu.js';
