@@ -23,6 +23,10 @@ export type { MatmulOptions } from './ops/matmul.js';
 export { registeredOps } from './ops/registry.js';
 export type { OpSpec, OpCase } from './ops/registry.js';
 export { info } from './info.js';
+// chest-radiograph data pipeline (src/data); a namespace too, since names like normalize/contrast are generic
+export * as data from './data/index.js';
+export { CxrLoader, ImageFolder, CsvManifest, SyntheticCxr, syntheticRadiograph, preprocessCxr, decodeFile, DecodeError } from './data/index.js';
+export type { LoaderOptions, Batch, LoaderStats, Dataset, AugSpec, PresetName, GrayImage } from './data/index.js';
 // checkpoint I/O: safetensors, PyTorch .pth import, conv-weight layout (src/io)
 export { writeSafetensors, writeSafetensorsAsync, readSafetensors, readSafetensorsAsync, encodeSafetensors, serializeSafetensors, decodeSafetensors, readPth, extractStateDict, extractStateDictReport, compareKeys, oihwToOhwi, ohwiToOihw, isTensorRecord } from './io/index.js';
 export type { IoDtype, IoData, TensorRecord, SafetensorsInput, SafetensorsContents, StateDictReport, ExtractOptions, KeyComparison, LayoutRecord } from './io/index.js';

@@ -48,7 +48,7 @@ const DEFAULT_SHAPES: Record<BenchSpec['bench'], number[]> = {
   conv: [8, 56, 56, 64],
 };
 
-interface Work {
+export interface Work {
   run(): void;
   bytes: number;
   flops: number | null;
@@ -137,17 +137,22 @@ function convWork(shape: number[], backend: BackendName, both: boolean, k: numbe
   };
 }
 
+/** The tensors and closure for one bench; run() enqueues one iteration (await backend.sync() after). */
+export function prepareBench(spec: BenchSpec): Work {
+  const shape = spec.shape ?? DEFAULT_SHAPES[spec.bench];
+  const both = (spec.pass ?? 'both') === 'both';
+  if (spec.bench === 'ifa') return ifaWork(shape, spec.backend, both);
+  if (spec.bench === 'bn') return bnWork(shape, spec.backend, both);
+  return convWork(shape, spec.backend, both, spec.kernel ?? 3, spec.stride ?? 1, spec.cout ?? shape[3]);
+}
+
 export async function runBench(spec: BenchSpec): Promise<BenchResult> {
   const backend = await initBackend(spec.backend);
   const shape = spec.shape ?? DEFAULT_SHAPES[spec.bench];
   const pass = spec.pass ?? 'both';
-  const both = pass === 'both';
   const iters = spec.iters ?? 20;
   const warmup = spec.warmup ?? 3;
-  let work: Work;
-  if (spec.bench === 'ifa') work = ifaWork(shape, spec.backend, both);
-  else if (spec.bench === 'bn') work = bnWork(shape, spec.backend, both);
-  else work = convWork(shape, spec.backend, both, spec.kernel ?? 3, spec.stride ?? 1, spec.cout ?? shape[3]);
+  const work = prepareBench(spec);
   try {
     for (let i = 0; i < warmup; i++) {
       work.run();
@@ -198,13 +203,16 @@ function positiveInt(v: string | undefined, what: string): number | undefined {
 export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cuda|webgpu] [--shape N,H,W,C]
                     [--kernel K --stride S --cout C] [--pass forward|both] [--iters n] [--warmup n]
                     [--threads n] [--json]
+       ifa-ssl bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
   ifa   IFA loss on features q, p of shape N,H,W,C (default 16,8,8,1024)
   bn    BatchNorm + ReLU, training mode (default 8,56,56,256)
   conv  convolution, padding K/2 (default input 8,56,56,64, K 3, stride 1, cout = C)
+  data  two-view pairs/s of the chest-radiograph loader (cached preprocessed images, augmentation)
   --pass both (default) times the forward pass and all gradients together.
 `;
 
 export async function benchCommand(argv: string[]): Promise<number> {
+  if (argv[0] === 'data') return (await import('../data/bench.js')).dataBenchCommand(argv.slice(1));
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(BENCH_USAGE);
     return 0;

@@ -10,6 +10,8 @@ commands:
   demo              a short training run on the CPU that shows the runtime working
   bench <ifa|conv|bn> [--backend B] [--shape N,H,W,C] [--pass forward|both] [--json]
                     time one op (see ifa-ssl bench --help)
+  bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
+                    two-view pairs/s of the chest-radiograph data loader
   help              this text
 `;
 

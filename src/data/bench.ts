@@ -1,0 +1,167 @@
+// `ifa-ssl bench data`: two-view pairs per second through the whole loader (cache read, two
+// augmented views, normalisation, transfer to the main thread, tensors on the backend). The source is
+// the synthetic radiograph set, preprocessed into a cache first (untimed), which is what every epoch
+// after the first reads on real data.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { BackendName } from '../backends/backend.js';
+import { PRESET_NAMES, type PresetName } from './augment.js';
+import { SyntheticCxr } from './datasets.js';
+import { CxrLoader } from './loader.js';
+
+export interface DataBenchOptions {
+  imageSize?: number;
+  preset?: PresetName;
+  workers?: number;
+  batchSize?: number;
+  /** Distinct images in the synthetic set. Default 64. */
+  images?: number;
+  /** Timed pairs (at least). Default 1024. */
+  pairs?: number;
+  backend?: BackendName;
+  /** 'tensor' (default) or 'array' (stop before the backend). */
+  output?: 'tensor' | 'array';
+  /** PyTorch's training rate to compare with (images/s, one image = one two-view pair). Default 266. */
+  gpuImagesPerSecond?: number;
+}
+
+export interface DataBenchResult {
+  bench: 'data';
+  image_size: number;
+  preset: PresetName;
+  workers: number;
+  batch_size: number;
+  cores: number;
+  source: string;
+  output: 'tensor' | 'array';
+  pairs: number;
+  seconds: number;
+  pairs_per_s: number;
+  /** pairs_per_s / min(workers, cores). */
+  pairs_per_s_per_core: number;
+  /** Pairs per second of CPU time consumed by the whole process (all threads). */
+  pairs_per_cpu_s: number;
+  gpu_images_per_s: number;
+  /** Cores needed to feed the GPU rate, at pairs_per_cpu_s. */
+  cores_per_gpu: number;
+  /** 1-minute load average when the timing started: other processes on the machine skew pairs_per_s. */
+  load_avg_1m: number;
+}
+
+export async function benchData(o: DataBenchOptions = {}): Promise<DataBenchResult> {
+  const imageSize = o.imageSize ?? 512;
+  const preset = o.preset ?? 'default';
+  const cores = availableParallelism();
+  const workers = o.workers ?? cores;
+  const batchSize = o.batchSize ?? 32;
+  const images = o.images ?? 64;
+  const target = o.pairs ?? 1024;
+  const output = o.output ?? 'tensor';
+  const gpu = o.gpuImagesPerSecond ?? 266;
+  const cacheDir = await mkdtemp(join(tmpdir(), 'ifa-bench-data-'));
+  const dataset = new SyntheticCxr({ length: images, seed: 1, width: imageSize, height: imageSize });
+  const loader = new CxrLoader(dataset, { batchSize: Math.min(batchSize, images), imageSize, augmentations: preset, workers, cacheDir, backend: o.backend, shuffle: true, dropLast: true, onWarning: () => {} });
+  const stream = (from: number, to?: number): AsyncGenerator<{ indices: number[]; view1: unknown; view2: unknown; labels: unknown }> =>
+    output === 'array' ? loader.epochs(from, to, 'array') : loader.epochs(from, to);
+  try {
+    // Untimed: fill the preprocessing cache and warm the workers' JIT.
+    for await (const b of stream(0, 1)) disposeBatch(b);
+    let pairs = 0;
+    const load = loadavg()[0];
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for await (const b of stream(1)) {
+      pairs += b.indices.length;
+      disposeBatch(b);
+      if (pairs >= target) break;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    const rate = pairs / seconds;
+    const perCpu = pairs / cpuSeconds;
+    const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+    return {
+      bench: 'data',
+      image_size: imageSize,
+      preset,
+      workers,
+      batch_size: Math.min(batchSize, images),
+      cores,
+      source: `synthetic radiographs (${images} images), read from the preprocessed cache`,
+      output,
+      pairs,
+      seconds: r3(seconds),
+      pairs_per_s: r3(rate),
+      pairs_per_s_per_core: r3(rate / Math.min(workers, cores)),
+      pairs_per_cpu_s: r3(perCpu),
+      gpu_images_per_s: gpu,
+      cores_per_gpu: r3(gpu / perCpu),
+      load_avg_1m: r3(load),
+    };
+  } finally {
+    await loader.close();
+    await rm(cacheDir, { recursive: true, force: true });
+  }
+}
+
+function disposeBatch(b: { view1: unknown; view2: unknown; labels: unknown }): void {
+  for (const t of [b.view1, b.view2, b.labels]) if (t && typeof (t as { dispose?: unknown }).dispose === 'function') (t as { dispose(): void }).dispose();
+}
+
+export const DATA_BENCH_USAGE = `usage: ifa-ssl bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N]
+                        [--batch-size 32] [--pairs 1024] [--images 64] [--backend cpu] [--output tensor|array] [--json]
+Two-view pairs per second from the loader (synthetic radiographs, read from the preprocessed cache).
+`;
+
+/** The `ifa-ssl bench data` command. */
+export async function dataBenchCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(DATA_BENCH_USAGE);
+    return 0;
+  }
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      'image-size': { type: 'string' },
+      preset: { type: 'string' },
+      workers: { type: 'string' },
+      'batch-size': { type: 'string' },
+      pairs: { type: 'string' },
+      images: { type: 'string' },
+      backend: { type: 'string' },
+      output: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const int = (v: string | undefined, what: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got '${v}'`);
+    return n;
+  };
+  if (values.preset !== undefined && !(PRESET_NAMES as readonly string[]).includes(values.preset)) throw new RangeError(`--preset must be one of ${PRESET_NAMES.join(', ')}, got '${values.preset}'`);
+  if (values.output !== undefined && values.output !== 'tensor' && values.output !== 'array') throw new RangeError(`--output must be tensor or array, got '${values.output}'`);
+  const r = await benchData({
+    imageSize: int(values['image-size'], '--image-size'),
+    preset: values.preset as PresetName | undefined,
+    workers: int(values.workers, '--workers'),
+    batchSize: int(values['batch-size'], '--batch-size'),
+    pairs: int(values.pairs, '--pairs'),
+    images: int(values.images, '--images'),
+    backend: values.backend as BackendName | undefined,
+    output: values.output as 'tensor' | 'array' | undefined,
+  });
+  if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else {
+    process.stdout.write(
+      `data ${r.image_size}×${r.image_size} preset=${r.preset} workers=${r.workers} batch=${r.batch_size} (${r.output}): ` +
+        `${r.pairs_per_s.toFixed(1)} pairs/s, ${r.pairs_per_s_per_core.toFixed(1)} pairs/s/core, ${r.pairs_per_cpu_s.toFixed(1)} pairs per CPU-second; ` +
+        `${r.cores_per_gpu.toFixed(1)} cores feed ${r.gpu_images_per_s} img/s\n`,
+    );
+  }
+  return 0;
+}

@@ -1,0 +1,32 @@
+// Messages between the loader (main thread) and its workers.
+import type { AugSpec } from './augment.js';
+import type { DatasetDescriptor } from './datasets.js';
+
+export interface WorkerConfig {
+  dataset: DatasetDescriptor;
+  imageSize: number;
+  clipPercentile: number;
+  mean: number;
+  std: number;
+  cacheDir: string | null;
+  augmentations: AugSpec[];
+  seed: number;
+  maxSubstitutes: number;
+}
+
+export type WorkerRequest =
+  | { type: 'init'; config: WorkerConfig }
+  /** buffers: two recycled ArrayBuffers of items.length·S²·4 bytes for the views, when the loader has them. */
+  | { type: 'batch'; id: number; epoch: number; items: number[]; buffers?: ArrayBuffer[] };
+
+export interface BatchResult {
+  type: 'batch';
+  id: number;
+  indices: number[];
+  view1: Float32Array;
+  view2: Float32Array;
+  skipped: { index: number; name: string; message: string }[];
+  stats: { cacheHits: number; cacheMisses: number; loadMs: number; augmentMs: number };
+}
+
+export type WorkerReply = BatchResult | { type: 'ready' } | { type: 'fatal'; message: string } | { type: 'error'; id: number; message: string };
