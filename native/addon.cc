@@ -146,7 +146,7 @@ Shape shapeArg(Napi::Env env, const std::string& fn, const Napi::Value& v, const
 std::vector<TensorView> tensorsArg(Napi::Env env, const std::string& fn, const Napi::Value& v, const std::string& what) {
   if (!v.IsArray()) typeError(env, fn, what + " must be an array of [handle, shape] pairs");
   auto arr = v.As<Napi::Array>();
-  if (arr.Length() > 64) rangeError(env, fn, what + " has " + std::to_string(arr.Length()) + " entries; at most 64");
+  if (arr.Length() > 1024) rangeError(env, fn, what + " has " + std::to_string(arr.Length()) + " entries; at most 1024");
   std::vector<TensorView> out;
   for (uint32_t i = 0; i < arr.Length(); i++) {
     std::string name = what + "[" + std::to_string(i) + "]";

@@ -18,8 +18,22 @@ export type { ReduceOptions } from './ops/reduce.js';
 export { matmul } from './ops/matmul.js';
 export type { MatmulOptions } from './ops/matmul.js';
 // ops: conv2d and linear algebra (conv2d.ts)
-// ops: normalisation, pooling, losses, layout (batchnorm.ts, pool.ts, l2normalize.ts, concat.ts, loss.ts, ifa.ts, scale.ts)
-// optimizer kernels (src/optim/kernels.ts)
+export { batchNorm2d } from './ops/batchnorm.js';
+export type { BatchNormOptions } from './ops/batchnorm.js';
+export { maxPool2d, globalAvgPool } from './ops/pool.js';
+export type { MaxPoolOptions } from './ops/pool.js';
+export { l2Normalize } from './ops/l2normalize.js';
+export type { L2NormalizeOptions } from './ops/l2normalize.js';
+export { concat, slice } from './ops/layout.js';
+export { softmaxCrossEntropy } from './ops/loss.js';
+export { ifaLoss } from './ops/ifa.js';
+export type { IfaLossOptions } from './ops/ifa.js';
+export { scale } from './ops/scale.js';
+export { gatherRows, copyRowsInto } from './ops/rows.js';
+export { sgdStep, emaUpdate } from './optim/kernels.js';
+export type { SgdStepOptions } from './optim/kernels.js';
+export { SGD, learningRate } from './optim/sgd.js';
+export type { SgdOptions, ScheduleOptions } from './optim/sgd.js';
 export { registeredOps } from './ops/registry.js';
 export type { OpSpec, OpCase } from './ops/registry.js';
 export { info } from './info.js';

@@ -24,6 +24,8 @@
 //   batchNormEval(x, gamma, beta, runningMean, runningVar) → y    attrs {eps, relu}
 //   batchNormBackward(dy, x, gamma, beta, mean, invStd) → dx, dgamma, dbeta   attrs {relu}
 //       with relu, dy is masked where the (recomputed) output is ≤ 0
+//   batchNormEvalBackward(dy, x, gamma, beta, runningMean, runningVar) → dx, dgamma, dbeta
+//       attrs {eps, relu}: the affine gradient of eval mode
 //   batchNormUpdateStats(mean, invStd) → runningMean, runningVar (in place)  attrs {momentum, eps, count}
 //       running = (1 − momentum)·running + momentum·batch, with the unbiased variance
 //       (var·count/(count − 1)), as PyTorch
@@ -38,12 +40,14 @@
 //   softmaxCrossEntropy(logits[N,K], labels[N]) → loss[1]     mean over N; labels hold class indices
 //   softmaxCrossEntropyBackward(dloss[1], logits, labels) → dlogits
 //   ifaLoss(q[...,C], p[...,C]) → loss[1]       attrs {target, eps}: mean over pixels of
-//       |target − cos(q, p)|, cos = ⟨q,p⟩ / max(‖q‖·‖p‖, eps) (torch.nn.functional.cosine_similarity)
+//       |target − cos(q, p)|, cos = ⟨q,p⟩ / (max(‖q‖, eps)·max(‖p‖, eps)), as
+//       torch.nn.functional.cosine_similarity computes it in PyTorch 1.13 (each norm clamped)
 //   ifaLossBackward(dloss[1], q, p) → dq[, dp]  attrs {target, eps}; dp when two outputs are given
 //   gatherRows(x) → y                           y[i] = x[index[i]] along axis 0; attrs {index: number[]}
 //   copyRows(src) → dst (in place)             dst[start : start + rows(src)] = src; attrs {start}
 //   sgd(grad0, …, gradK) → param0, …, paramK, momentum0, …, momentumK (in place)
 //       attrs {lr, momentum, weightDecay, dampening, nesterov, firstStep}: PyTorch's SGD
+//       (with momentum 0 the momentum outputs are left out)
 //   ema(source0, …, sourceK) → target0, …, targetK (in place)   attrs {m}: t = m·t + (1 − m)·s
 
 export type BackendName = 'cpu' | 'cuda' | 'webgpu';
