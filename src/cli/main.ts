@@ -1,13 +1,16 @@
 // The ifa-ssl command line. Each command is a function returning an exit code.
 import { parseArgs } from 'node:util';
 import { info } from '../info.js';
-import { demo } from './demo.js';
 
 const USAGE = `usage: ifa-ssl <command> [options]
 
 commands:
   info [--json]     version, build (CUDA compiled in, architectures) and each backend's status
-  demo              a short training run on the CPU that shows the runtime working
+  demo              MoCo v2 + IFA on synthetic radiographs on the CPU, a minute or two (npm start)
+  pretrain [--config FILE] [flags]
+                    MoCo v2 / SimCLR (+ IFA) pretraining (ifa-ssl pretrain --help)
+  embed --init CKPT [--layer pool|head] IMAGE... [--json]
+                    encoder features of images, one JSON line each
   bench <ifa|conv|bn> [--backend B] [--shape N,H,W,C] [--pass forward|both] [--json]
                     time one op (see ifa-ssl bench --help)
   bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
@@ -21,7 +24,11 @@ export async function main(argv: string[]): Promise<number> {
     case 'info':
       return infoCommand(rest);
     case 'demo':
-      return demo(rest);
+      return (await import('./demo.js')).demo(rest);
+    case 'pretrain':
+      return (await import('./pretrain.js')).pretrainCommand(rest);
+    case 'embed':
+      return (await import('./embed.js')).embedCommand(rest);
     case 'bench':
       return (await import('./bench.js')).benchCommand(rest);
     case undefined:

@@ -45,6 +45,15 @@ export class Rng {
   state(): number[] {
     return [...this.s];
   }
+  /** A generator continuing exactly from a saved state(). */
+  static fromState(state: number[]): Rng {
+    if (!Array.isArray(state) || state.length !== 4 || state.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
+      throw new RangeError('Rng.fromState: expected four unsigned 32-bit integers');
+    }
+    const r = new Rng(0);
+    r.s = new Uint32Array(state);
+    return r;
+  }
 }
 
 function rotl(x: number, k: number): number {

@@ -188,10 +188,10 @@ export class CxrLoader {
    * Epochs from..to−1 (to = Infinity: forever) as one stream, so prefetching runs on across epoch
    * boundaries; each batch says its epoch.
    */
-  epochs(from: number, to?: number): AsyncGenerator<Batch<Tensor>>;
-  epochs(from: number, to: number | undefined, output: 'array'): AsyncGenerator<Batch<Float32Array>>;
-  epochs(from: number, to = Infinity, output?: 'array'): AsyncGenerator<Batch<Tensor> | Batch<Float32Array>> {
-    return this.run(from, to, output);
+  epochs(from: number, to?: number, output?: undefined, startBatch?: number): AsyncGenerator<Batch<Tensor>>;
+  epochs(from: number, to: number | undefined, output: 'array', startBatch?: number): AsyncGenerator<Batch<Float32Array>>;
+  epochs(from: number, to = Infinity, output?: 'array', startBatch = 0): AsyncGenerator<Batch<Tensor> | Batch<Float32Array>> {
+    return this.run(from, to, output, startBatch);
   }
 
   private batchesOf(e: number): number[][] {
@@ -205,7 +205,8 @@ export class CxrLoader {
     return batches;
   }
 
-  private async *run(from: number, to: number, output?: 'array'): AsyncGenerator<Batch<Tensor> | Batch<Float32Array>> {
+  /** startBatch: the first batch of epoch `from` to produce (a resumed run continues mid-epoch). */
+  private async *run(from: number, to: number, output?: 'array', startBatch = 0): AsyncGenerator<Batch<Tensor> | Batch<Float32Array>> {
     if (this.closed) throw new Error('CxrLoader: closed');
     if (!Number.isInteger(from) || from < 0) throw new RangeError(`CxrLoader: epoch must be an integer ≥ 0, got ${from}`);
     if (!(to > from) || (to !== Infinity && !Number.isInteger(to))) throw new RangeError(`CxrLoader.epochs: to must be an integer > from (or Infinity), got ${to}`);
@@ -213,7 +214,8 @@ export class CxrLoader {
     const out = output === 'array' ? 'array' : 'tensor';
     if (out === 'tensor') await initBackend(this.backend ?? getDefaultBackend());
     // Tasks in order: (epoch, batch number, items), made lazily.
-    let te = from, tb = 0, tBatches = this.batchesOf(from);
+    if (!Number.isInteger(startBatch) || startBatch < 0) throw new RangeError(`CxrLoader.epochs: startBatch must be an integer ≥ 0, got ${startBatch}`);
+    let te = from, tb = startBatch, tBatches = this.batchesOf(from);
     const nextTask = (): { epoch: number; batch: number; items: number[] } | null => {
       while (tb >= tBatches.length) {
         if (++te >= to) return null;

@@ -40,6 +40,13 @@ export abstract class Module {
     return [...this.children.entries()];
   }
 
+  /** This module and all below it, by dotted name ('' for this one). */
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix.replace(/\.$/, ''), this]];
+    for (const [n, c] of this.children) out.push(...c.namedModules(`${prefix}${n}.`));
+    return out;
+  }
+
   namedParameters(prefix = ''): [string, Tensor][] {
     const out: [string, Tensor][] = [];
     for (const [n, t] of this.paramSlots) out.push([prefix + n, t]);

@@ -45,7 +45,7 @@ export class MoCo {
   readonly ifa: IfaTerm[];
   readonly contrastiveWeight: number;
   readonly bnGroups: number;
-  readonly rng: Rng;
+  rng: Rng;
 
   constructor(opts: MocoOptions = {}) {
     this.queueSize = opts.queueSize ?? 65536;
@@ -84,7 +84,7 @@ export class MoCo {
     perm.forEach((src, i) => (inverse[src] = i));
     const shuffled = gatherRows(x2, perm);
     const size = n / groups;
-    const outs = [];
+    const outs: { out: Tensor; taps: Tensor[] }[] = [];
     for (let g = 0; g < groups; g++) outs.push(this.encoderK.forwardWithTaps(slice(shuffled, 0, g * size, (g + 1) * size), taps));
     const k = gatherRows(concat(outs.map((o) => o.out), 0), inverse);
     const kTaps = taps.map((_, i) => gatherRows(concat(outs.map((o) => o.taps[i]), 0), inverse));

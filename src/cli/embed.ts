@@ -1,0 +1,108 @@
+// `ifa-ssl embed --init CKPT [--layer pool|head] IMAGE... [--json]`: the encoder as a service would use
+// it. Each image is decoded, preprocessed as in training (resize, 99th-percentile clip, min-max,
+// normalise), run through the encoder in eval mode, and printed as one JSON line with its features
+// (the 2048-d pooled features by default, or the projection head's output).
+import { parseArgs } from 'node:util';
+import { setBackend } from '../backends/registry.js';
+import type { BackendName } from '../backends/backend.js';
+import { noGrad } from '../core/engine.js';
+import { tensor } from '../core/tensor.js';
+import { decodeFile } from '../data/decode.js';
+import { normalize, preprocessCxr } from '../data/preprocess.js';
+import type { TensorRecord } from '../io/types.js';
+import { ResNet50, type ResNet50Options } from '../nn/models/resnet50.js';
+import { STATE_PREFIX, importModule, readAnyCheckpoint } from '../train/checkpoint.js';
+
+const USAGE = `usage: ifa-ssl embed --init CKPT [--layer pool|head] [--image-size S] [--backend B] [--json] IMAGE...\n`;
+
+/** Model options from an ifa-ssl checkpoint's config, or inferred from a state dict's keys and shapes. */
+export function modelOptionsFor(records: Record<string, TensorRecord>, metadata: Record<string, string>): ResNet50Options & { imageSize?: number } {
+  if (metadata.config) {
+    const c = JSON.parse(metadata.config);
+    return { inChannels: c.inChannels, head: c.head, dim: c.dim, hidden: c.hidden, layers: c.layers, width: c.width, imageSize: c.imageSize };
+  }
+  const conv1 = records['conv1.weight'];
+  if (!conv1) throw new Error("the checkpoint has no conv1.weight: is it a ResNet state dict?");
+  const layers = [1, 2, 3, 4].map((s) => {
+    let n = 0;
+    while (records[`layer${s}.${n}.conv1.weight`]) n++;
+    return n;
+  }) as [number, number, number, number];
+  const opts: ResNet50Options = { inChannels: conv1.shape[1], width: conv1.shape[0], layers };
+  if (records['fc.0.weight'] && records['fc.2.weight']) Object.assign(opts, { head: 'mlp', hidden: records['fc.0.weight'].shape[0], dim: records['fc.2.weight'].shape[0] });
+  else if (records['fc.weight']) Object.assign(opts, { head: 'linear', dim: records['fc.weight'].shape[0] });
+  else opts.head = 'none';
+  return opts;
+}
+
+export async function embedCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      init: { type: 'string' },
+      layer: { type: 'string', default: 'pool' },
+      'image-size': { type: 'string' },
+      backend: { type: 'string', default: 'cpu' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (!values.init) {
+    process.stderr.write(`ifa-ssl embed: --init CKPT is required\n${USAGE}`);
+    return 2;
+  }
+  if (values.layer !== 'pool' && values.layer !== 'head') {
+    process.stderr.write(`ifa-ssl embed: --layer must be pool or head, got '${values.layer}'\n`);
+    return 2;
+  }
+  if (!positionals.length) {
+    process.stderr.write(`ifa-ssl embed: no images given\n${USAGE}`);
+    return 2;
+  }
+  await setBackend(values.backend as BackendName);
+  const ck = readAnyCheckpoint(values.init);
+  const records = Object.fromEntries(Object.entries(ck.records).filter(([k]) => !k.startsWith(STATE_PREFIX)));
+  const opts = modelOptionsFor(records, ck.metadata);
+  if (values.layer === 'head' && opts.head === 'none') {
+    process.stderr.write('ifa-ssl embed: the checkpoint has no projection head (fc); use --layer pool\n');
+    return 2;
+  }
+  const size = values['image-size'] ? Number(values['image-size']) : (opts.imageSize ?? 512);
+  if (!Number.isInteger(size) || size < 32) throw new RangeError(`--image-size must be an integer ≥ 32, got ${values['image-size']}`);
+  const model = new ResNet50({ ...opts, backend: values.backend as BackendName });
+  const { missing } = await importModule(model, records);
+  if (missing.length) process.stderr.write(`ifa-ssl embed: warning: the checkpoint lacks ${missing.length} keys (e.g. ${missing.slice(0, 3).join(', ')}); they keep their initial values\n`);
+  model.eval();
+  let failed = 0;
+  try {
+    for (const path of positionals) {
+      try {
+        const img = normalize(preprocessCxr(await decodeFile(path), { imageSize: size }));
+        const channels = opts.inChannels ?? 1;
+        const data = new Float32Array(size * size * channels);
+        for (let i = 0; i < size * size; i++) for (let c = 0; c < channels; c++) data[i * channels + c] = img.data[i];
+        const x = tensor(data, [1, size, size, channels], { backend: values.backend as BackendName });
+        const out = noGrad(() => model.forwardWithTaps(x));
+        const feats = values.layer === 'pool' ? out.pooled : out.out;
+        const v = await feats.data();
+        for (const t of new Set([x, out.pooled, out.out])) t.dispose();
+        if (values.json) process.stdout.write(JSON.stringify({ image: path, layer: values.layer, dim: v.length, features: Array.from(v) }) + '\n');
+        else process.stdout.write(`${path}: ${v.length}-d ${values.layer} features, norm ${Math.hypot(...v).toFixed(4)}\n`);
+      } catch (e) {
+        failed++;
+        const msg = (e as Error).message;
+        if (values.json) process.stdout.write(JSON.stringify({ image: path, error: msg }) + '\n');
+        process.stderr.write(`ifa-ssl embed: ${path}: ${msg}\n`);
+      }
+    }
+  } finally {
+    model.dispose();
+  }
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,96 @@
+// Checkpoints: one safetensors file, written atomically (temp file + rename).
+//   - the trained encoder under torchvision's names, conv weights in PyTorch's OIHW layout, BatchNorm
+//     num_batches_tracked as int64, so PyTorch loads it into torchvision's resnet50 (with the head as
+//     `fc`); trainer state sits under the `_state.` prefix (drop those keys before load_state_dict):
+//     `_state.encoder_k.*` (MoCo's key encoder), `_state.momentum.*` (SGD buffers), `_state.queue`;
+//   - metadata: format, method, config (JSON), step, epoch, queue pointer, RNG state.
+import { readSafetensors, writeSafetensorsAsync, type SafetensorsInput } from '../io/safetensors.js';
+import { extractStateDictReport, readPth } from '../io/pth.js';
+import { ohwiToOihw, oihwToOhwi } from '../io/layout.js';
+import type { TensorRecord } from '../io/types.js';
+import { BatchNorm2d } from '../nn/layers.js';
+import type { Module } from '../nn/module.js';
+import type { Tensor } from '../core/tensor.js';
+
+export const CHECKPOINT_FORMAT = 'ifa-ssl-checkpoint-1';
+export const STATE_PREFIX = '_state.';
+
+/** A module's tensors as records: torchvision names, OIHW conv weights, int64 num_batches_tracked. */
+export async function exportModule(model: Module, prefix = ''): Promise<Record<string, SafetensorsInput>> {
+  const out: Record<string, SafetensorsInput> = {};
+  const entries = [...model.stateDict()];
+  const values = await Promise.all(entries.map(([, t]) => t.data()));
+  entries.forEach(([name, t], i) => {
+    const rec = { dtype: 'F32' as const, shape: [...t.shape], data: values[i] };
+    out[prefix + name] = t.rank === 4 ? ohwiToOihw(rec) : rec;
+  });
+  for (const [name, m] of model.namedModules()) {
+    if (m instanceof BatchNorm2d) {
+      out[`${prefix}${name ? name + '.' : ''}num_batches_tracked`] = { shape: [], data: new BigInt64Array([BigInt(m.numBatchesTracked)]) };
+    }
+  }
+  return out;
+}
+
+function toFloat32(rec: TensorRecord, name: string): Float32Array {
+  if (rec.data instanceof Float32Array) return rec.data;
+  if (rec.data instanceof BigInt64Array) return Float32Array.from(rec.data, (v) => Number(v));
+  if (rec.dtype === 'BOOL') throw new TypeError(`checkpoint: ${name} is boolean, expected numbers`);
+  return Float32Array.from(rec.data as ArrayLike<number>);
+}
+
+/**
+ * Loads records with torchvision names (OIHW conv weights) into a module. Returns missing and
+ * unexpected keys like PyTorch's load_state_dict(strict=False).
+ */
+export async function importModule(model: Module, records: Record<string, TensorRecord>, prefix = ''): Promise<{ missing: string[]; unexpected: string[] }> {
+  const values = new Map<string, { shape: number[]; data: Float32Array }>();
+  const tracked = new Map<string, number>();
+  for (const [key, rec] of Object.entries(records)) {
+    if (!key.startsWith(prefix)) continue;
+    const name = key.slice(prefix.length);
+    if (name.endsWith('num_batches_tracked')) {
+      tracked.set(name.slice(0, -'num_batches_tracked'.length).replace(/\.$/, ''), Number(toFloat32(rec, key)[0] ?? 0));
+      continue;
+    }
+    const r = rec.shape.length === 4 ? oihwToOhwi(rec) : rec;
+    values.set(name, { shape: r.shape, data: toFloat32(r, key) });
+  }
+  const res = await model.loadStateDict(values);
+  for (const [name, m] of model.namedModules()) {
+    if (m instanceof BatchNorm2d && tracked.has(name)) m.numBatchesTracked = tracked.get(name)!;
+  }
+  return res;
+}
+
+export interface CheckpointContents {
+  records: Record<string, TensorRecord>;
+  metadata: Record<string, string>;
+}
+
+export async function writeCheckpoint(path: string, tensors: Record<string, SafetensorsInput>, metadata: Record<string, unknown>): Promise<void> {
+  const meta: Record<string, string> = { format: CHECKPOINT_FORMAT };
+  for (const [k, v] of Object.entries(metadata)) meta[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  await writeSafetensorsAsync(path, tensors, meta);
+}
+
+/**
+ * Reads an ifa-ssl checkpoint (.safetensors) or a PyTorch checkpoint (.pth/.pth.tar: a state dict,
+ * a {state_dict} wrapper, MoCo/CheSS's module.encoder_q. prefix). Encoder keys come back unprefixed.
+ */
+export function readAnyCheckpoint(path: string): CheckpointContents & { kind: 'ifa-ssl' | 'safetensors' | 'pytorch'; dropped: string[] } {
+  if (/\.(pth|pt|tar|ckpt)$/i.test(path)) {
+    const report = extractStateDictReport(readPth(path));
+    return { records: report.stateDict, metadata: {}, kind: 'pytorch', dropped: report.dropped };
+  }
+  const { tensors, metadata } = readSafetensors(path);
+  return { records: tensors, metadata, kind: metadata.format === CHECKPOINT_FORMAT ? 'ifa-ssl' : 'safetensors', dropped: [] };
+}
+
+/** SGD momentum buffers by the names of the parameters they belong to. */
+export async function exportTensors(named: [string, Tensor][], prefix: string): Promise<Record<string, SafetensorsInput>> {
+  const values = await Promise.all(named.map(([, t]) => t.data()));
+  const out: Record<string, SafetensorsInput> = {};
+  named.forEach(([n, t], i) => (out[prefix + n] = { shape: [...t.shape], data: values[i] }));
+  return out;
+}

@@ -1,0 +1,115 @@
+// The trainer: exact resume (4 steps straight = 2 steps, checkpoint, resume, 2 steps), checkpoints
+// that load back, init from an ifa-ssl checkpoint, and config errors that name the field.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ResNet50, importModule, parseConfig, readAnyCheckpoint, Trainer, type ConfigInput } from '../src/index.js';
+import { packageRoot } from '../src/native.js';
+
+const root = mkdtempSync(join(tmpdir(), 'ifa-train-'));
+const tiny: ConfigInput = {
+  data: 'synthetic',
+  syntheticImages: 16,
+  imageSize: 32,
+  batch: 4,
+  steps: 4,
+  queueSize: 16,
+  layers: [1, 1, 1, 1],
+  width: 8,
+  hidden: 32,
+  dim: 16,
+  workers: 1,
+  lr: 0.3,
+  checkpointEvery: 100,
+  bnGroups: 2,
+};
+
+async function train(extra: ConfigInput, stopAfter?: number) {
+  const trainer = new Trainer(parseConfig({ ...tiny, ...extra }));
+  return trainer.run({
+    onLog: () => {},
+    onStep: (m) => {
+      if (stopAfter !== undefined && m.step >= stopAfter) trainer.requestStop();
+    },
+  });
+}
+
+for (const method of ['moco', 'simclr'] as const) {
+  test(`${method}: 4 steps straight equal 2 steps, checkpoint, resume, 2 steps`, async () => {
+    const straight = await train({ method, out: join(root, `${method}-a`) });
+    const first = await train({ method, out: join(root, `${method}-b`) }, 2);
+    assert.is(first.steps, 2);
+    assert.ok(first.stopped);
+    const resumed = await train({ method, out: join(root, `${method}-c`), resume: first.checkpoint });
+    assert.is(resumed.steps, 4);
+    assert.equal(
+      resumed.history.map((m) => [m.step, m.loss, m.contrastive, m.ifa.block3]),
+      straight.history.slice(2).map((m) => [m.step, m.loss, m.contrastive, m.ifa.block3]),
+      'losses of steps 3 and 4',
+    );
+    const a = readAnyCheckpoint(straight.checkpoint);
+    const c = readAnyCheckpoint(resumed.checkpoint);
+    assert.equal(Object.keys(c.records).sort(), Object.keys(a.records).sort());
+    for (const [k, rec] of Object.entries(a.records)) {
+      const other = c.records[k];
+      assert.equal([...other.data].map(String), [...rec.data].map(String), `tensor ${k} differs after resume`);
+    }
+    assert.is(c.metadata.step, '4');
+  });
+}
+
+test('a checkpoint loads into a fresh model with torchvision keys and no missing ones', async () => {
+  const ck = readAnyCheckpoint(join(root, 'moco-a', 'last.safetensors'));
+  assert.is(ck.kind, 'ifa-ssl');
+  assert.ok('conv1.weight' in ck.records && 'layer3.0.bn2.running_var' in ck.records && 'fc.0.weight' in ck.records && 'fc.2.weight' in ck.records);
+  assert.equal(ck.records['conv1.weight'].shape, [8, 1, 7, 7], 'conv weights are OIHW on disk');
+  assert.is(ck.records['bn1.num_batches_tracked'].dtype, 'I64');
+  const m = new ResNet50({ layers: [1, 1, 1, 1], width: 8, hidden: 32, dim: 16 });
+  const own = Object.fromEntries(Object.entries(ck.records).filter(([k]) => !k.startsWith('_state.')));
+  const r = await importModule(m, own);
+  assert.equal(r, { missing: [], unexpected: [] });
+  const w = await m.conv1.stateDict().get('weight')!.data();
+  assert.ok(w.some((v) => v !== 0));
+  m.dispose();
+});
+
+const bin = join(packageRoot(), 'bin', 'ifa-ssl.js');
+function cli(args: string[]): { code: number; stdout: string; stderr: string } {
+  try {
+    const stdout = execFileSync(process.execPath, [bin, ...args], { encoding: 'utf8', stdio: 'pipe' });
+    return { code: 0, stdout, stderr: '' };
+  } catch (e) {
+    const err = e as { status: number; stdout: string; stderr: string };
+    return { code: err.status, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+test('config errors exit non-zero naming the field and the range', () => {
+  const r = cli(['pretrain', '--ifa', '7:1:1', '--steps', '1']);
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /ifa\[0\]\.block: .*<=\s*4/);
+  const r2 = cli(['pretrain', '--batch', 'many']);
+  assert.is(r2.code, 2);
+  assert.match(r2.stderr, /--batch must be a number/);
+  const r3 = cli(['pretrain', '--method', 'byol']);
+  assert.match(r3.stderr, /method: /);
+});
+
+test('embed prints one JSON line per image with the pooled features', () => {
+  const ckpt = join(root, 'moco-a', 'last.safetensors');
+  const img = join(packageRoot(), 'test', 'fixtures', 'data');
+  const r = cli(['embed', '--init', ckpt, '--image-size', '32', '--json', join(img, 'gray16.png'), join(img, 'corrupt.png')]);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.is(lines.length, 2);
+  assert.is(lines[0].dim, 256, 'pooled features of the tiny model (width 8 × 32)');
+  assert.is(lines[0].features.length, 256);
+  assert.ok(lines[0].features.every((v: number) => Number.isFinite(v)));
+  assert.match(lines[1].error, /.+/);
+  assert.is(r.code, 1, 'a failed image makes the exit code non-zero');
+});
+
+test.after(() => rmSync(root, { recursive: true, force: true }));
+test.run();
