@@ -10,12 +10,17 @@ test('event loop p99 delay < 100 ms while ≥ 2 s of matmuls drain', async () =>
   const a = randomNormal([n, n], { seed: 1 });
   const b = randomNormal([n, n], { seed: 2 });
   const cpu = getBackend('cpu');
-  // Calibrate: how long does one matmul take here?
-  let t0 = performance.now();
-  for (let i = 0; i < 10; i++) matmul(a, b).dispose();
-  await cpu.sync();
-  const perOp = (performance.now() - t0) / 10;
-  const count = Math.ceil(3000 / perOp);
+  // Calibrate: how long does one matmul take here at best? (The fastest of three rounds, so a busy
+  // moment during calibration cannot make the queued work too short.)
+  let perOp = Infinity;
+  let t0 = 0;
+  for (let round = 0; round < 3; round++) {
+    t0 = performance.now();
+    for (let i = 0; i < 10; i++) matmul(a, b).dispose();
+    await cpu.sync();
+    perOp = Math.min(perOp, (performance.now() - t0) / 10);
+  }
+  const count = Math.ceil(4000 / perOp);
 
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
