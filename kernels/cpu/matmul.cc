@@ -1,13 +1,13 @@
 // matmul: C[M,N] = op(A)·op(B), op = transpose when the flag is set (A is [M,K] or [K,M]; B is
 // [K,N] or [N,K]). FLOPs = 2·M·N·K; bytes ≥ 4·(MK + KN + MN).
 // matmulReference is the obvious triple loop with double accumulation; matmul is the fast path the
-// ops use: B packed to [K,N], rows of C split over threads, K blocked so a panel of B stays in cache,
-// and the inner loop over N left to the compiler's vectoriser.
-#include <algorithm>
-#include <vector>
-
+// ops use: the blocked, threaded sgemm of gemm.h (packed B, 6×16 AVX2/FMA micro-kernel).
+// sgemm / sgemmReference expose the full BLAS-style call for tests (CPU only, not in the backend
+// catalogue): sgemm(a, b) → c in place, c[:m, :n] = alpha·op(a)·op(b) + beta·c, where op(a) is the
+// [m,k] (or, transposed, [k,m]) top-left block of a and the leading dimensions are the tensors'
+// second dimensions; attrs {m, n, k, alpha, beta, transposeA, transposeB}.
 #include "cpu_kernels.h"
-#include "parallel.h"
+#include "gemm.h"
 
 namespace ifa {
 namespace {
@@ -60,38 +60,44 @@ void runReference(const KernelCall& c) {
 
 void runFast(const KernelCall& c) {
   Dims d = dimsOf(c);
-  const float* A = c.inputs[0].data;
-  const float* B = c.inputs[1].data;
-  float* C = c.outputs[0].data;
-  const int64_t M = d.m, N = d.n, K = d.k;
-  std::vector<float> packed;
-  const float* Bk = B;  // [K, N]
-  if (d.tb) {
-    packed.resize(size_t(K * N));
-    parallelFor(0, N, 64, [&](int64_t lo, int64_t hi) {
-      for (int64_t j = lo; j < hi; j++)
-        for (int64_t p = 0; p < K; p++) packed[p * N + j] = B[j * K + p];
-    });
-    Bk = packed.data();
-  }
-  const int64_t KC = 256, NC = 1024;
-  parallelFor(0, M, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, N)), [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; i++) std::fill(C + i * N, C + (i + 1) * N, 0.f);
-    for (int64_t n0 = 0; n0 < N; n0 += NC) {
-      int64_t n1 = std::min(N, n0 + NC);
-      for (int64_t k0 = 0; k0 < K; k0 += KC) {
-        int64_t k1 = std::min(K, k0 + KC);
-        for (int64_t i = lo; i < hi; i++) {
-          float* __restrict crow = C + i * N;
-          for (int64_t p = k0; p < k1; p++) {
-            float a = d.ta ? A[p * M + i] : A[i * K + p];
-            const float* __restrict brow = Bk + p * N;
-            for (int64_t j = n0; j < n1; j++) crow[j] += a * brow[j];
-          }
-        }
-      }
-    }
-  });
+  sgemm(d.ta, d.tb, d.m, d.n, d.k, 1.f, c.inputs[0].data, d.ta ? d.m : d.k, c.inputs[1].data,
+        d.tb ? d.k : d.n, 0.f, c.outputs[0].data, d.n);
+}
+
+struct GemmCall {
+  bool ta, tb;
+  int64_t m, n, k, lda, ldb, ldc;
+  float alpha, beta;
+};
+
+GemmCall gemmCallOf(const KernelCall& c) {
+  const Shape& a = c.inputs[0].shape;
+  const Shape& b = c.inputs[1].shape;
+  const Shape& o = c.outputs[0].shape;
+  if (a.size() != 2 || b.size() != 2 || o.size() != 2)
+    argFail(c, "expects 2-D a, b, c, got " + shapeString(a) + ", " + shapeString(b) + ", " + shapeString(o));
+  GemmCall g;
+  g.ta = c.attrs.flag("transposeA");
+  g.tb = c.attrs.flag("transposeB");
+  auto dim = [&](const char* name) {
+    double v = c.attrs.number(name, -1);
+    if (!(v >= 0) || v != double(int64_t(v))) argFail(c, std::string("attrs.") + name + " must be a non-negative integer");
+    return int64_t(v);
+  };
+  g.m = dim("m");
+  g.n = dim("n");
+  g.k = dim("k");
+  g.alpha = float(c.attrs.number("alpha", 1));
+  g.beta = float(c.attrs.number("beta", 0));
+  g.lda = a[1];
+  g.ldb = b[1];
+  g.ldc = o[1];
+  int64_t ar = g.ta ? g.k : g.m, ac = g.ta ? g.m : g.k;
+  int64_t br = g.tb ? g.n : g.k, bc = g.tb ? g.k : g.n;
+  if (a[0] < ar || a[1] < ac) argFail(c, "a " + shapeString(a) + " is smaller than op(a)'s block");
+  if (b[0] < br || b[1] < bc) argFail(c, "b " + shapeString(b) + " is smaller than op(b)'s block");
+  if (o[0] < g.m || o[1] < g.n) argFail(c, "c " + shapeString(o) + " is smaller than [m,n]");
+  return g;
 }
 
 }  // namespace
@@ -99,6 +105,16 @@ void runFast(const KernelCall& c) {
 void registerMatmulKernels(KernelRegistry& r) {
   r.add("matmul", {2, 1, validateMatmul, runFast});
   r.add("matmulReference", {2, 1, validateMatmul, runReference});
+  r.add("sgemm", {2, 1, [](const KernelCall& c) { gemmCallOf(c); }, [](const KernelCall& c) {
+                    GemmCall g = gemmCallOf(c);
+                    sgemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, c.inputs[0].data, g.lda, c.inputs[1].data, g.ldb,
+                          g.beta, c.outputs[0].data, g.ldc);
+                  }});
+  r.add("sgemmReference", {2, 1, [](const KernelCall& c) { gemmCallOf(c); }, [](const KernelCall& c) {
+                             GemmCall g = gemmCallOf(c);
+                             sgemmReference(g.ta, g.tb, g.m, g.n, g.k, g.alpha, c.inputs[0].data, g.lda,
+                                            c.inputs[1].data, g.ldb, g.beta, c.outputs[0].data, g.ldc);
+                           }});
 }
 
 }  // namespace ifa
