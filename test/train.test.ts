@@ -111,5 +111,18 @@ test('embed prints one JSON line per image with the pooled features', () => {
   assert.is(r.code, 1, 'a failed image makes the exit code non-zero');
 });
 
+test('the demo (npm start) runs and its checkpoint loads into a fresh ResNet-50', async () => {
+  const out = join(root, 'demo');
+  const r = cli(['demo', '--steps', '4', '--out', out]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /checkpoint \(end\): .*last\.safetensors at step 4/);
+  const ck = readAnyCheckpoint(join(out, 'last.safetensors'));
+  const m = new ResNet50({ inChannels: 1 });
+  const own = Object.fromEntries(Object.entries(ck.records).filter(([k]) => !k.startsWith('_state.')));
+  assert.equal(await importModule(m, own), { missing: [], unexpected: [] });
+  assert.is(JSON.parse(ck.metadata.config).method, 'moco');
+  m.dispose();
+});
+
 test.after(() => rmSync(root, { recursive: true, force: true }));
 test.run();

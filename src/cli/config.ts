@@ -30,6 +30,7 @@ export const configSchema = z
     schedule: z.enum(['cosine', 'constant']).default('cosine'),
     queueSize: z.number().int().min(1).default(65536),
     mocoMomentum: z.number().min(0).max(1).default(0.999),
+    warmQueue: z.boolean().default(false).describe('MoCo: fill the queue with real keys before the first step'),
     temperature: z.number().positive().optional().describe('MoCo 0.2, SimCLR 0.1'),
     dim: z.number().int().min(1).default(128),
     hidden: z.number().int().min(1).default(2048),

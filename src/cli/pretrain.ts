@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, parseConfig, parseIfaFlag, readConfigFile, type ConfigInput } from './config.js';
 import { Progress, formatStep } from './progress.js';
-import { Trainer } from '../train/trainer.js';
+import { Trainer, type TrainResult } from '../train/trainer.js';
 
 export const PRETRAIN_USAGE = `usage: ifa-ssl pretrain [--config FILE.json] [options]
   --method moco|simclr        contrastive method (default moco)
@@ -68,7 +68,7 @@ export function configFromArgs(argv: string[], base: ConfigInput = {}): ReturnTy
   return parseConfig(input, typeof values.config === 'string' ? `config (${values.config} + flags)` : 'config');
 }
 
-export async function runTraining(cfg: ReturnType<typeof parseConfig>, opts: { quietEvery?: number } = {}): Promise<number> {
+export async function runTraining(cfg: ReturnType<typeof parseConfig>, opts: { quietEvery?: number } = {}): Promise<{ code: number; result: TrainResult }> {
   const trainer = new Trainer(cfg);
   const progress = new Progress(opts.quietEvery ?? 10);
   let signals = 0;
@@ -97,7 +97,7 @@ export async function runTraining(cfg: ReturnType<typeof parseConfig>, opts: { q
     progress.done();
     const h = r.history;
     if (h.length) console.log(`last: ${formatStep(h[h.length - 1], cfg.steps ?? h[h.length - 1].step)}`);
-    return r.stopped ? 130 : 0;
+    return { code: r.stopped ? 130 : 0, result: r };
   } finally {
     process.off('SIGINT', sigint);
     process.off('SIGTERM', sigterm);
@@ -120,5 +120,5 @@ export async function pretrainCommand(argv: string[]): Promise<number> {
     throw e;
   }
   console.log(`pretrain: ${cfg.method}${cfg.ifa.length ? ' + IFA ' + cfg.ifa.map((t) => `block ${t.block}→${t.target} ×${t.weight}`).join(', ') : ''} on ${cfg.data}, ${cfg.imageSize}², batch ${cfg.batch}, ${cfg.steps ? cfg.steps + ' steps' : cfg.epochs + ' epochs'}, ${cfg.backend}; output in ${cfg.out}`);
-  return runTraining(cfg);
+  return (await runTraining(cfg)).code;
 }

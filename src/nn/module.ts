@@ -1,6 +1,7 @@
 // Module: named parameters, buffers and children, train/eval mode, state dicts with torchvision's
 // key names ("layer3.5.bn2.running_var"). Parameters are leaf tensors with requiresGrad; a module owns
 // its tensors and frees them in dispose().
+import '../core/autograd.js';
 import { getBackend } from '../backends/registry.js';
 import { formatShape, shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';

@@ -117,6 +117,24 @@ export class MoCo {
     return readLosses(parts);
   }
 
+  /**
+   * Fills the next rows of the queue with keys of a batch, without training (an option for short
+   * runs: a queue of real keys from the start instead of random vectors, so the contrastive loss
+   * starts near chance, ln(K + 1), rather than rising towards it while the queue fills).
+   */
+  enqueueKeys(x2: Tensor): void {
+    const n = x2.shape[0];
+    if (this.queueSize % n !== 0) throw new RangeError(`MoCo: queue size ${this.queueSize} must be a multiple of the batch ${n}`);
+    this.encoderK.train();
+    tidy(() =>
+      noGrad(() => {
+        const { k } = this.keyForward(x2, []);
+        copyRowsInto(this.queue, k, this.queuePtr);
+      }),
+    );
+    this.queuePtr = (this.queuePtr + n) % this.queueSize;
+  }
+
   dispose(): void {
     this.encoderQ.dispose();
     this.encoderK.dispose();

@@ -1,6 +1,7 @@
 // The pretraining loop shared by the CLI and the library: data → MoCo v2 / SimCLR step (+ IFA) →
 // SGD with the cosine schedule → metrics JSONL, progress, checkpoints (every N steps, at the end, and
 // on SIGINT/SIGTERM). A resumed run continues exactly where the checkpoint was taken.
+import '../core/autograd.js';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setBackend } from '../backends/registry.js';
@@ -52,6 +53,9 @@ interface Method {
   metadata(): Record<string, unknown>;
   /** After loading encoder weights: MoCo's key encoder starts as a copy again. */
   afterInit(): void;
+  /** MoCo: keys of a batch into the queue, without a step (warmQueue). */
+  enqueueKeys?(x2: Tensor): void;
+  queueBatches?: number;
   dispose(): void;
 }
 
@@ -77,6 +81,8 @@ function makeMethod(cfg: Config): Method {
       },
       metadata: () => ({ queuePtr: m.queuePtr, rng: m.rng.state() }),
       afterInit: () => emaUpdate(m.encoderK.parameters(), m.encoderQ.parameters(), 0),
+      enqueueKeys: (x2) => m.enqueueKeys(x2),
+      queueBatches: Math.ceil(cfg.queueSize / cfg.batch),
       dispose: () => m.dispose(),
     };
   }
@@ -175,6 +181,17 @@ export class Trainer {
         log(`checkpoint (${reason}): ${ckptPath} at step ${step}`);
       };
 
+      if (cfg.warmQueue && step === 0 && method.enqueueKeys && method.queueBatches) {
+        let filled = 0;
+        for await (const b of loader.epochs(0)) {
+          method.enqueueKeys(b.view2);
+          b.view1.dispose();
+          b.view2.dispose();
+          b.labels?.dispose();
+          if (++filled >= method.queueBatches) break;
+        }
+        log(`warmQueue: filled the queue with keys of ${filled} batches`);
+      }
       const history: StepMetrics[] = [];
       const t0 = performance.now();
       let last = performance.now();
