@@ -2,8 +2,8 @@
 // that load back, init from an ifa-ssl checkpoint, and config errors that name the field.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ResNet50, importModule, parseConfig, readAnyCheckpoint, Trainer, type ConfigInput } from '../src/index.js';
@@ -122,6 +122,26 @@ test('the demo (npm start) runs and its checkpoint loads into a fresh ResNet-50'
   assert.equal(await importModule(m, own), { missing: [], unexpected: [] });
   assert.is(JSON.parse(ck.metadata.config).method, 'moco');
   m.dispose();
+});
+
+test('SIGINT finishes the step, writes a checkpoint and exits 130', async () => {
+  const out = join(root, 'sigint');
+  const config = join(root, 'sigint.json');
+  writeFileSync(config, JSON.stringify({ ...tiny, steps: 100000, out }));
+  const child = spawn(process.execPath, [bin, 'pretrain', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  const metrics = join(out, 'metrics.jsonl');
+  for (let i = 0; i < 600 && !(existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 2); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  assert.is(code, 130, stdout);
+  assert.match(stdout, /checkpoint \(stopped\)/);
+  const ck = readAnyCheckpoint(join(out, 'last.safetensors'));
+  const steps = readFileSync(metrics, 'utf8').trim().split('\n').length;
+  assert.is(Number(ck.metadata.step), steps, 'the checkpoint holds every finished step');
 });
 
 test.after(() => rmSync(root, { recursive: true, force: true }));
