@@ -8,6 +8,7 @@ import { Rng } from '../src/core/random.js';
 import { add, matmul, mean, mul, relu, sum, tensor, zeros } from '../src/index.js';
 
 const addon = nativeAddon();
+const kernelNames = addon.kernels();
 const rng = new Rng(Number(process.env.IFA_FUZZ_SEED ?? 2024));
 const pick = <T>(xs: T[]): T => xs[Math.floor(rng.uniform() * xs.length)];
 
@@ -51,8 +52,13 @@ const entryPoints: Record<string, () => unknown[]> = {
   read: () => pick([[garbage()], [pick(dead)], [], [pick(live), 1]]),
   sync: () => pick([[], [garbage()]]),
   run: () => {
-    const kernel = pick<unknown>(['add', 'mul', 'matmul', 'reduceSum', 'relu', 'reluBackward', 'broadcastTo', 'fill', 'nope', garbage()]);
-    const attrs = pick<unknown>([undefined, {}, { axes: [0, 5] }, { axes: [-9] }, { axes: [0, 0] }, { axes: 'x' }, { transposeA: true, transposeB: 1 }, { value: NaN }, garbage(), []]);
+    const kernel = pick<unknown>([...kernelNames, 'nope', garbage()]);
+    const attrs = pick<unknown>([
+      undefined, {}, { axes: [0, 5] }, { axes: [-9] }, { axes: [0, 0] }, { axes: 'x' }, { transposeA: true, transposeB: 1 }, { value: NaN }, garbage(), [],
+      { strideH: 0, strideW: 1, padH: 0, padW: 0 }, { strideH: 2, strideW: 2, padH: -1, padW: 9 }, { kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
+      { axis: 7, start: -3 }, { axis: 0, start: 5 }, { index: [0, 9, -1] }, { index: [1, 0] }, { start: 2 }, { eps: -1, relu: true, momentum: 2, count: 0 },
+      { lr: NaN, momentum: 0.9, firstStep: true }, { m: 2 }, { target: 1, eps: 0 }, { m: 4, n: 4, k: 4, alpha: 1, beta: 0 },
+    ]);
     return pick([[kernel, tensorArgs(), tensorArgs(), attrs], [kernel, tensorArgs(), tensorArgs()], [kernel], [], [kernel, garbage(), garbage(), garbage(), garbage()]]);
   },
   memory: () => pick([[], [garbage()]]),
