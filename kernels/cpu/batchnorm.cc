@@ -31,36 +31,11 @@
 
 #include "cpu_kernels.h"
 #include "parallel.h"
+#include "simd.h"
 
 namespace ifa {
 namespace {
 
-#define IFA_INLINE inline __attribute__((always_inline))
-#if defined(__x86_64__)
-bool useAvx2() {
-  static const bool ok = [] {
-    const char* force = std::getenv("IFA_CPU_PORTABLE");
-    if (force && *force && std::strcmp(force, "0") != 0) return false;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return ok;
-}
-// NAME(PARAMS) runs NAME##Body (an always-inline function) compiled for AVX2+FMA when the CPU has
-// them, else compiled for the baseline ISA.
-#define IFA_DISPATCH(NAME, PARAMS, ARGS)                                          \
-  void NAME##Base PARAMS { NAME##Body ARGS; }                                      \
-  __attribute__((target("avx2,fma"))) void NAME##Avx2 PARAMS { NAME##Body ARGS; } \
-  void NAME PARAMS {                                                              \
-    if (useAvx2())                                                                \
-      NAME##Avx2 ARGS;                                                            \
-    else                                                                          \
-      NAME##Base ARGS;                                                            \
-  }
-#else
-#define IFA_DISPATCH(NAME, PARAMS, ARGS) \
-  void NAME PARAMS { NAME##Body ARGS; }
-#endif
 
 constexpr int64_t kMaxChanBlock = 512;
 constexpr int64_t kBlockFloats = 32768;  // 128 KiB of x per work item

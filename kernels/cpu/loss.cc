@@ -36,6 +36,7 @@
 
 #include "cpu_kernels.h"
 #include "parallel.h"
+#include "simd.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"  // 32-byte vectors in always-inlined helpers only
@@ -45,7 +46,6 @@ namespace ifa {
 namespace {
 
 typedef float F8 __attribute__((vector_size(32)));
-#define IFA_INLINE inline __attribute__((always_inline))
 
 typedef int32_t I8 __attribute__((vector_size(32)));
 
@@ -79,33 +79,6 @@ IFA_INLINE void exp8(const F8& x, F8& y) {
   y = x < lo ? F8{} : y;
 }
 
-#if defined(__x86_64__)
-#define IFA_CPU_X86 1
-#define IFA_TARGET_AVX2 __attribute__((target("avx2,fma")))
-bool useAvx2() {
-  static const bool ok = [] {
-    const char* force = std::getenv("IFA_CPU_PORTABLE");
-    if (force && *force && std::strcmp(force, "0") != 0) return false;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return ok;
-}
-// NAME(PARAMS) runs NAME##Body (an always-inline function) compiled for AVX2+FMA when the CPU has
-// them, else compiled for the baseline ISA.
-#define IFA_DISPATCH(NAME, PARAMS, ARGS)          \
-  void NAME##Base PARAMS { NAME##Body ARGS; }      \
-  IFA_TARGET_AVX2 void NAME##Avx2 PARAMS { NAME##Body ARGS; } \
-  void NAME PARAMS {                              \
-    if (useAvx2())                                \
-      NAME##Avx2 ARGS;                            \
-    else                                          \
-      NAME##Base ARGS;                            \
-  }
-#else
-#define IFA_DISPATCH(NAME, PARAMS, ARGS) \
-  void NAME PARAMS { NAME##Body ARGS; }
-#endif
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
