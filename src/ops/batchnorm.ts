@@ -7,12 +7,10 @@
 // batchNormEvalBackward (statistics are constants) in eval.
 // The batch mean and invStd of a recorded training call live until the enclosing tidy() ends (the
 // gradient needs them); unrecorded calls dispose them at once.
-import type { KernelAttrs } from '../backends/backend.js';
-import { getBackend } from '../backends/registry.js';
 import { keep } from '../core/engine.js';
-import { formatShape, type Shape } from '../core/shape.js';
-import { Tensor, emptyTensor, tensor } from '../core/tensor.js';
-import { checkTensor, launch, launchInPlace, record, sameBackend } from './op.js';
+import { formatShape } from '../core/shape.js';
+import { Tensor, tensor } from '../core/tensor.js';
+import { checkTensor, launch, launchInPlace, launchOutputs, record, sameBackend } from './op.js';
 import { registerOp } from './registry.js';
 
 export interface BatchNormOptions {
@@ -27,21 +25,6 @@ export interface BatchNormOptions {
   eps?: number;
   /** Apply ReLU to the output in the same kernel (default false). */
   relu?: boolean;
-}
-
-/** Runs one kernel into several new outputs (op.ts's launch makes one). */
-function launchOutputs(op: string, kernel: string, inputs: Tensor[], outShapes: Shape[], attrs: KernelAttrs): Tensor[] {
-  const name = inputs[0].backend;
-  const backend = getBackend(name);
-  if (!backend.hasKernel(kernel)) throw new Error(`${op}: kernel ${kernel} is not implemented on the ${name} backend`);
-  const outs = outShapes.map((s) => emptyTensor(s, name));
-  try {
-    backend.run(kernel, inputs.map((t) => t.ref()), outs.map((t) => t.ref()), attrs);
-  } catch (e) {
-    for (const t of outs) t.dispose();
-    throw e;
-  }
-  return outs;
 }
 
 function numberOpt(v: unknown, fallback: number, what: string, lo: number, hi: number): number {
@@ -82,7 +65,7 @@ export function batchNorm2d(xIn: Tensor, gammaIn: Tensor, betaIn: Tensor, opts: 
     if (!rm || !rv) throw new TypeError(`${op}: eval mode (training: false) needs runningMean and runningVar`);
     const y = launch({ op, kernel: 'batchNormEval', inputs: [x, gamma, beta, rm, rv], outShape: x.shape, attrs: { eps, relu } });
     return record(y, op, [x, gamma, beta], (gy) => {
-      const [dx, dgamma, dbeta] = launchOutputs(`${op}.backward`, 'batchNormEvalBackward', [gy, x, gamma, beta, rm, rv], [x.shape, [C], [C]], { eps, relu });
+      const [dx, dgamma, dbeta] = launchOutputs({ op: `${op}.backward`, kernel: 'batchNormEvalBackward', inputs: [gy, x, gamma, beta, rm, rv], outShapes: [x.shape, [C], [C]], attrs: { eps, relu } });
       return [x.requiresGrad ? dx : null, gamma.requiresGrad ? dgamma : null, beta.requiresGrad ? dbeta : null];
     });
   }
@@ -90,12 +73,12 @@ export function batchNorm2d(xIn: Tensor, gammaIn: Tensor, betaIn: Tensor, opts: 
   if (count <= 1) {
     throw new RangeError(`${op}: expected more than 1 value per channel when training, got x ${formatShape(x.shape)}`);
   }
-  const [y, mean, invStd] = launchOutputs(op, 'batchNormTrain', [x, gamma, beta], [x.shape, [C], [C]], { eps, relu });
+  const [y, mean, invStd] = launchOutputs({ op, kernel: 'batchNormTrain', inputs: [x, gamma, beta], outShapes: [x.shape, [C], [C]], attrs: { eps, relu } });
   if (rm && rv) {
     launchInPlace({ op, kernel: 'batchNormUpdateStats', inputs: [mean, invStd], outputs: [rm, rv], attrs: { momentum, eps, count } });
   }
   const out = record(y, op, [x, gamma, beta], (gy) => {
-    const [dx, dgamma, dbeta] = launchOutputs(`${op}.backward`, 'batchNormBackward', [gy, x, gamma, beta, mean, invStd], [x.shape, [C], [C]], { relu });
+    const [dx, dgamma, dbeta] = launchOutputs({ op: `${op}.backward`, kernel: 'batchNormBackward', inputs: [gy, x, gamma, beta, mean, invStd], outShapes: [x.shape, [C], [C]], attrs: { relu } });
     return [x.requiresGrad ? dx : null, gamma.requiresGrad ? dgamma : null, beta.requiresGrad ? dbeta : null];
   });
   if (!out.node) {

@@ -6,10 +6,9 @@
 // One fused kernel each way: ifaLoss reads q and p once; ifaLossBackward reads them once and writes
 // dq, plus dp when p requires grad (SimCLR; MoCo's p comes from the momentum encoder and needs none).
 import type { KernelAttrs } from '../backends/backend.js';
-import { getBackend } from '../backends/registry.js';
 import { formatShape } from '../core/shape.js';
-import { type Tensor, emptyTensor } from '../core/tensor.js';
-import { checkTensor, launch, record, sameBackend } from './op.js';
+import type { Tensor } from '../core/tensor.js';
+import { checkTensor, launch, launchOutputs, record, sameBackend } from './op.js';
 import { registerOp } from './registry.js';
 
 export interface IfaLossOptions {
@@ -35,17 +34,8 @@ export function ifaLoss(qIn: Tensor, pIn: Tensor, opts: IfaLossOptions = {}): Te
   const attrs: KernelAttrs = { target, eps };
   const loss = launch({ op, kernel: 'ifaLoss', inputs: [q, p], outShape: [1], attrs });
   return record(loss, op, [q, p], (gy) => {
-    const backend = getBackend(q.backend);
-    const kernel = 'ifaLossBackward';
-    if (!backend.hasKernel(kernel)) throw new Error(`${op}.backward: kernel ${kernel} is not implemented on the ${q.backend} backend`);
-    const outs = [emptyTensor(q.shape, q.backend)];
-    if (p.requiresGrad) outs.push(emptyTensor(p.shape, p.backend));
-    try {
-      backend.run(kernel, [gy.ref(), q.ref(), p.ref()], outs.map((t) => t.ref()), attrs);
-    } catch (e) {
-      for (const t of outs) t.dispose();
-      throw e;
-    }
+    const outShapes = p.requiresGrad ? [q.shape, p.shape] : [q.shape];
+    const outs = launchOutputs({ op: `${op}.backward`, kernel: 'ifaLossBackward', inputs: [gy, q, p], outShapes, attrs });
     return [q.requiresGrad ? outs[0] : null, outs[1] ?? null];
   });
 }

@@ -34,24 +34,29 @@ export interface KernelLaunch {
 
 /** Runs one kernel into a new output tensor. */
 export function launch(k: KernelLaunch): Tensor {
+  return launchOutputs({ ...k, outShapes: [k.outShape] })[0];
+}
+
+/** Runs one kernel into several new output tensors (batch norm's y, mean, invStd; IFA's dq, dp). */
+export function launchOutputs(k: Omit<KernelLaunch, 'outShape'> & { outShapes: Shape[] }): Tensor[] {
   const backendName = k.inputs[0].backend;
   const backend = getBackend(backendName);
   if (!backend.hasKernel(k.kernel)) {
     throw new Error(`${k.op}: kernel ${k.kernel} is not implemented on the ${backendName} backend`);
   }
-  const out = emptyTensor(k.outShape, backendName);
+  const outs = k.outShapes.map((s) => emptyTensor(s, backendName));
   try {
     backend.run(
       k.kernel,
       k.inputs.map((t, i) => t.ref(k.inputShapes?.[i] ?? t.shape)),
-      [out.ref()],
+      outs.map((t) => t.ref()),
       k.attrs ?? {},
     );
   } catch (e) {
-    out.dispose();
+    for (const t of outs) t.dispose();
     throw e;
   }
-  return out;
+  return outs;
 }
 
 /** Attaches a gradient rule to out when grad mode is on and some input requires grad. */
