@@ -5,75 +5,26 @@
 import type { KernelAttrs, TensorRef } from '../backend.js';
 import type { ShaderFile } from './shaders.js';
 import { WebGPUStorage } from './storage.js';
+import { EXTRA_SPECS } from './kernels-ssl.js';
+import {
+  Attrs,
+  type Checked,
+  type KernelPlan,
+  type KernelSpec,
+  type Resource,
+  MAX_RANK,
+  PARAM_WORDS,
+  expectSameShape,
+  formatShape,
+  newParams,
+  numelOf,
+  sameShape,
+} from './plan.js';
 
-export const MAX_RANK = 8;
-/** Words in the params uniform (see the Params structs in kernels/wgsl/). */
-export const PARAM_WORDS = 64;
+export { MAX_RANK, PARAM_WORDS, formatShape } from './plan.js';
+export type { KernelPlan, Pass, Resource, Scratch } from './plan.js';
+
 const WG = 256;
-
-export interface KernelPlan {
-  file: ShaderFile;
-  entry: string;
-  /** Bound at bindings 0, 1 (read-only). */
-  inputs: WebGPUStorage[];
-  /** Bound at binding 2. */
-  output: WebGPUStorage;
-  params: Uint32Array<ArrayBuffer>;
-  /** Workgroups to launch; 0 means nothing to do (empty output). */
-  workgroups: number;
-}
-
-interface KernelSpec {
-  inputs: number;
-  outputs: number;
-  plan(k: string, ins: Checked[], out: Checked, attrs: Attrs): KernelPlan;
-}
-
-interface Checked {
-  storage: WebGPUStorage;
-  shape: number[];
-}
-
-class Attrs {
-  constructor(
-    private readonly kernel: string,
-    private readonly raw: KernelAttrs,
-  ) {}
-  number(key: string, fallback: number): number {
-    const v = this.raw[key];
-    if (v === undefined) return fallback;
-    if (typeof v === 'boolean') return v ? 1 : 0;
-    if (typeof v !== 'number') throw new TypeError(`${this.kernel}: attrs.${key} must be a number, got an array`);
-    return v;
-  }
-  flag(key: string): boolean {
-    return this.number(key, 0) !== 0;
-  }
-  list(key: string): number[] | undefined {
-    const v = this.raw[key];
-    if (v === undefined) return undefined;
-    if (!Array.isArray(v)) throw new TypeError(`${this.kernel}: attrs.${key} must be an array of integers`);
-    return v;
-  }
-}
-
-export function formatShape(s: readonly number[]): string {
-  return `[${s.join(',')}]`;
-}
-
-function numelOf(s: readonly number[]): number {
-  let n = 1;
-  for (const d of s) n *= d;
-  return n;
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-function expectSameShape(k: string, got: number[], want: number[], what: string): void {
-  if (!sameShape(got, want)) throw new RangeError(`${k}: ${what} shape ${formatShape(got)} should be ${formatShape(want)}`);
-}
 
 function broadcastShapes(k: string, a: number[], b: number[]): number[] {
   const r = Math.max(a.length, b.length);
@@ -106,7 +57,7 @@ function broadcastStrides(inp: number[], out: number[]): number[] {
  * Drops size-1 dimensions and merges neighbours that are contiguous in every stride list, so the
  * shader walks as few dimensions as possible. Row-major order of the walk is unchanged.
  */
-function collapse(shape: number[], strides: number[][]): { shape: number[]; strides: number[][] } {
+export function collapse(shape: number[], strides: number[][]): { shape: number[]; strides: number[][] } {
   const outShape: number[] = [];
   const outStrides: number[][] = strides.map(() => []);
   for (let d = 0; d < shape.length; d++) {
@@ -123,9 +74,11 @@ function collapse(shape: number[], strides: number[][]): { shape: number[]; stri
   return { shape: outShape, strides: outStrides };
 }
 
-function newParams(): { u: Uint32Array<ArrayBuffer>; f: Float32Array<ArrayBuffer> } {
-  const u = new Uint32Array(PARAM_WORDS);
-  return { u, f: new Float32Array(u.buffer) };
+/** The original one-pass layout: inputs at bindings 0 and 1, the output at 2, params at 3. */
+function single(file: ShaderFile, entry: string, ins: Checked[], out: Checked, params: Uint32Array<ArrayBuffer>, workgroups: number): KernelPlan {
+  const bind: Array<[number, Resource]> = ins.map((t, i) => [i, t.storage]);
+  bind.push([2, out.storage]);
+  return { passes: [{ file, entry, bind, paramsAt: 3, params, workgroups }] };
 }
 
 function elementwisePlan(entry: string, ins: Checked[], out: Checked, scale: number): KernelPlan {
@@ -141,14 +94,14 @@ function elementwisePlan(entry: string, ins: Checked[], out: Checked, scale: num
     u[16 + i] = c.strides[0]?.[i] ?? 0;
     u[24 + i] = c.strides[1]?.[i] ?? 0;
   });
-  return { file: 'elementwise', entry, inputs: ins.map((t) => t.storage), output: out.storage, params: u, workgroups: Math.ceil(n / WG) };
+  return single('elementwise', entry, ins, out, u, Math.ceil(n / WG));
 }
 
 function binary(op: 'add' | 'mul'): KernelSpec {
   return {
     inputs: 2,
     outputs: 1,
-    plan(k, ins, out) {
+    plan(k, ins, [out]) {
       const want = broadcastShapes(k, ins[0].shape, ins[1].shape);
       expectSameShape(k, out.shape, want, 'output');
       const flat = sameShape(ins[0].shape, out.shape) && sameShape(ins[1].shape, out.shape);
@@ -161,7 +114,7 @@ function unarySame(entry: string, inputs: number): KernelSpec {
   return {
     inputs,
     outputs: 1,
-    plan(k, ins, out) {
+    plan(k, ins, [out]) {
       for (const t of ins) expectSameShape(k, t.shape, out.shape, 'input');
       return elementwisePlan(entry, ins, out, 1);
     },
@@ -191,7 +144,7 @@ const PER_WORKGROUP_MIN = 128;
 const reduceSum: KernelSpec = {
   inputs: 1,
   outputs: 1,
-  plan(k, ins, out, attrs) {
+  plan(k, ins, [out], attrs) {
     const xs = ins[0].shape;
     const mask = reducedMask(k, xs, attrs);
     let kept = 1;
@@ -223,14 +176,7 @@ const reduceSum: KernelSpec = {
     keptDims.shape.forEach((d, i) => ((u[8 + i] = d), (u[16 + i] = keptDims.strides[0][i])));
     redDims.shape.forEach((d, i) => ((u[24 + i] = d), (u[32 + i] = redDims.strides[0][i])));
     const perWorkgroup = count >= PER_WORKGROUP_MIN;
-    return {
-      file: 'reduce',
-      entry: perWorkgroup ? 'reduceSumPerWorkgroup' : 'reduceSumPerThread',
-      inputs: [ins[0].storage],
-      output: out.storage,
-      params: u,
-      workgroups: perWorkgroup ? kept : Math.ceil(kept / WG),
-    };
+    return single('reduce', perWorkgroup ? 'reduceSumPerWorkgroup' : 'reduceSumPerThread', ins, out, u, perWorkgroup ? kept : Math.ceil(kept / WG));
   },
 };
 
@@ -239,7 +185,7 @@ const TILE = 64;
 const matmul: KernelSpec = {
   inputs: 2,
   outputs: 1,
-  plan(k, ins, out, attrs) {
+  plan(k, ins, [out], attrs) {
     const a = ins[0].shape;
     const b = ins[1].shape;
     if (a.length !== 2 || b.length !== 2) {
@@ -261,14 +207,14 @@ const matmul: KernelSpec = {
     const tilesN = Math.ceil(n / TILE);
     const u = new Uint32Array(PARAM_WORDS);
     u.set([m, n, ka, ta ? 1 : 0, tb ? 1 : 0, tilesM, tilesN]);
-    return { file: 'matmul', entry: 'matmul', inputs: ins.map((t) => t.storage), output: out.storage, params: u, workgroups: tilesM * tilesN };
+    return single('matmul', 'matmul', ins, out, u, tilesM * tilesN);
   },
 };
 
 const fill: KernelSpec = {
   inputs: 0,
   outputs: 1,
-  plan(k, ins, out, attrs) {
+  plan(k, ins, [out], attrs) {
     return elementwisePlan('fill', ins, out, attrs.number('value', 0));
   },
 };
@@ -279,7 +225,7 @@ const SPECS: Record<string, KernelSpec> = {
   broadcastTo: {
     inputs: 1,
     outputs: 1,
-    plan(k, ins, out, attrs) {
+    plan(k, ins, [out], attrs) {
       const want = broadcastShapes(k, ins[0].shape, out.shape);
       expectSameShape(k, out.shape, want, 'output');
       return elementwisePlan('broadcastTo', ins, out, attrs.number('scale', 1));
@@ -290,12 +236,15 @@ const SPECS: Record<string, KernelSpec> = {
   reduceSum,
   matmul,
   fill,
+  ...EXTRA_SPECS,
 };
 
 export const KERNEL_NAMES: readonly string[] = Object.keys(SPECS);
 
 function checkTensors(k: string, list: unknown, what: string): Checked[] {
   if (!Array.isArray(list)) throw new TypeError(`${k}: ${what} must be an array of tensors`);
+  // The addon's bound, kept so that both backends accept the same calls.
+  if (list.length > 1024) throw new RangeError(`${k}: ${what} has ${list.length} entries; at most 1024`);
   return list.map((t: TensorRef, i) => {
     const name = `${what}[${i}]`;
     if (!t || typeof t !== 'object') throw new TypeError(`${k}: ${name} must be a {storage, shape} tensor`);
@@ -333,8 +282,8 @@ export function planKernel(kernel: string, inputs: TensorRef[], outputs: TensorR
   }
   const ins = checkTensors(kernel, inputs, 'inputs');
   const outs = checkTensors(kernel, outputs, 'outputs');
-  if (ins.length !== spec.inputs) throw new TypeError(`${kernel}: expects ${spec.inputs} input(s), got ${ins.length}`);
-  if (outs.length !== spec.outputs) throw new TypeError(`${kernel}: expects ${spec.outputs} output(s), got ${outs.length}`);
+  if (spec.inputs >= 0 && ins.length !== spec.inputs) throw new TypeError(`${kernel}: expects ${spec.inputs} input(s), got ${ins.length}`);
+  if (spec.outputs >= 0 && outs.length !== spec.outputs) throw new TypeError(`${kernel}: expects ${spec.outputs} output(s), got ${outs.length}`);
   for (let i = 0; i < outs.length; i++) {
     if (ins.some((t) => t.storage === outs[i].storage)) {
       throw new RangeError(`${kernel}: output ${i} is also an input; kernels do not run in place`);
@@ -344,5 +293,5 @@ export function planKernel(kernel: string, inputs: TensorRef[], outputs: TensorR
     }
   }
   const a = new Attrs(kernel, attrs ?? {});
-  return spec.plan(kernel, ins, outs[0], a);
+  return spec.plan(kernel, ins, outs, a);
 }

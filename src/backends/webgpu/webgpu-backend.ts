@@ -1,12 +1,13 @@
-// The WebGPU backend: WGSL kernels (kernels/wgsl/) on one device queue. run() validates, encodes one
-// compute pass and submits it at once; only read() and sync() wait, and they wait with promises
+// The WebGPU backend: WGSL kernels (kernels/wgsl/) on one device queue. run() validates, encodes the
+// kernel's dispatches (one or more: reductions take several, multi-tensor optimizers one per tensor)
+// into one compute pass and submits it at once; only read() and sync() wait, and they wait with promises
 // (mapAsync, onSubmittedWorkDone), never blocking the event loop.
 //
 // GPU errors are asynchronous: each run() sits in a validation error scope whose result is recorded
 // when it arrives; the first recorded error (or an uncaptured error, or a lost device) rejects the
 // next read() or sync(), naming the kernel.
 import type { Backend, BackendMemory, BackendStatus, KernelAttrs, Storage, TensorRef } from '../backend.js';
-import { KERNEL_NAMES, PARAM_WORDS, planKernel, type KernelPlan } from './kernels.js';
+import { KERNEL_NAMES, PARAM_WORDS, planKernel, type Pass, type Resource, type Scratch } from './kernels.js';
 import type { ShaderFile } from './shaders.js';
 import { BufferPool, WebGPUStorage, byteSizeFor } from './storage.js';
 
@@ -16,14 +17,16 @@ export interface WebGPUConstants {
   mapRead: number;
 }
 
+/** Words between consecutive passes' params blocks (256 bytes). */
+const PARAM_STRIDE_WORDS = 64;
+
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu' as const;
   private readonly pool = new BufferPool();
   private readonly stagingPool = new BufferPool();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
-  private readonly layouts: GPUBindGroupLayout[];
-  private readonly pipelineLayouts: GPUPipelineLayout[];
-  private readonly paramsBuffer: GPUBuffer;
+  private paramsBuffer: GPUBuffer;
+  private paramsCapacity = 16;
   private liveBuffers = 0;
   private liveBytes = 0;
   private firstError: Error | null = null;
@@ -44,19 +47,10 @@ export class WebGPUBackend implements Backend {
     this.gpu = gpu;
     const U = constants.bufferUsage;
     this.storageUsage = U.STORAGE | U.COPY_SRC | U.COPY_DST;
-    // Layouts by input count: inputs at bindings 0 and 1, output at 2, params uniform at 3.
-    const stage = 4; // GPUShaderStage.COMPUTE
-    this.layouts = [0, 1, 2].map((nIn) => {
-      const entries: GPUBindGroupLayoutEntry[] = [];
-      for (let i = 0; i < nIn; i++) entries.push({ binding: i, visibility: stage, buffer: { type: 'read-only-storage' } });
-      entries.push({ binding: 2, visibility: stage, buffer: { type: 'storage' } });
-      entries.push({ binding: 3, visibility: stage, buffer: { type: 'uniform' } });
-      return device.createBindGroupLayout({ label: `ifa-webgpu ${nIn} input(s)`, entries });
-    });
-    this.pipelineLayouts = this.layouts.map((l) => device.createPipelineLayout({ bindGroupLayouts: [l] }));
-    // One params buffer serves every run: queue.writeBuffer is ordered with queue.submit, and each
-    // run is its own submit, so each dispatch sees the words written just before it.
-    this.paramsBuffer = device.createBuffer({ label: 'ifa-webgpu params', size: PARAM_WORDS * 4, usage: U.UNIFORM | U.COPY_DST });
+    // One params buffer serves every run: each pass gets its own 256-byte block (a multiple of any
+    // minUniformBufferOffsetAlignment); queue.writeBuffer is ordered with queue.submit, and each run
+    // is one submit, so its passes see the words written just before it.
+    this.paramsBuffer = device.createBuffer({ label: 'ifa-webgpu params', size: this.paramsCapacity * PARAM_STRIDE_WORDS * 4, usage: U.UNIFORM | U.COPY_DST });
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
       this.record(new Error(`webgpu: uncaptured ${errorKind(ev.error)}: ${ev.error.message}`));
     };
@@ -172,45 +166,92 @@ export class WebGPUBackend implements Backend {
     this.checkUsable(typeof kernel === 'string' ? kernel : 'run');
     const plan = planKernel(kernel, inputs, outputs, attrs);
     const maxBinding = this.device.limits.maxStorageBufferBindingSize;
-    const bound = [...plan.inputs.map((s, i) => [`inputs[${i}]`, s] as const), ['outputs[0]', plan.output] as const];
-    for (const [name, s] of bound) {
+    const named = [
+      ...inputs.map((t, i) => [`inputs[${i}]`, t.storage as WebGPUStorage] as const),
+      ...outputs.map((t, i) => [`outputs[${i}]`, t.storage as WebGPUStorage] as const),
+    ];
+    for (const [name, s] of named) {
       if (s.byteSize > maxBinding) {
         throw new RangeError(
           `${kernel}: ${name} is ${s.byteSize} bytes, more than this device's maxStorageBufferBindingSize (${maxBinding} bytes)`,
         );
       }
     }
-    if (plan.workgroups === 0) return;
-    const grid = this.grid(kernel, plan.workgroups);
+    const maxStorage = this.device.limits.maxStorageBuffersPerShaderStage;
+    for (const p of plan.passes) {
+      if (p.bind.length > maxStorage) {
+        throw new RangeError(`${kernel}: ${p.file}.wgsl:${p.entry} binds ${p.bind.length} storage buffers, more than this device's maxStorageBuffersPerShaderStage (${maxStorage})`);
+      }
+    }
+    const passes = plan.passes.filter((p) => p.workgroups > 0);
+    if (passes.length === 0) return;
+    const grids = passes.map((p) => this.grid(kernel, p.workgroups));
     const device = this.device;
     device.pushErrorScope('validation');
     let dawnError: unknown = null;
+    const temps = new Map<Scratch, GPUBuffer>();
+    let current = passes[0];
     try {
-      const pipeline = this.pipeline(plan);
-      device.queue.writeBuffer(this.paramsBuffer, 0, plan.params);
-      const entries: GPUBindGroupEntry[] = plan.inputs.map((s, i) => ({ binding: i, resource: { buffer: s.buffer } }));
-      entries.push({ binding: 2, resource: { buffer: plan.output.buffer } });
-      entries.push({ binding: 3, resource: { buffer: this.paramsBuffer } });
-      const bindGroup = device.createBindGroup({ layout: this.layouts[plan.inputs.length], entries });
+      const paramsBuffer = this.paramsFor(passes.length);
+      const all = new Uint32Array(passes.length * PARAM_STRIDE_WORDS);
+      passes.forEach((p, i) => all.set(p.params.subarray(0, PARAM_WORDS), i * PARAM_STRIDE_WORDS));
+      device.queue.writeBuffer(paramsBuffer, 0, all);
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(grid[0], grid[1]);
+      passes.forEach((p, i) => {
+        current = p;
+        const pipeline = this.pipeline(p);
+        const entries: GPUBindGroupEntry[] = p.bind.map(([binding, r]) => ({ binding, resource: { buffer: this.resolve(r, temps) } }));
+        entries.push({ binding: p.paramsAt, resource: { buffer: paramsBuffer, offset: i * PARAM_STRIDE_WORDS * 4, size: PARAM_WORDS * 4 } });
+        const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bindGroup);
+        pass.dispatchWorkgroups(grids[i][0], grids[i][1]);
+      });
       pass.end();
       device.queue.submit([enc.finish()]);
     } catch (e) {
       dawnError = e;
     }
+    for (const [sc, buf] of temps) this.pool.give(byteSizeFor(sc.numel), buf);
+    const where = passes.length === 1 ? `${current.file}.wgsl:${current.entry}` : passes.map((p) => `${p.file}.wgsl:${p.entry}`).join(', ');
     const scope = device.popErrorScope().then(
       (err) => {
-        if (err) this.record(new Error(`${kernel}: WebGPU ${errorKind(err)} in ${plan.file}.wgsl:${plan.entry}: ${err.message}`));
+        if (err) this.record(new Error(`${kernel}: WebGPU ${errorKind(err)} in ${where}: ${err.message}`));
       },
       (e: Error) => this.record(new Error(`${kernel}: popErrorScope failed: ${e.message}`)),
     );
     this.pendingScopes.add(scope);
     void scope.finally(() => this.pendingScopes.delete(scope));
     if (dawnError) throw new Error(`${kernel}: WebGPU call failed: ${(dawnError as Error).message ?? String(dawnError)}`);
+  }
+
+  /** The buffer behind a pass resource; scratch buffers come from the pool, once per run. */
+  private resolve(r: Resource, temps: Map<Scratch, GPUBuffer>): GPUBuffer {
+    if (r instanceof WebGPUStorage) return r.buffer;
+    let b = temps.get(r);
+    if (!b) {
+      const size = byteSizeFor(r.numel);
+      if (size > this.device.limits.maxStorageBufferBindingSize) {
+        throw new RangeError(`scratch buffer of ${size} bytes exceeds maxStorageBufferBindingSize`);
+      }
+      b = this.pool.take(size) ?? this.device.createBuffer({ label: 'ifa-webgpu scratch', size, usage: this.storageUsage });
+      temps.set(r, b);
+      if (r.data && r.data.length) this.device.queue.writeBuffer(b, 0, r.data.buffer, r.data.byteOffset, r.data.byteLength);
+    }
+    return b;
+  }
+
+  /** A params buffer with room for `passes` parameter blocks (grown on demand). */
+  private paramsFor(passes: number): GPUBuffer {
+    if (passes > this.paramsCapacity) {
+      // The old buffer may still be read by queued work; WebGPU keeps it alive until then.
+      this.paramsBuffer.destroy();
+      this.paramsCapacity = Math.max(passes, this.paramsCapacity * 2);
+      const U = this.constants.bufferUsage;
+      this.paramsBuffer = this.device.createBuffer({ label: 'ifa-webgpu params', size: this.paramsCapacity * PARAM_STRIDE_WORDS * 4, usage: U.UNIFORM | U.COPY_DST });
+    }
+    return this.paramsBuffer;
   }
 
   memory(): BackendMemory {
@@ -237,13 +278,15 @@ export class WebGPUBackend implements Backend {
     if (this.gpu) this.gpu = null;
   }
 
-  private pipeline(plan: KernelPlan): GPUComputePipeline {
+  private pipeline(plan: Pass): GPUComputePipeline {
     const key = `${plan.file}:${plan.entry}`;
     let p = this.pipelines.get(key);
     if (!p) {
+      // layout 'auto': the bind group layout is exactly the bindings the entry point uses, so any
+      // number of inputs and outputs (within maxStorageBuffersPerShaderStage) works.
       p = this.device.createComputePipeline({
         label: key,
-        layout: this.pipelineLayouts[plan.inputs.length],
+        layout: 'auto',
         compute: { module: this.modules[plan.file], entryPoint: plan.entry },
       });
       this.pipelines.set(key, p);

@@ -1,0 +1,197 @@
+// WebGPU kernels that the op-level conformance suite does not reach (in-place and multi-tensor
+// kernels: copyRows, sgd, ema, batchNormUpdateStats), larger shapes than its cases (multi-tile
+// convolutions, multi-block batch-norm reductions), and argument validation: every bad call must
+// throw the same error class and message as the CPU backend (minus the addon's "ifa_native.run: "
+// prefix). Skipped, with the reason, when WebGPU is unavailable.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { getBackend, initBackend, type Backend } from '../src/index.js';
+import type { KernelAttrs, TensorRef } from '../src/backends/backend.js';
+import { assertClose, backendStatuses, skipNote } from './helpers.js';
+
+const statuses = await backendStatuses();
+const webgpu = statuses.find((s) => s.name === 'webgpu');
+const s = suite('webgpu kernels vs cpu');
+
+function values(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  let x = seed * 7919 + 17;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    a[i] = x / 2147483648 - 0.5;
+  }
+  return a;
+}
+const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+/** Runs a kernel on both backends from the same inputs and initial outputs; returns [cpu, webgpu] outputs. */
+async function both(kernel: string, inShapes: number[][], outShapes: number[][], attrs: KernelAttrs, outInit?: Float32Array[]): Promise<Float32Array[][]> {
+  const res: Float32Array[][] = [];
+  for (const be of [getBackend('cpu'), getBackend('webgpu')]) {
+    const ins: TensorRef[] = inShapes.map((sh, i) => ({ storage: be.alloc(numel(sh), values(numel(sh), i + 1)), shape: sh }));
+    const outs: TensorRef[] = outShapes.map((sh, i) => ({ storage: be.alloc(numel(sh), outInit?.[i] ?? values(numel(sh), 100 + i)), shape: sh }));
+    be.run(kernel, ins, outs, attrs);
+    res.push(await Promise.all(outs.map((t) => be.read(t.storage))));
+    for (const t of [...ins, ...outs]) be.free(t.storage);
+  }
+  return res;
+}
+
+async function expectMatch(kernel: string, inShapes: number[][], outShapes: number[][], attrs: KernelAttrs, tol = { atol: 1e-6, rtol: 1e-5 }): Promise<void> {
+  const [cpu, gpu] = await both(kernel, inShapes, outShapes, attrs);
+  cpu.forEach((want, i) => assertClose(gpu[i], want, tol, `${kernel} ${JSON.stringify(inShapes)} output ${i}`));
+}
+
+/** The error a call throws on a backend, as [class, message without the addon prefix]. */
+function errorOf(be: Backend, kernel: string, inShapes: number[][], outShapes: number[][], attrs: KernelAttrs): [string, string] {
+  const ins = inShapes.map((sh) => ({ storage: be.alloc(numel(sh)), shape: sh }));
+  const outs = outShapes.map((sh) => ({ storage: be.alloc(numel(sh)), shape: sh }));
+  try {
+    be.run(kernel, ins, outs, attrs);
+    return ['none', ''];
+  } catch (e) {
+    return [(e as Error).constructor.name, (e as Error).message.replace(/^ifa_native\.run: /, '')];
+  } finally {
+    for (const t of [...ins, ...outs]) be.free(t.storage);
+  }
+}
+
+if (!webgpu?.available) {
+  skipNote('webgpu kernels', webgpu?.reason ?? 'the webgpu backend is unavailable');
+  s.skip('webgpu kernels (backend unavailable)', () => {});
+} else {
+  await initBackend('webgpu');
+
+  s('copyRows writes rows in place and leaves the rest', async () => {
+    await expectMatch('copyRows', [[3, 4, 5]], [[10, 4, 5]], { start: 6 });
+    await expectMatch('copyRows', [[2, 7]], [[2, 7]], { start: 0 });
+  });
+
+  s('sgd: momentum, nesterov, weight decay, first step, momentum 0', async () => {
+    const shapes = [[3, 5], [17], [2, 3, 3, 4]];
+    const base = { lr: 0.1, momentum: 0.9, weightDecay: 1e-4, dampening: 0 };
+    await expectMatch('sgd', shapes, [...shapes, ...shapes], { ...base, firstStep: true });
+    await expectMatch('sgd', shapes, [...shapes, ...shapes], { ...base, firstStep: false });
+    await expectMatch('sgd', shapes, [...shapes, ...shapes], { ...base, nesterov: true, firstStep: false });
+    await expectMatch('sgd', shapes, [...shapes, ...shapes], { ...base, dampening: 0.5, weightDecay: 0, firstStep: false });
+    await expectMatch('sgd', shapes, shapes, { lr: 0.05, momentum: 0, weightDecay: 1e-2, firstStep: false });
+  });
+
+  s('sgd and ema over 500 tensors in one launch (one dispatch each)', async () => {
+    const shapes = Array.from({ length: 500 }, (_, i) => [1 + (i % 7), 3]);
+    await expectMatch('sgd', shapes, [...shapes, ...shapes], { lr: 0.1, momentum: 0.9, weightDecay: 1e-4, firstStep: false });
+    await expectMatch('ema', shapes, shapes, { m: 0.99 });
+  });
+
+  s('ema', async () => {
+    await expectMatch('ema', [[4, 4], [9]], [[4, 4], [9]], { m: 0.999 });
+  });
+
+  s('batchNormUpdateStats', async () => {
+    const init = [values(8, 5), Float32Array.from(values(8, 6), (v) => v + 1)];
+    const invStd = Float32Array.from(values(8, 2), (v) => 1 + Math.abs(v));
+    const res: Float32Array[][] = [];
+    for (const be of [getBackend('cpu'), getBackend('webgpu')]) {
+      const ins = [{ storage: be.alloc(8, values(8, 1)), shape: [8] }, { storage: be.alloc(8, invStd), shape: [8] }];
+      const outs = init.map((v) => ({ storage: be.alloc(8, v), shape: [8] }));
+      be.run('batchNormUpdateStats', ins, outs, { momentum: 0.1, eps: 1e-5, count: 50 });
+      res.push(await Promise.all(outs.map((t) => be.read(t.storage))));
+      for (const t of [...ins, ...outs]) be.free(t.storage);
+    }
+    res[0].forEach((want, i) => assertClose(res[1][i], want, { atol: 1e-6, rtol: 1e-5 }, `batchNormUpdateStats output ${i}`));
+  });
+
+  s('convolutions with several tiles in every GEMM dimension', async () => {
+    const tol = { atol: 1e-4, rtol: 1e-4 };
+    const a = { strideH: 1, strideW: 1, padH: 1, padW: 1 };
+    const a2 = { strideH: 2, strideW: 2, padH: 1, padW: 1 };
+    await expectMatch('conv2d', [[2, 12, 12, 40], [70, 3, 3, 40]], [[2, 12, 12, 70]], a, tol);
+    await expectMatch('conv2dBackwardInput', [[2, 12, 12, 70], [70, 3, 3, 40]], [[2, 12, 12, 40]], a, tol);
+    await expectMatch('conv2dBackwardInput', [[2, 6, 6, 70], [70, 3, 3, 40]], [[2, 12, 12, 40]], a2, tol);
+    await expectMatch('conv2dBackwardFilter', [[2, 12, 12, 40], [2, 12, 12, 70]], [[70, 3, 3, 40]], a, tol);
+    await expectMatch('conv2dBackwardFilter', [[2, 32, 32, 1], [2, 16, 16, 64]], [[64, 7, 7, 1]], { strideH: 2, strideW: 2, padH: 3, padW: 3 }, tol);
+  });
+
+  s('batch norm with many row blocks and channel tiles', async () => {
+    const tol = { atol: 1e-5, rtol: 1e-4 };
+    await expectMatch('batchNormTrain', [[2, 20, 20, 70], [70], [70]], [[2, 20, 20, 70], [70], [70]], { eps: 1e-5, relu: true }, tol);
+    await expectMatch('batchNormEvalBackward', [[2, 20, 20, 70], [2, 20, 20, 70], [70], [70], [70], [70]], [[2, 20, 20, 70], [70], [70]], { eps: 10, relu: true }, tol);
+  });
+
+  s('ifa loss and its gradient on a bench-sized input', async () => {
+    const sh = [4, 4, 4, 300];
+    await expectMatch('ifaLoss', [sh, sh], [[1]], { target: 1, eps: 1e-6 }, { atol: 1e-6, rtol: 1e-5 });
+    await expectMatch('ifaLossBackward', [[1], sh, sh], [sh, sh], { target: 0.3, eps: 1e-6 }, { atol: 1e-7, rtol: 1e-4 });
+  });
+
+  const bad: [string, number[][], number[][], KernelAttrs][] = [
+    ['concat', [], [[2, 3]], { axis: 0 }],
+    ['concat', [[2, 3], [2, 4]], [[4, 3]], { axis: 0 }],
+    ['concat', [[2, 3], [1, 3]], [[4, 3]], { axis: 0 }],
+    ['slice', [[5, 4]], [[3, 4]], { axis: 0, start: 3 }],
+    ['slice', [[5, 4]], [[3, 3]], { axis: 0, start: 0 }],
+    ['sliceBackward', [[2, 4]], [[5, 4]], { axis: 2, start: 0 }],
+    ['gatherRows', [[4, 2]], [[2, 2]], { index: [0, 4] }],
+    ['gatherRows', [[4, 2]], [[2, 2]], {}],
+    ['copyRows', [[3, 2]], [[4, 2]], { start: 2 }],
+    ['copyRows', [[3, 2]], [[4, 3]], { start: 0 }],
+    ['l2Normalize', [[3, 4]], [[3, 4]], { eps: -1 }],
+    ['l2NormalizeBackward', [[3, 5], [3, 4]], [[3, 4]], {}],
+    ['softmaxCrossEntropy', [[3, 4], [2]], [[1]], {}],
+    ['softmaxCrossEntropyBackward', [[2], [3, 4], [3]], [[3, 4]], {}],
+    ['ifaLoss', [[2, 3], [2, 4]], [[1]], {}],
+    ['ifaLoss', [[2, 3], [2, 3]], [[1]], { eps: -1 }],
+    ['ifaLossBackward', [[1], [2, 3], [2, 3]], [[2, 3], [2, 3], [2, 3]], {}],
+    ['batchNormTrain', [[2, 3, 3, 4], [3], [4]], [[2, 3, 3, 4], [4], [4]], {}],
+    ['batchNormTrain', [[4], [4], [4]], [[4], [4], [4]], {}],
+    ['batchNormEval', [[2, 4], [4], [4], [4], [4]], [[2, 4]], { eps: -1 }],
+    ['batchNormBackward', [[2, 4], [2, 4], [4], [4], [4], [4]], [[2, 4], [4], [3]], {}],
+    ['batchNormUpdateStats', [[4], [4]], [[4], [4]], { momentum: 0.1, count: 1 }],
+    ['batchNormUpdateStats', [[4], [4]], [[4], [4]], { momentum: 2, count: 8 }],
+    ['maxPool2d', [[1, 4, 4, 2]], [[1, 2, 2, 2]], { kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, padH: 2, padW: 0 }],
+    ['maxPool2d', [[1, 4, 4, 2]], [[1, 3, 2, 2]], { kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, padH: 0, padW: 0 }],
+    ['maxPool2dBackward', [[1, 2, 2, 2], [1, 4, 4]], [[1, 4, 4, 2]], { kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, padH: 0, padW: 0 }],
+    ['conv2d', [[1, 5, 5, 3], [4, 3, 3, 2]], [[1, 3, 3, 4]], {}],
+    ['conv2d', [[1, 5, 5, 3], [4, 3, 3, 3]], [[1, 5, 5, 4]], {}],
+    ['conv2d', [[1, 5, 5, 3], [4, 3, 3, 3]], [[1, 3, 3, 4]], { strideH: 0 }],
+    ['conv2dBackwardInput', [[1, 3, 3, 4], [4, 3, 3, 3]], [[1, 6, 6, 3]], {}],
+    ['conv2dBackwardFilter', [[1, 5, 5, 3], [1, 3, 3, 4]], [[4, 9, 9, 3]], {}],
+    ['sgd', [[3]], [[3], [3]], { lr: 0.1, momentum: 0, nesterov: true }],
+    ['sgd', [[3]], [[3]], { lr: 0.1, momentum: 0.9 }],
+    ['sgd', [[3]], [[4], [3]], { lr: 0.1, momentum: 0.9 }],
+    ['sgd', [[3]], [[3]], { momentum: 0 }],
+    ['ema', [[3]], [[3]], { m: 2 }],
+    ['ema', [[3], [2]], [[3]], { m: 0.5 }],
+  ];
+  s('invalid calls throw the cpu backend error, naming the kernel', () => {
+    for (const [kernel, ins, outs, attrs] of bad) {
+      const want = errorOf(getBackend('cpu'), kernel, ins, outs, attrs);
+      const got = errorOf(getBackend('webgpu'), kernel, ins, outs, attrs);
+      assert.is.not(want[0], 'none', `${kernel} ${JSON.stringify([ins, outs, attrs])} should be rejected by the cpu backend`);
+      assert.equal(got, want, `${kernel} ${JSON.stringify([ins, outs, attrs])}`);
+      assert.ok(got[1].startsWith(`${kernel}: `), `${kernel}: message names the kernel: ${got[1]}`);
+    }
+  });
+
+  s('a tensor larger than one storage binding is refused with a clear error, not truncated', async () => {
+    const be = getBackend('webgpu') as Backend & { limits: GPUSupportedLimits };
+    const maxBinding = be.limits.maxStorageBufferBindingSize;
+    const n = maxBinding / 4 + 64;
+    if (n * 4 > be.limits.maxBufferSize) return;
+    const x = be.alloc(n);
+    const y = be.alloc(n);
+    try {
+      assert.throws(
+        () => be.run('relu', [{ storage: x, shape: [n] }], [{ storage: y, shape: [n] }]),
+        (e: Error) => e instanceof RangeError && e.message.startsWith('relu: inputs[0] is') && e.message.includes('maxStorageBufferBindingSize'),
+      );
+    } finally {
+      be.free(x);
+      be.free(y);
+      (be as unknown as { emptyCache(): void }).emptyCache();
+    }
+    await be.sync();
+  });
+}
+
+s.run();
