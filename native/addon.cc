@@ -1,5 +1,7 @@
 // N-API entry points of ifa_native. Every entry point checks its arguments and throws a TypeError or
-// RangeError naming itself; kernels are validated here and run on the CPU stream thread.
+// RangeError naming itself; kernels are validated here and run on the CPU stream thread (CPU buffers)
+// or are launched on the CUDA stream (CUDA buffers; see cuda_device.h). Each entry point dispatches
+// on the device of the buffers it is given; a kernel's buffers must all be on one device.
 #include <napi.h>
 
 #include <cmath>
@@ -10,7 +12,9 @@
 #include "../kernels/cpu/cpu_kernels.h"
 #include "../kernels/cpu/parallel.h"
 #include "cpu_stream.h"
+#include "cuda_device.h"
 #include "cuda_info.h"
+#include "cuda_kernels.h"
 #include "kernel_registry.h"
 #include "storage.h"
 
@@ -32,6 +36,11 @@ std::string shapeString(const Shape& s) {
 }
 
 KernelRegistry& KernelRegistry::cpu() {
+  static KernelRegistry r;
+  return r;
+}
+
+KernelRegistry& KernelRegistry::cuda() {
   static KernelRegistry r;
   return r;
 }
@@ -66,6 +75,8 @@ struct ReadJob {
   Napi::Promise::Deferred deferred;
   Napi::Reference<Napi::Float32Array> target;  // empty for sync()
   std::string error;
+  bool hasValue = false;  // resolve with `value` (a number) instead
+  double value = 0;
 };
 
 void deliverRead(Napi::Env env, Napi::Function, std::nullptr_t*, ReadJob* job);
@@ -80,7 +91,9 @@ AddonState* state = nullptr;
 void deliverRead(Napi::Env env, Napi::Function, std::nullptr_t*, ReadJob* job) {
   if (env != nullptr) {
     if (!job->error.empty()) {
-      job->deferred.Reject(Napi::Error::New(env, "CPU stream: " + job->error).Value());
+      job->deferred.Reject(Napi::Error::New(env, job->error).Value());
+    } else if (job->hasValue) {
+      job->deferred.Resolve(Napi::Number::New(env, job->value));
     } else if (job->target.IsEmpty()) {
       job->deferred.Resolve(env.Undefined());
     } else {
@@ -98,6 +111,38 @@ void deliverRead(Napi::Env env, Napi::Function, std::nullptr_t*, ReadJob* job) {
 }
 [[noreturn]] void rangeError(Napi::Env env, const std::string& fn, const std::string& msg) {
   throw Napi::RangeError::New(env, "ifa_native." + fn + ": " + msg);
+}
+
+// "cpu" (also when undefined) or "cuda".
+Device deviceArg(Napi::Env env, const std::string& fn, const Napi::Value& v) {
+  if (v.IsUndefined()) return Device::Cpu;
+  if (!v.IsString()) typeError(env, fn, "device must be 'cpu' or 'cuda'");
+  std::string d = v.As<Napi::String>().Utf8Value();
+  if (d == "cpu") return Device::Cpu;
+  if (d == "cuda") {
+    if (!cudaCompiledIn()) rangeError(env, fn, "device 'cuda': the addon was built without CUDA");
+    return Device::Cuda;
+  }
+  typeError(env, fn, "device must be 'cpu' or 'cuda', got '" + d.substr(0, 32) + "'");
+}
+
+// Rethrows a failure of a CUDA call as a JS error naming fn: out of memory as a RangeError with the
+// requested and free bytes, anything else as an Error.
+[[noreturn]] void rethrowDeviceError(Napi::Env env, const std::string& fn) {
+  try {
+    throw;
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const CudaOutOfMemory& e) {
+    rangeError(env, fn, e.what());
+  } catch (const ArgError& e) {
+    if (e.isType) typeError(env, fn, e.what());
+    rangeError(env, fn, e.what());
+  } catch (const std::bad_alloc&) {
+    rangeError(env, fn, "out of host memory");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, "ifa_native." + fn + ": " + e.what());
+  }
 }
 
 void expectArgs(const Napi::CallbackInfo& info, const std::string& fn, size_t min, size_t max) {
@@ -197,10 +242,11 @@ Attrs attrsArg(Napi::Env env, const std::string& fn, const Napi::Value& v) {
 // alloc(numel[, data: Float32Array]) → handle
 Napi::Value Alloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  expectArgs(info, "alloc", 1, 2);
+  expectArgs(info, "alloc", 1, 3);
   int64_t n = integerArg(env, "alloc", info[0], "numel", 0, double(kMaxNumel));
   const float* src = nullptr;
-  if (info.Length() == 2 && !info[1].IsUndefined()) {
+  const Device device = deviceArg(env, "alloc", info.Length() > 2 ? info[2] : env.Undefined());
+  if (info.Length() >= 2 && !info[1].IsUndefined()) {
     if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
       typeError(env, "alloc", "data must be a Float32Array");
     auto arr = info[1].As<Napi::Float32Array>();
@@ -210,10 +256,22 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   }
   std::shared_ptr<Buffer> buf;
   try {
-    buf = std::make_shared<Buffer>(Device::Cpu, size_t(n));
+    buf = std::make_shared<Buffer>(device, size_t(n));
   } catch (const std::bad_alloc&) {
     rangeError(env, "alloc", "out of host memory allocating " + std::to_string(n * 4) + " bytes");
+  } catch (...) {
+    rethrowDeviceError(env, "alloc");
   }
+#ifdef IFA_WITH_CUDA
+  if (device == Device::Cuda) {
+    try {
+      if (src && n) cuda::upload(buf->data, src, size_t(n), "alloc");
+    } catch (...) {
+      rethrowDeviceError(env, "alloc");
+    }
+    return Napi::Number::New(env, double(BufferTable::instance().add(std::move(buf))));
+  }
+#endif
   // A fresh buffer is referenced by no queued task, so it can be filled here synchronously.
   if (src && n) std::memcpy(buf->data, src, size_t(n) * sizeof(float));
   return Napi::Number::New(env, double(BufferTable::instance().add(std::move(buf))));
@@ -239,12 +297,25 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   auto arr = info[1].As<Napi::Float32Array>();
   if (arr.ElementLength() != buf->numel)
     rangeError(env, "write", "data has " + std::to_string(arr.ElementLength()) + " elements, the buffer holds " + std::to_string(buf->numel));
+#ifdef IFA_WITH_CUDA
+  if (buf->device == Device::Cuda) {
+    try {
+      cuda::upload(buf->data, arr.Data(), buf->numel, "write");
+    } catch (...) {
+      rethrowDeviceError(env, "write");
+    }
+    return env.Undefined();
+  }
+#endif
   auto copy = std::make_shared<std::vector<float>>(arr.Data(), arr.Data() + arr.ElementLength());
   CpuStream::instance().enqueue("write", [buf, copy] { std::memcpy(buf->data, copy->data(), copy->size() * sizeof(float)); });
   return env.Undefined();
 }
 
-Napi::Value enqueueRead(Napi::Env env, std::shared_ptr<Buffer> buf) {
+// buf null: a sync of `device`'s stream.
+Napi::Value enqueueRead(Napi::Env env, std::shared_ptr<Buffer> buf, Device device = Device::Cpu) {
+  if (buf) device = buf->device;
+  (void)device;  // only read in a build with CUDA
   auto job = new ReadJob{Napi::Promise::Deferred::New(env), {}, {}};
   float* dst = nullptr;
   if (buf) {
@@ -253,10 +324,27 @@ Napi::Value enqueueRead(Napi::Env env, std::shared_ptr<Buffer> buf) {
     job->target = Napi::Persistent(arr);
   }
   Napi::Promise promise = job->deferred.Promise();
+#ifdef IFA_WITH_CUDA
+  if (device == Device::Cuda) {
+    try {
+      // buf is captured so the block outlives the copy even if JS frees the handle meanwhile.
+      cuda::download(buf ? buf->data : nullptr, dst, buf ? buf->numel : 0, [job, buf](const std::string& err) {
+        job->error = err;
+        state->tsfn.NonBlockingCall(job);
+      });
+    } catch (...) {
+      delete job;
+      rethrowDeviceError(env, buf ? "read" : "sync");
+    }
+    if (state->pendingReads++ == 0) state->tsfn.Ref(env);
+    return promise;
+  }
+#endif
   if (state->pendingReads++ == 0) state->tsfn.Ref(env);
   CpuStream::instance().enqueue("read", [job, buf, dst] {
     if (buf && buf->numel) std::memcpy(dst, buf->data, buf->numel * sizeof(float));
-    job->error = CpuStream::instance().takeError();
+    std::string err = CpuStream::instance().takeError();
+    if (!err.empty()) job->error = "CPU stream: " + err;
     state->tsfn.BlockingCall(job);
   });
   return promise;
@@ -269,10 +357,12 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   return enqueueRead(env, bufferArg(env, "read", info[0], "handle"));
 }
 
-// sync() → Promise<void>, resolved when all queued work is done (rejects with a kernel's error).
+// sync(device = 'cpu') → Promise<void>, resolved when all work queued on that device is done
+// (rejects with a kernel's error).
 Napi::Value Sync(const Napi::CallbackInfo& info) {
-  expectArgs(info, "sync", 0, 0);
-  return enqueueRead(info.Env(), nullptr);
+  expectArgs(info, "sync", 0, 1);
+  Device d = deviceArg(info.Env(), "sync", info.Length() ? info[0] : info.Env().Undefined());
+  return enqueueRead(info.Env(), nullptr, d);
 }
 
 // run(kernel, inputs, outputs, attrs?)
@@ -281,13 +371,34 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   expectArgs(info, "run", 3, 4);
   if (!info[0].IsString()) typeError(env, "run", "kernel name must be a string");
   std::string name = info[0].As<Napi::String>().Utf8Value();
-  const KernelDef* def = KernelRegistry::cpu().find(name);
-  if (!def) rangeError(env, "run", "unknown kernel '" + name.substr(0, 64) + "'");
+  if (!KernelRegistry::cpu().find(name) && !KernelRegistry::cuda().find(name))
+    rangeError(env, "run", "unknown kernel '" + name.substr(0, 64) + "'");
   std::string fn = "run(" + name + ")";
   auto call = std::make_shared<KernelCall>();
   call->name = name;
   call->inputs = tensorsArg(env, fn, info[1], "inputs");
   call->outputs = tensorsArg(env, fn, info[2], "outputs");
+  // The device is the buffers' device; all of them must agree.
+  Device device = Device::Cpu;
+  std::string firstName;
+  bool any = false;
+  auto checkDevice = [&](const std::vector<TensorView>& ts, const char* what) {
+    for (size_t i = 0; i < ts.size(); i++) {
+      std::string here = std::string(what) + "[" + std::to_string(i) + "]";
+      if (!any) {
+        any = true;
+        device = ts[i].buffer->device;
+        firstName = here;
+      } else if (ts[i].buffer->device != device) {
+        typeError(env, fn, "buffers are on different devices: " + firstName + " is on " + deviceName(device) + ", " + here +
+                               " is on " + deviceName(ts[i].buffer->device));
+      }
+    }
+  };
+  checkDevice(call->inputs, "inputs");
+  checkDevice(call->outputs, "outputs");
+  const KernelDef* def = (device == Device::Cuda ? KernelRegistry::cuda() : KernelRegistry::cpu()).find(name);
+  if (!def) rangeError(env, "run", "kernel '" + name + "' has no " + deviceName(device) + " implementation");
   call->attrs = attrsArg(env, fn, info.Length() > 3 ? info[3] : env.Undefined());
   if (def->inputs >= 0 && int(call->inputs.size()) != def->inputs)
     typeError(env, fn, "expects " + std::to_string(def->inputs) + " input(s), got " + std::to_string(call->inputs.size()));
@@ -305,10 +416,59 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     if (e.isType) throw Napi::TypeError::New(env, std::string("ifa_native.run: ") + e.what());
     throw Napi::RangeError::New(env, std::string("ifa_native.run: ") + e.what());
   }
+#ifdef IFA_WITH_CUDA
+  if (device == Device::Cuda) {
+    // Launchers enqueue on the CUDA stream and return; they check every call and launch.
+    try {
+      cuda::noteLaunch(name.c_str());
+      def->run(*call);
+    } catch (...) {
+      rethrowDeviceError(env, fn);
+    }
+    return env.Undefined();
+  }
+#endif
   auto body = def->run;
   CpuStream::instance().enqueue(name, [call, body] { body(*call); });
   return env.Undefined();
 }
+
+#ifdef IFA_WITH_CUDA
+// cudaEventRecord() → a timing-event handle recorded on the CUDA stream now.
+Napi::Value CudaEventRecord(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "cudaEventRecord", 0, 0);
+  try {
+    return Napi::Number::New(env, double(cuda::recordTimingEvent()));
+  } catch (...) {
+    rethrowDeviceError(env, "cudaEventRecord");
+  }
+}
+
+// cudaEventElapsed(start, end) → Promise<number>: milliseconds between two recorded events, resolved
+// off the event loop once `end` has completed. Each handle can be used once.
+Napi::Value CudaEventElapsed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "cudaEventElapsed", 2, 2);
+  uint64_t a = uint64_t(integerArg(env, "cudaEventElapsed", info[0], "start", 1, kMaxSafe));
+  uint64_t b = uint64_t(integerArg(env, "cudaEventElapsed", info[1], "end", 1, kMaxSafe));
+  auto job = new ReadJob{Napi::Promise::Deferred::New(env), {}, {}};
+  job->hasValue = true;
+  Napi::Promise promise = job->deferred.Promise();
+  try {
+    cuda::elapsedMs(a, b, [job](const std::string& err, double ms) {
+      job->error = err;
+      job->value = ms;
+      state->tsfn.NonBlockingCall(job);
+    });
+  } catch (...) {
+    delete job;
+    rethrowDeviceError(env, "cudaEventElapsed");
+  }
+  if (state->pendingReads++ == 0) state->tsfn.Ref(env);
+  return promise;
+}
+#endif
 
 Napi::Value Memory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -321,12 +481,26 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   cpu.Set("handles", double(BufferTable::instance().size()));
   Napi::Object out = Napi::Object::New(env);
   out.Set("cpu", cpu);
+#ifdef IFA_WITH_CUDA
+  Napi::Object gpu = Napi::Object::New(env);
+  gpu.Set("buffers", double(cuda::liveBuffers()));
+  gpu.Set("bytes", double(cuda::liveBytes()));
+  gpu.Set("cachedBytes", double(cuda::cachedBytes()));
+  out.Set("cuda", gpu);
+#endif
   return out;
 }
 
 Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
   expectArgs(info, "emptyCache", 0, 0);
   CpuAllocator::instance().emptyCache();
+#ifdef IFA_WITH_CUDA
+  try {
+    cuda::emptyCache();
+  } catch (...) {
+    rethrowDeviceError(info.Env(), "emptyCache");
+  }
+#endif
   return info.Env().Undefined();
 }
 
@@ -339,8 +513,9 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 
 Napi::Value Kernels(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  expectArgs(info, "kernels", 0, 0);
-  auto names = KernelRegistry::cpu().names();
+  expectArgs(info, "kernels", 0, 1);
+  Device d = deviceArg(env, "kernels", info.Length() ? info[0] : env.Undefined());
+  auto names = (d == Device::Cuda ? KernelRegistry::cuda() : KernelRegistry::cpu()).names();
   auto arr = Napi::Array::New(env, names.size());
   for (uint32_t i = 0; i < names.size(); i++) arr.Set(i, names[i]);
   return arr;
@@ -368,6 +543,9 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 
 void Cleanup(void*) {
   CpuStream::instance().shutdown();
+#ifdef IFA_WITH_CUDA
+  cuda::shutdown();
+#endif
   if (state) {
     state->tsfn.Abort();
     delete state;
@@ -388,6 +566,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerLossKernels(reg);
   registerLayoutKernels(reg);
   registerOptimKernels(reg);
+#ifdef IFA_WITH_CUDA
+  registerCudaKernels(KernelRegistry::cuda(), reg);
+#endif
   state = new AddonState();
   state->tsfn = ReadTsfn::New(env, "ifa_native.read", 0, 1);
   state->tsfn.Unref(env);
@@ -403,6 +584,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("kernels", Napi::Function::New(env, Kernels, "kernels"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
+#ifdef IFA_WITH_CUDA
+  exports.Set("cudaEventRecord", Napi::Function::New(env, CudaEventRecord, "cudaEventRecord"));
+  exports.Set("cudaEventElapsed", Napi::Function::New(env, CudaEventElapsed, "cudaEventElapsed"));
+#endif
   return exports;
 }
 

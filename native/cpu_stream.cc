@@ -4,9 +4,11 @@
 
 namespace ifa {
 
+// Never destroyed: when Node exits without running the environment cleanup hook (an uncaught
+// exception), a static CpuStream's joinable worker thread would abort the process in its destructor.
 CpuStream& CpuStream::instance() {
-  static CpuStream s;
-  return s;
+  static CpuStream* s = new CpuStream();
+  return *s;
 }
 
 CpuStream::CpuStream() {}

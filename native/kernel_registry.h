@@ -23,6 +23,7 @@ struct KernelDef {
 class KernelRegistry {
  public:
   static KernelRegistry& cpu();
+  static KernelRegistry& cuda();  // empty in a build without CUDA
   void add(const std::string& name, KernelDef def) { defs_[name] = std::move(def); }
   const KernelDef* find(const std::string& name) const {
     auto it = defs_.find(name);

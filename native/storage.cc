@@ -1,5 +1,7 @@
 #include "storage.h"
 
+#include "cuda_device.h"
+
 #include <cstdlib>
 #include <new>
 
@@ -59,10 +61,26 @@ void CpuAllocator::emptyCache() {
 }
 
 Buffer::Buffer(Device d, size_t n) : device(d), data(nullptr), numel(n) {
+  if (d == Device::Cuda) {
+#ifdef IFA_WITH_CUDA
+    data = cuda::allocate(n);
+#else
+    throw CudaError("the addon was built without CUDA");
+#endif
+    return;
+  }
   data = CpuAllocator::instance().allocate(n);
 }
 
-Buffer::~Buffer() { CpuAllocator::instance().release(data, numel); }
+Buffer::~Buffer() {
+  if (device == Device::Cuda) {
+#ifdef IFA_WITH_CUDA
+    cuda::release(data);
+#endif
+    return;
+  }
+  CpuAllocator::instance().release(data, numel);
+}
 
 BufferTable& BufferTable::instance() {
   static BufferTable t;

@@ -30,13 +30,17 @@ class CpuAllocator {
   std::atomic<int64_t> live_buffers_{0}, live_bytes_{0}, cached_bytes_{0};
 };
 
-enum class Device { Cpu = 0 };
+// Where a buffer lives. Cuda buffers hold device pointers (device 0), from the caching allocator in
+// cuda_device.cc; a build without CUDA refuses to make them.
+enum class Device { Cpu = 0, Cuda = 1 };
+
+inline const char* deviceName(Device d) { return d == Device::Cuda ? "cuda" : "cpu"; }
 
 struct Buffer {
   Device device;
   float* data;
   size_t numel;
-  Buffer(Device d, size_t n);
+  Buffer(Device d, size_t n);  // Cuda: throws CudaOutOfMemory / CudaError (cuda_device.h)
   ~Buffer();
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;

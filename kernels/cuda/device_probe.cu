@@ -45,7 +45,6 @@ CudaInfo probeCuda() {
   }
   info.deviceCount = count;
   info.device = std::string(prop.name) + " (sm_" + std::to_string(prop.major) + std::to_string(prop.minor) + ")";
-  // CUDA kernels land in issue 4; until then the device is seen but no op runs on it.
   info.available = true;
   return info;
 }

@@ -1,50 +1,122 @@
-// The CUDA backend's presence: the addon says whether CUDA was compiled in and whether a device is
-// usable. Its kernels arrive with issue 4; until then no kernel is registered and every op reports
-// that, so the conformance suite skips CUDA with that reason.
-import { nativeAddon } from '../native.js';
+// The CUDA backend: hand-written CUDA kernels in the addon (kernels/cuda/), launched on one CUDA
+// stream per device. Buffers are device memory from the addon's caching allocator; reads copy through
+// pinned staging and resolve off the event loop. A kernel's validator is the CPU kernel's, so shapes
+// are checked identically on both backends. hasKernel lists what the addon registered for CUDA, so the
+// conformance suite runs exactly those ops CUDA-vs-CPU and names the rest as skipped.
+import { nativeAddon, type NativeAddon, type NativeTensorArg } from '../native.js';
 import type { Backend, BackendMemory, BackendStatus, KernelAttrs, Storage, TensorRef } from './backend.js';
+
+type DeviceMemory = { buffers: number; bytes: number; cachedBytes: number };
+
+/** The addon's device-aware overloads (src/native.ts types the CPU-only form). */
+interface CudaAddon extends Omit<NativeAddon, 'alloc' | 'sync' | 'kernels' | 'memory'> {
+  alloc(numel: number, data: Float32Array | undefined, device: 'cuda'): number;
+  sync(device: 'cuda'): Promise<void>;
+  kernels(device: 'cuda'): string[];
+  memory(): { cpu: DeviceMemory & { handles: number }; cuda?: DeviceMemory };
+  cudaEventRecord(): number;
+  cudaEventElapsed(start: number, end: number): Promise<number>;
+}
+
+export class CudaStorage implements Storage {
+  readonly backend = 'cuda' as const;
+  constructor(
+    readonly handle: number,
+    readonly numel: number,
+  ) {}
+}
 
 export class CudaBackend implements Backend {
   readonly name = 'cuda' as const;
+  private kernelNames: Set<string> | null = null;
+
+  private addon(): CudaAddon {
+    return nativeAddon() as unknown as CudaAddon;
+  }
 
   status(): BackendStatus {
     const c = nativeAddon().info().cuda;
-    if (!c.compiled) return { name: 'cuda', available: false, reason: c.reason };
-    if (!c.available) return { name: 'cuda', available: false, reason: c.reason };
+    if (!c.compiled || !c.available) return { name: 'cuda', available: false, reason: c.reason };
     return { name: 'cuda', available: true, device: c.device };
   }
 
-  hasKernel(_kernel: string): boolean {
-    return false;
+  hasKernel(kernel: string): boolean {
+    if (!this.kernelNames) {
+      const c = nativeAddon().info().cuda;
+      this.kernelNames = new Set(c.compiled ? this.addon().kernels('cuda') : []);
+    }
+    return this.kernelNames.has(kernel);
   }
 
-  private unavailable(what: string): never {
-    const s = this.status();
-    throw new Error(
-      `cuda.${what}: ` +
-        (s.available ? 'CUDA kernels are not implemented yet (issue 4)' : `CUDA is unavailable: ${s.reason}`),
-    );
+  /** Kernel names registered for CUDA in the addon. */
+  kernels(): string[] {
+    this.hasKernel('');
+    return [...this.kernelNames!];
   }
 
-  alloc(_numel: number, _data?: Float32Array): Storage {
-    return this.unavailable('alloc');
+  alloc(numel: number, data?: Float32Array): Storage {
+    this.requireAvailable('alloc');
+    return new CudaStorage(this.addon().alloc(numel, data, 'cuda'), numel);
   }
-  free(_storage: Storage): void {
-    this.unavailable('free');
+
+  free(storage: Storage): void {
+    this.addon().free(this.handle(storage, 'free'));
   }
-  write(_storage: Storage, _data: Float32Array): void {
-    this.unavailable('write');
+
+  write(storage: Storage, data: Float32Array): void {
+    this.addon().write(this.handle(storage, 'write'), data);
   }
-  read(_storage: Storage): Promise<Float32Array> {
-    return Promise.reject(new Error('cuda.read: no CUDA storage exists'));
+
+  read(storage: Storage): Promise<Float32Array> {
+    try {
+      return this.addon().read(this.handle(storage, 'read'));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
+
   sync(): Promise<void> {
-    return Promise.resolve();
+    if (!this.status().available) return Promise.resolve();
+    try {
+      return this.addon().sync('cuda');
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
-  run(kernel: string, _inputs: TensorRef[], _outputs: TensorRef[], _attrs?: KernelAttrs): void {
-    this.unavailable(`run(${kernel})`);
+
+  run(kernel: string, inputs: TensorRef[], outputs: TensorRef[], attrs: KernelAttrs = {}): void {
+    const pack = (t: TensorRef): NativeTensorArg => [this.handle(t.storage, kernel), t.shape as number[]];
+    this.addon().run(kernel, inputs.map(pack), outputs.map(pack), attrs);
   }
+
   memory(): BackendMemory {
-    return { buffers: 0, bytes: 0 };
+    const m = this.addon().memory().cuda;
+    return m ? { buffers: m.buffers, bytes: m.bytes, cachedBytes: m.cachedBytes } : { buffers: 0, bytes: 0 };
+  }
+
+  /**
+   * Device milliseconds for the work `fn` enqueues: CUDA events recorded on the stream before and
+   * after it; resolves once that work is done. Host time spent inside fn between launches counts
+   * only where the GPU waited for it.
+   */
+  async timeMs(fn: () => void): Promise<number> {
+    this.requireAvailable('timeMs');
+    const addon = this.addon();
+    const start = addon.cudaEventRecord();
+    fn();
+    const end = addon.cudaEventRecord();
+    return addon.cudaEventElapsed(start, end);
+  }
+
+  private requireAvailable(what: string): void {
+    const s = this.status();
+    if (!s.available) throw new Error(`cuda.${what}: CUDA is unavailable: ${s.reason}`);
+  }
+
+  private handle(storage: Storage, what: string): number {
+    if (!(storage instanceof CudaStorage)) {
+      throw new TypeError(`${what}: expected a cuda storage, got one from the ${storage?.backend ?? 'unknown'} backend`);
+    }
+    return storage.handle;
   }
 }

@@ -1,0 +1,280 @@
+// Batch normalisation over every axis but the last: x[..., C] read as M rows of C channels (NHWC).
+//   batchNormTrain(x, gamma, beta) → y, mean, invStd (attrs eps, relu): statistics by a two-level
+//       reduction — statsPartialKernel: blocks of 32 channels × 8 row lanes, each over a slice of the
+//       rows (grid.y), coalesced along channels, accumulating shifted sums Σ(x − x₀), Σ(x − x₀)² in
+//       double (x₀ = the channel's first value, so the variance does not cancel); statsFinishKernel
+//       adds the slices per channel. Then normalizeKernel writes y = relu?((x − mean)·gamma·invStd + beta).
+//       Bytes 4·3|x| (x twice, y once); ≈ 8 FLOPs per element.
+//   batchNormEval(x, gamma, beta, runningMean, runningVar) → y: normalizeKernel alone. Bytes 4·2|x|.
+//   batchNormBackward(dy, x, gamma, beta, mean, invStd) → dx, dgamma, dbeta (attrs relu): gradPartialKernel
+//       (Σg, Σg·(x − mean), g = dy masked where the recomputed output ≤ 0), gradFinishKernel, then
+//       backwardDxKernel: dx = gamma·invStd·(g − Σg/M − x̂·Σg·x̂/M). Bytes 4·5|x|.
+//   batchNormEvalBackward(...) → dx, dgamma, dbeta (attrs eps, relu): gradPartialKernel also writes
+//       dx = g·gamma·invStd in the same sweep. Bytes 4·3|x|.
+//   batchNormUpdateStats(mean, invStd) → runningMean, runningVar: one thread per channel, PyTorch's
+//       momentum update with the unbiased variance.
+// Forward + backward training with ReLU moves 8·4|x| bytes: the memory floor of a two-pass forward
+// and a two-pass backward.
+#include <algorithm>
+
+#include "common.cuh"
+
+namespace ifa {
+namespace cuda {
+namespace {
+
+constexpr int kLanes = 8;  // row lanes per 32-channel block
+
+__global__ void statsPartialKernel(const float* __restrict x, double* __restrict s1, double* __restrict s2, int64_t M, int64_t C,
+                                   int64_t rowsPerSlice) {
+  const int64_t ch = int64_t(blockIdx.x) * 32 + threadIdx.x;
+  const int64_t r0 = int64_t(blockIdx.y) * rowsPerSlice, r1 = min(M, r0 + rowsPerSlice);
+  double a = 0, b = 0;
+  if (ch < C) {
+    const float pivot = x[ch];
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += kLanes) {
+      const double d = double(x[r * C + ch] - pivot);
+      a += d;
+      b += d * d;
+    }
+  }
+  __shared__ double sa[kLanes][33], sb[kLanes][33];
+  sa[threadIdx.y][threadIdx.x] = a;
+  sb[threadIdx.y][threadIdx.x] = b;
+  __syncthreads();
+  if (threadIdx.y == 0 && ch < C) {
+    for (int k = 1; k < kLanes; k++) {
+      a += sa[k][threadIdx.x];
+      b += sb[k][threadIdx.x];
+    }
+    s1[int64_t(blockIdx.y) * C + ch] = a;
+    s2[int64_t(blockIdx.y) * C + ch] = b;
+  }
+}
+
+__global__ void statsFinishKernel(const float* __restrict x, const double* __restrict s1, const double* __restrict s2, float* __restrict mean,
+                                  float* __restrict invStd, int64_t M, int64_t C, int64_t slices, double eps) {
+  const int64_t ch = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (ch >= C) return;
+  double a = 0, b = 0;
+  for (int64_t s = 0; s < slices; s++) {
+    a += s1[s * C + ch];
+    b += s2[s * C + ch];
+  }
+  const double m = a / double(M);
+  const double var = max(0.0, b / double(M) - m * m);
+  mean[ch] = float(double(x[ch]) + m);
+  invStd[ch] = float(1.0 / sqrt(var + eps));
+}
+
+// y = relu?((x − center)·scale + beta), scale = gamma·invStd; invStd from runningVar when var != null.
+struct Affine {
+  const float *gamma, *beta, *center, *invStd, *var;
+  float eps;
+  __device__ __forceinline__ float scale(int64_t ch) const {
+    const float is = var ? 1.f / sqrtf(var[ch] + eps) : invStd[ch];
+    return is * gamma[ch];
+  }
+  __device__ __forceinline__ float invstd(int64_t ch) const { return var ? 1.f / sqrtf(var[ch] + eps) : invStd[ch]; }
+};
+
+// I: uint32_t when |x| < 2^32 (a 64-bit modulo per element would make these sweeps compute-bound).
+template <bool Relu, typename I>
+__global__ void normalizeKernel(const float* __restrict x, float* __restrict y, I n, I C, Affine f) {
+  for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < n; i += I(gridDim.x) * blockDim.x) {
+    const I ch = i % C;
+    const float o = (x[i] - f.center[ch]) * f.scale(ch) + f.beta[ch];
+    y[i] = Relu && o <= 0.f ? 0.f : o;
+  }
+}
+
+// Σg and Σg·(x − center) per channel over a slice of rows; with WriteDx also dx = g·scale (eval).
+template <bool Relu, bool WriteDx>
+__global__ void gradPartialKernel(const float* __restrict dy, const float* __restrict x, float* __restrict dx, double* __restrict s1,
+                                  double* __restrict s2, int64_t M, int64_t C, int64_t rowsPerSlice, Affine f) {
+  const int64_t ch = int64_t(blockIdx.x) * 32 + threadIdx.x;
+  const int64_t r0 = int64_t(blockIdx.y) * rowsPerSlice, r1 = min(M, r0 + rowsPerSlice);
+  double a = 0, b = 0;
+  if (ch < C) {
+    const float center = f.center[ch], scale = f.scale(ch), beta = f.beta[ch];
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += kLanes) {
+      const int64_t i = r * C + ch;
+      const float xc = x[i] - center;
+      float g = dy[i];
+      if (Relu && !(xc * scale + beta > 0.f)) g = 0.f;
+      if (WriteDx) dx[i] = g * scale;
+      a += g;
+      b += double(g) * xc;
+    }
+  }
+  __shared__ double sa[kLanes][33], sb[kLanes][33];
+  sa[threadIdx.y][threadIdx.x] = a;
+  sb[threadIdx.y][threadIdx.x] = b;
+  __syncthreads();
+  if (threadIdx.y == 0 && ch < C) {
+    for (int k = 1; k < kLanes; k++) {
+      a += sa[k][threadIdx.x];
+      b += sb[k][threadIdx.x];
+    }
+    s1[int64_t(blockIdx.y) * C + ch] = a;
+    s2[int64_t(blockIdx.y) * C + ch] = b;
+  }
+}
+
+// dbeta = Σg, dgamma = Σg·(x − center)·invStd.
+__global__ void gradFinishKernel(const double* __restrict s1, const double* __restrict s2, float* __restrict dgamma, float* __restrict dbeta,
+                                 int64_t C, int64_t slices, Affine f) {
+  const int64_t ch = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (ch >= C) return;
+  double a = 0, b = 0;
+  for (int64_t s = 0; s < slices; s++) {
+    a += s1[s * C + ch];
+    b += s2[s * C + ch];
+  }
+  dbeta[ch] = float(a);
+  dgamma[ch] = float(b * double(f.invstd(ch)));
+}
+
+template <bool Relu, typename I>
+__global__ void backwardDxKernel(const float* __restrict dy, const float* __restrict x, float* __restrict dx, const float* __restrict dgamma,
+                                 const float* __restrict dbeta, I n, I C, double invM, Affine f) {
+  for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < n; i += I(gridDim.x) * blockDim.x) {
+    const I ch = i % C;
+    const float is = f.invStd[ch], scale = is * f.gamma[ch];
+    const float xc = x[i] - f.center[ch];
+    float g = dy[i];
+    if (Relu && !(xc * scale + f.beta[ch] > 0.f)) g = 0.f;
+    const float xh = xc * is;
+    dx[i] = scale * (g - float(dbeta[ch] * invM) - xh * float(dgamma[ch] * invM));
+  }
+}
+
+__global__ void updateStatsKernel(const float* __restrict mean, const float* __restrict invStd, float* __restrict rm, float* __restrict rv,
+                                  int64_t C, double m, double eps, double n) {
+  const int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (k >= C) return;
+  const double is = invStd[k];
+  const double var = max(0.0, 1.0 / (is * is) - eps);
+  const double unbiased = var * n / (n - 1);
+  rm[k] = float((1 - m) * double(rm[k]) + m * double(mean[k]));
+  rv[k] = float((1 - m) * double(rv[k]) + m * unbiased);
+}
+
+// ---- launchers ----
+
+struct Slicing {
+  int64_t slices, rowsPerSlice;
+};
+// Enough row slices that (C/32)·slices blocks fill the GPU (≈ 2048 blocks), each ≥ 64 rows.
+Slicing slicingFor(int64_t M, int64_t C) {
+  const int64_t colBlocks = (C + 31) / 32;
+  int64_t slices = std::max<int64_t>(1, std::min<int64_t>({2048 / colBlocks, (M + 63) / 64, 65535}));
+  int64_t rows = (M + slices - 1) / slices;
+  slices = (M + rows - 1) / rows;
+  return {std::max<int64_t>(1, slices), std::max<int64_t>(1, rows)};
+}
+
+template <bool Relu>
+void normalize(const KernelCall& c, const float* x, float* y, int64_t n, int64_t C, const Affine& f) {
+  if (n == 0) return;
+  // n < 2^31 and the grid stride < 2^30 (blocksFor caps the grid), so a uint32 index never wraps.
+  if (n < (int64_t(1) << 31))
+    normalizeKernel<Relu, uint32_t><<<blocksFor(n, 256), 256, 0, stream()>>>(x, y, uint32_t(n), uint32_t(C), f);
+  else
+    normalizeKernel<Relu, int64_t><<<blocksFor(n, 256), 256, 0, stream()>>>(x, y, n, C, f);
+  checkLaunch(c, Relu ? "normalizeKernel<relu>" : "normalizeKernel");
+}
+
+template <bool Relu>
+void backwardDx(const KernelCall& c, const float* dy, const float* x, float* dx, const float* dgamma, const float* dbeta, int64_t n, int64_t C,
+                double invM, const Affine& f) {
+  if (n == 0) return;
+  if (n < (int64_t(1) << 31))
+    backwardDxKernel<Relu, uint32_t><<<blocksFor(n, 256), 256, 0, stream()>>>(dy, x, dx, dgamma, dbeta, uint32_t(n), uint32_t(C), invM, f);
+  else
+    backwardDxKernel<Relu, int64_t><<<blocksFor(n, 256), 256, 0, stream()>>>(dy, x, dx, dgamma, dbeta, n, C, invM, f);
+  checkLaunch(c, Relu ? "backwardDxKernel<relu>" : "backwardDxKernel");
+}
+
+void launchTrain(const KernelCall& c) {
+  const TensorView& xv = c.inputs[0];
+  const int64_t C = xv.shape.back(), M = xv.numel() / C, n = xv.numel();
+  const double eps = c.attrs.number("eps", 1e-5);
+  float *mean = c.outputs[1].data, *invStd = c.outputs[2].data;
+  const Slicing s = slicingFor(M, C);
+  Scratch s1(size_t(s.slices * C) * sizeof(double)), s2(size_t(s.slices * C) * sizeof(double));
+  statsPartialKernel<<<dim3(unsigned((C + 31) / 32), unsigned(s.slices)), dim3(32, kLanes), 0, stream()>>>(xv.data, s1.as<double>(), s2.as<double>(), M,
+                                                                                                        C, s.rowsPerSlice);
+  checkLaunch(c, "statsPartialKernel");
+  statsFinishKernel<<<blocksFor(C, 128), 128, 0, stream()>>>(xv.data, s1.as<double>(), s2.as<double>(), mean, invStd, M, C, s.slices, eps);
+  checkLaunch(c, "statsFinishKernel");
+  Affine f{c.inputs[1].data, c.inputs[2].data, mean, invStd, nullptr, 0.f};
+  if (c.attrs.flag("relu"))
+    normalize<true>(c, xv.data, c.outputs[0].data, n, C, f);
+  else
+    normalize<false>(c, xv.data, c.outputs[0].data, n, C, f);
+}
+
+void launchEval(const KernelCall& c) {
+  const TensorView& xv = c.inputs[0];
+  const int64_t C = xv.shape.back(), n = xv.numel();
+  Affine f{c.inputs[1].data, c.inputs[2].data, c.inputs[3].data, nullptr, c.inputs[4].data, float(c.attrs.number("eps", 1e-5))};
+  if (c.attrs.flag("relu"))
+    normalize<true>(c, xv.data, c.outputs[0].data, n, C, f);
+  else
+    normalize<false>(c, xv.data, c.outputs[0].data, n, C, f);
+}
+
+template <bool Eval>
+void launchBackward(const KernelCall& c) {
+  const float* dy = c.inputs[0].data;
+  const TensorView& xv = c.inputs[1];
+  const int64_t C = xv.shape.back(), n = xv.numel(), M = C ? n / C : 0;
+  float *dx = c.outputs[0].data, *dgamma = c.outputs[1].data, *dbeta = c.outputs[2].data;
+  Affine f = Eval ? Affine{c.inputs[2].data, c.inputs[3].data, c.inputs[4].data, nullptr, c.inputs[5].data, float(c.attrs.number("eps", 1e-5))}
+                  : Affine{c.inputs[2].data, c.inputs[3].data, c.inputs[4].data, c.inputs[5].data, nullptr, 0.f};
+  const bool relu = c.attrs.flag("relu");
+  if (C == 0) return;
+  if (M == 0) {  // eval backward of an empty batch: zero gradients
+    zero(dgamma, size_t(C), "batchNormEvalBackward");
+    zero(dbeta, size_t(C), "batchNormEvalBackward");
+    return;
+  }
+  const Slicing s = slicingFor(M, C);
+  Scratch s1(size_t(s.slices * C) * sizeof(double)), s2(size_t(s.slices * C) * sizeof(double));
+  dim3 grid(unsigned((C + 31) / 32), unsigned(s.slices)), block(32, kLanes);
+  if (relu)
+    gradPartialKernel<true, Eval><<<grid, block, 0, stream()>>>(dy, xv.data, dx, s1.as<double>(), s2.as<double>(), M, C, s.rowsPerSlice, f);
+  else
+    gradPartialKernel<false, Eval><<<grid, block, 0, stream()>>>(dy, xv.data, dx, s1.as<double>(), s2.as<double>(), M, C, s.rowsPerSlice, f);
+  checkLaunch(c, "gradPartialKernel");
+  gradFinishKernel<<<blocksFor(C, 128), 128, 0, stream()>>>(s1.as<double>(), s2.as<double>(), dgamma, dbeta, C, s.slices, f);
+  checkLaunch(c, "gradFinishKernel");
+  if (Eval) return;
+  const double invM = 1.0 / double(M);
+  if (relu)
+    backwardDx<true>(c, dy, xv.data, dx, dgamma, dbeta, n, C, invM, f);
+  else
+    backwardDx<false>(c, dy, xv.data, dx, dgamma, dbeta, n, C, invM, f);
+}
+
+void launchUpdateStats(const KernelCall& c) {
+  const int64_t C = c.inputs[0].numel();
+  if (C == 0) return;
+  updateStatsKernel<<<blocksFor(C, 128), 128, 0, stream()>>>(c.inputs[0].data, c.inputs[1].data, c.outputs[0].data, c.outputs[1].data, C,
+                                                             c.attrs.number("momentum", 0.1), c.attrs.number("eps", 1e-5), c.attrs.number("count", 2));
+  checkLaunch(c, "updateStatsKernel");
+}
+
+}  // namespace
+
+void registerBatchNorm(KernelRegistry& r, const KernelRegistry& cpu) {
+  addCuda(r, cpu, "batchNormTrain", launchTrain);
+  addCuda(r, cpu, "batchNormEval", launchEval);
+  addCuda(r, cpu, "batchNormBackward", launchBackward<false>);
+  addCuda(r, cpu, "batchNormEvalBackward", launchBackward<true>);
+  addCuda(r, cpu, "batchNormUpdateStats", launchUpdateStats);
+}
+
+}  // namespace cuda
+}  // namespace ifa

@@ -1,0 +1,124 @@
+// Shared by the CUDA kernel files: the stream, launch checking, stream-ordered scratch memory,
+// registration with the CPU validator, and warp/block reductions.
+//
+// Testing on a GPU machine (this machine has nvcc but no driver, so CUDA code only compiles here):
+//   bash ../shared/device/pack.sh            # stages the built addon + dist into .device/
+//   then the device tool's `run` with carry: [".device"], e.g.
+//     command: "bash ../shared/device/remote.sh npm test"   (see /work/shared/device/remote.sh's header)
+// On the GPU the conformance suite (test/conformance.test.ts) runs every op that `kernels('cuda')`
+// lists against the CPU reference; `ifa-ssl bench ifa --backend cuda --json` and
+// `python3 bench/torch/cuda_ops.py` give the side-by-side timings; run
+// `compute-sanitizer --tool memcheck node --test ...` over the conformance suite for memory errors.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../../native/cuda_device.h"
+#include "../../native/kernel_registry.h"
+
+namespace ifa {
+namespace cuda {
+
+cudaStream_t stream();  // cuda_device.cc
+
+inline void checkCuda(cudaError_t e, const KernelCall& c, const char* what) {
+  if (e != cudaSuccess)
+    throw CudaError(c.name + ": " + what + " failed: " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
+}
+
+// After every launch: launch-configuration errors (and sticky errors from earlier kernels) surface
+// here, naming the kernel.
+inline void checkLaunch(const KernelCall& c, const char* kernel) {
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess)
+    throw CudaError(c.name + ": launching " + kernel + " failed: " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
+}
+
+// Device scratch from the caching allocator, released when the launcher returns: safe because all
+// work is on one stream, so the next user of the block runs after the kernels that use it here.
+class Scratch {
+ public:
+  explicit Scratch(size_t bytes) : p_(allocate((bytes + 3) / 4)) {}
+  ~Scratch() { release(p_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <typename T>
+  T* as() const {
+    return reinterpret_cast<T*>(p_);
+  }
+
+ private:
+  float* p_;
+};
+
+// Scratch holding a copy of host data (pointer tables, index lists), uploaded on the stream.
+template <typename T>
+class ScratchArray {
+ public:
+  ScratchArray(const std::vector<T>& host, const char* what) : s_(host.size() * sizeof(T) + 4) {
+    static_assert(sizeof(T) % 4 == 0, "upload copies whole floats");
+    if (!host.empty()) upload(s_.as<float>(), reinterpret_cast<const float*>(host.data()), host.size() * sizeof(T) / 4, what);
+  }
+  T* get() const { return s_.as<T>(); }
+
+ private:
+  Scratch s_;
+};
+
+inline unsigned blocksFor(int64_t n, int threads, int64_t cap = 65535LL * 32) {
+  int64_t b = (n + threads - 1) / threads;
+  if (b < 1) b = 1;
+  if (b > cap) b = cap;
+  return unsigned(b);
+}
+
+using Launcher = void (*)(const KernelCall&);
+
+// The CUDA entry takes the CPU kernel's arity and validator: one shape rule for every device.
+inline void addCuda(KernelRegistry& cudaReg, const KernelRegistry& cpuReg, const std::string& name, Launcher run) {
+  const KernelDef* cpu = cpuReg.find(name);
+  if (!cpu) throw std::logic_error("CUDA kernel " + name + " has no CPU kernel (validator) of the same name");
+  cudaReg.add(name, {cpu->inputs, cpu->outputs, cpu->validate, run});
+}
+
+void registerElementwise(KernelRegistry& r, const KernelRegistry& cpu);
+void registerReduce(KernelRegistry& r, const KernelRegistry& cpu);
+void registerMatmul(KernelRegistry& r, const KernelRegistry& cpu);
+void registerConv(KernelRegistry& r, const KernelRegistry& cpu);
+void registerBatchNorm(KernelRegistry& r, const KernelRegistry& cpu);
+void registerPool(KernelRegistry& r, const KernelRegistry& cpu);
+void registerLoss(KernelRegistry& r, const KernelRegistry& cpu);
+void registerLayout(KernelRegistry& r, const KernelRegistry& cpu);
+void registerOptim(KernelRegistry& r, const KernelRegistry& cpu);
+
+}  // namespace cuda
+
+#ifdef __CUDACC__
+__device__ __forceinline__ float warpSum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ double warpSumD(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warpMax(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+// Sum over the block (blockDim.x a multiple of 32, ≤ 1024); every thread gets the result.
+__device__ __forceinline__ double blockSumD(double v, double* shared32) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warpSumD(v);
+  __syncthreads();
+  if (lane == 0) shared32[warp] = v;
+  __syncthreads();
+  v = lane < warps ? shared32[lane] : 0.0;
+  return warpSumD(v);
+}
+#endif
+
+}  // namespace ifa

@@ -1,0 +1,187 @@
+// Elementwise kernels over float32, one thread per output element (grid-stride loops):
+//   add(a, b) / mul(a, b) → out with numpy broadcasting; broadcastTo(x) → scale·x broadcast;
+//   relu, reluBackward(dy, y), fill; gatherRows(x) → y[i] = x[index[i]]; copyRows(src) → dst rows.
+// All are bandwidth-bound: bytes = 4·(inputs read + output written); ≤ 1 FLOP per element.
+// Broadcast indexing decomposes the flat output index over ≤ 8 dims with per-input strides (0 on
+// broadcast axes); the same-shape case takes a float4 path.
+#include "common.cuh"
+
+namespace ifa {
+namespace cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+struct Bcast {
+  int rank;
+  int64_t dims[8];
+  int64_t sa[8], sb[8];
+};
+
+enum class Op { Add, Mul };
+
+template <Op op>
+__device__ __forceinline__ float apply(float a, float b) {
+  return op == Op::Add ? a + b : a * b;
+}
+
+template <Op op>
+__global__ void binarySameKernel(const float* __restrict a, const float* __restrict b, float* __restrict out, int64_t n) {
+  const int64_t n4 = n / 4;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n4; i += stride) {
+    float4 x = reinterpret_cast<const float4*>(a)[i], y = reinterpret_cast<const float4*>(b)[i];
+    reinterpret_cast<float4*>(out)[i] = make_float4(apply<op>(x.x, y.x), apply<op>(x.y, y.y), apply<op>(x.z, y.z), apply<op>(x.w, y.w));
+  }
+  for (int64_t i = n4 * 4 + blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += stride) out[i] = apply<op>(a[i], b[i]);
+}
+
+template <Op op>
+__global__ void binaryBroadcastKernel(const float* __restrict a, const float* __restrict b, float* __restrict out, int64_t n, Bcast g) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t rem = i, oa = 0, ob = 0;
+    for (int d = g.rank - 1; d >= 0; d--) {
+      int64_t idx = rem % g.dims[d];
+      rem /= g.dims[d];
+      oa += idx * g.sa[d];
+      ob += idx * g.sb[d];
+    }
+    out[i] = apply<op>(a[oa], b[ob]);
+  }
+}
+
+__global__ void broadcastToKernel(const float* __restrict x, float* __restrict out, int64_t n, Bcast g, float scale) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t rem = i, o = 0;
+    for (int d = g.rank - 1; d >= 0; d--) {
+      o += (rem % g.dims[d]) * g.sa[d];
+      rem /= g.dims[d];
+    }
+    out[i] = x[o] * scale;
+  }
+}
+
+__global__ void reluKernel(const float* __restrict x, float* __restrict y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
+__global__ void reluBackwardKernel(const float* __restrict dy, const float* __restrict y, float* __restrict dx, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+}
+
+__global__ void fillKernel(float* __restrict y, int64_t n, float v) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) y[i] = v;
+}
+
+__global__ void gatherRowsKernel(const float* __restrict x, const int64_t* __restrict index, float* __restrict y, int64_t n, int64_t row) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t r = i / row;
+    y[i] = x[index[r] * row + (i - r * row)];
+  }
+}
+
+// ---- launchers ----
+
+// Strides of `in` (right-aligned) within `out`, 0 on broadcast axes.
+void stridesInto(const Shape& in, const Shape& out, int64_t* st) {
+  size_t r = out.size();
+  int64_t s = 1;
+  for (size_t i = 0; i < r; i++) st[i] = 0;
+  for (size_t i = 0; i < in.size(); i++) {
+    size_t di = in.size() - 1 - i, dout = r - 1 - i;
+    st[dout] = in[di] == 1 ? 0 : s;
+    s *= in[di];
+  }
+}
+
+Bcast bcastOf(const Shape& out, const Shape& a, const Shape* b) {
+  Bcast g{};
+  g.rank = int(out.size());
+  for (size_t i = 0; i < out.size(); i++) g.dims[i] = out[i];
+  stridesInto(a, out, g.sa);
+  if (b) stridesInto(*b, out, g.sb);
+  return g;
+}
+
+template <Op op>
+void launchBinary(const KernelCall& c) {
+  const auto &a = c.inputs[0], &b = c.inputs[1], &o = c.outputs[0];
+  const int64_t n = o.numel();
+  if (n == 0) return;
+  if (a.shape == o.shape && b.shape == o.shape) {
+    binarySameKernel<op><<<blocksFor(n / 4 + 1, kThreads), kThreads, 0, stream()>>>(a.data, b.data, o.data, n);
+    checkLaunch(c, "binarySameKernel");
+    return;
+  }
+  binaryBroadcastKernel<op><<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(a.data, b.data, o.data, n, bcastOf(o.shape, a.shape, &b.shape));
+  checkLaunch(c, "binaryBroadcastKernel");
+}
+
+void launchBroadcastTo(const KernelCall& c) {
+  const int64_t n = c.outputs[0].numel();
+  if (n == 0) return;
+  broadcastToKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.inputs[0].data, c.outputs[0].data, n,
+                                                                      bcastOf(c.outputs[0].shape, c.inputs[0].shape, nullptr),
+                                                                      float(c.attrs.number("scale", 1.0)));
+  checkLaunch(c, "broadcastToKernel");
+}
+
+void launchRelu(const KernelCall& c) {
+  const int64_t n = c.outputs[0].numel();
+  if (n == 0) return;
+  reluKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.inputs[0].data, c.outputs[0].data, n);
+  checkLaunch(c, "reluKernel");
+}
+
+void launchReluBackward(const KernelCall& c) {
+  const int64_t n = c.outputs[0].numel();
+  if (n == 0) return;
+  reluBackwardKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.inputs[0].data, c.inputs[1].data, c.outputs[0].data, n);
+  checkLaunch(c, "reluBackwardKernel");
+}
+
+void launchFill(const KernelCall& c) {
+  const int64_t n = c.outputs[0].numel();
+  if (n == 0) return;
+  fillKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.outputs[0].data, n, float(c.attrs.number("value", 0.0)));
+  checkLaunch(c, "fillKernel");
+}
+
+void launchGatherRows(const KernelCall& c) {
+  const auto& index = *c.attrs.list("index");
+  const Shape& xs = c.inputs[0].shape;
+  const int64_t row = xs[0] ? c.inputs[0].numel() / xs[0] : 0;
+  const int64_t n = c.outputs[0].numel();
+  if (n == 0 || row == 0) return;
+  ScratchArray<int64_t> idx(index, "gatherRows index");
+  gatherRowsKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.inputs[0].data, idx.get(), c.outputs[0].data, n, row);
+  checkLaunch(c, "gatherRowsKernel");
+}
+
+void launchCopyRows(const KernelCall& c) {
+  const Shape& ss = c.inputs[0].shape;
+  const int64_t row = ss[0] ? c.inputs[0].numel() / ss[0] : 0;
+  const int64_t start = int64_t(c.attrs.number("start", 0));
+  const int64_t n = c.inputs[0].numel();
+  if (n == 0) return;
+  checkCuda(cudaMemcpyAsync(c.outputs[0].data + start * row, c.inputs[0].data, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream()), c,
+            "cudaMemcpyAsync device to device");
+}
+
+}  // namespace
+
+void registerElementwise(KernelRegistry& r, const KernelRegistry& cpu) {
+  addCuda(r, cpu, "add", launchBinary<Op::Add>);
+  addCuda(r, cpu, "mul", launchBinary<Op::Mul>);
+  addCuda(r, cpu, "broadcastTo", launchBroadcastTo);
+  addCuda(r, cpu, "relu", launchRelu);
+  addCuda(r, cpu, "reluBackward", launchReluBackward);
+  addCuda(r, cpu, "fill", launchFill);
+  addCuda(r, cpu, "gatherRows", launchGatherRows);
+  addCuda(r, cpu, "copyRows", launchCopyRows);
+}
+
+}  // namespace cuda
+}  // namespace ifa

@@ -1,0 +1,334 @@
+// Losses and normalisation along the last axis; one warp (IFA, l2) or one block (softmax) per row,
+// lanes striding over the row so loads are coalesced along channels. Sums in double after per-lane
+// float partials; means over rows are reduced in a fixed order (deterministic).
+//   ifaLoss(q[...,C], p) → loss[1] (attrs target = 1, eps = 1e-6): mean over the M pixels of
+//       |target − cos|, cos = ⟨q,p⟩/(max(‖q‖,eps)·max(‖p‖,eps)). ifaForwardKernel: a warp per pixel
+//       (float4 loads when C % 4 == 0), per-block partial sums, then ifaFinishKernel. Reads q and p
+//       once: bytes 4·2|q|; 6 FLOPs per channel. No N·H·W·C temporaries.
+//   ifaLossBackward(dloss[1], q, p) → dq[, dp]: ifaBackwardKernel<V> keeps the pixel's q and p in
+//       registers (V float4 per lane, C ≤ 128·V, up to C = 1024), so q and p are read once and dq
+//       (dp) written once: bytes 4·(2|q| + |dq| [+ |dp|]); dq = α·p − βq·q, dp = α·q − βp·p with
+//       s = −sign(target − cos)·dloss/M, α = s/(max(‖q‖,eps)·max(‖p‖,eps)), βq = s·cos/‖q‖² where
+//       ‖q‖ ≥ eps (else 0). Other C take ifaBackwardKernel<0>, which reads q and p a second time
+//       (from L1/L2 in practice).
+//   softmaxCrossEntropy(logits[N,K], labels[N]) → loss[1]: a block per row (max, Σexp in double),
+//       row losses reduced by a final single-block kernel; an invalid label gives NaN, as on the CPU.
+//       Bytes 4·2|logits| (a row re-read from L2).
+//   softmaxCrossEntropyBackward(dloss, logits, labels) → dlogits = dloss/N·(softmax − onehot).
+//   l2Normalize(x[...,D]) → y = x/max(‖x‖,eps); l2NormalizeBackward(dy, x) → dx = dy/d −
+//       [‖x‖ ≥ eps]·x·⟨x,dy⟩/(d·‖x‖²). A warp per row. Bytes 4·2|x| and 4·3|x| (+ row re-reads).
+#include <cmath>
+
+#include "common.cuh"
+
+namespace ifa {
+namespace cuda {
+namespace {
+
+constexpr int kWarpsPerBlock = 8;
+
+__device__ __forceinline__ int64_t warpId() { return (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) >> 5; }
+__device__ __forceinline__ int64_t warpCount() { return (int64_t(gridDim.x) * blockDim.x) >> 5; }
+
+// Per-lane partial dot products of one row, then warp sums in double: w = ⟨a,b⟩, aa = ‖a‖², bb = ‖b‖².
+template <bool Vec4>
+__device__ __forceinline__ void rowDots(const float* __restrict a, const float* __restrict b, int64_t C, double& w, double& aa, double& bb) {
+  const int lane = threadIdx.x & 31;
+  float fw = 0.f, fa = 0.f, fb = 0.f;
+  if (Vec4) {
+    const float4* a4 = reinterpret_cast<const float4*>(a);
+    const float4* b4 = reinterpret_cast<const float4*>(b);
+    for (int64_t j = lane; j < C / 4; j += 32) {
+      const float4 x = a4[j], y = b4[j];
+      fw += x.x * y.x + x.y * y.y + x.z * y.z + x.w * y.w;
+      fa += x.x * x.x + x.y * x.y + x.z * x.z + x.w * x.w;
+      fb += y.x * y.x + y.y * y.y + y.z * y.z + y.w * y.w;
+    }
+  } else {
+    for (int64_t j = lane; j < C; j += 32) {
+      const float x = a[j], y = b[j];
+      fw += x * y;
+      fa += x * x;
+      fb += y * y;
+    }
+  }
+  w = warpSumD(fw);
+  aa = warpSumD(fa);
+  bb = warpSumD(fb);
+}
+
+template <bool Vec4>
+__global__ void ifaForwardKernel(const float* __restrict q, const float* __restrict p, double* __restrict partial, int64_t M, int64_t C, double target,
+                                 double eps) {
+  __shared__ double sh[32];
+  double acc = 0;
+  for (int64_t row = warpId(); row < M; row += warpCount()) {
+    double w, qq, pp;
+    rowDots<Vec4>(q + row * C, p + row * C, C, w, qq, pp);
+    const double cosv = w / (fmax(sqrt(qq), eps) * fmax(sqrt(pp), eps));
+    acc += fabs(target - cosv);  // identical in every lane
+  }
+  // One value per warp: lane 0 contributes, the others add 0.
+  double v = blockSumD((threadIdx.x & 31) == 0 ? acc : 0.0, sh);
+  if (threadIdx.x == 0) partial[blockIdx.x] = v;
+}
+
+__global__ void meanFinishKernel(const double* __restrict partial, int64_t parts, float* __restrict out, int64_t M) {
+  __shared__ double sh[32];
+  double s = 0;
+  for (int64_t i = threadIdx.x; i < parts; i += blockDim.x) s += partial[i];
+  s = blockSumD(s, sh);
+  if (threadIdx.x == 0) out[0] = M ? float(s / double(M)) : nanf("");
+}
+
+// Per-pixel gradient coefficients (as the CPU kernel).
+struct IfaCoef {
+  float alpha, betaQ, betaP;
+};
+__device__ __forceinline__ IfaCoef ifaCoef(double w, double qq, double pp, double g, double target, double eps) {
+  const double nq = sqrt(qq), np = sqrt(pp);
+  const double aq = fmax(nq, eps), ap = fmax(np, eps);
+  const double cosv = w / (aq * ap);
+  const double diff = target - cosv;
+  const double s = diff > 0 ? -g : diff < 0 ? g : 0.0;
+  IfaCoef k;
+  k.alpha = float(s / (aq * ap));
+  k.betaQ = nq >= eps ? float(s * cosv / (aq * aq)) : 0.f;
+  k.betaP = np >= eps ? float(s * cosv / (ap * ap)) : 0.f;
+  return k;
+}
+
+// V > 0: C % 4 == 0 and C ≤ 128·V; the row stays in registers between the sums and the writes.
+template <int V>
+__global__ void __launch_bounds__(256) ifaBackwardKernel(const float* __restrict dloss, const float* __restrict q, const float* __restrict p,
+                                                         float* __restrict dq, float* __restrict dp, int64_t M, int64_t C, double target, double eps) {
+  const int lane = threadIdx.x & 31;
+  const double g = double(dloss[0]) / double(M > 0 ? M : 1);
+  for (int64_t row = warpId(); row < M; row += warpCount()) {
+    const float* qr = q + row * C;
+    const float* pr = p + row * C;
+    if (V > 0) {
+      const int64_t C4 = C / 4;
+      float4 qv[V > 0 ? V : 1], pv[V > 0 ? V : 1];
+      float fw = 0.f, fa = 0.f, fb = 0.f;
+#pragma unroll
+      for (int v = 0; v < V; v++) {
+        const int64_t j = lane + 32 * v;
+        if (j < C4) {
+          qv[v] = reinterpret_cast<const float4*>(qr)[j];
+          pv[v] = reinterpret_cast<const float4*>(pr)[j];
+        } else {
+          qv[v] = make_float4(0.f, 0.f, 0.f, 0.f);
+          pv[v] = qv[v];
+        }
+        fw += qv[v].x * pv[v].x + qv[v].y * pv[v].y + qv[v].z * pv[v].z + qv[v].w * pv[v].w;
+        fa += qv[v].x * qv[v].x + qv[v].y * qv[v].y + qv[v].z * qv[v].z + qv[v].w * qv[v].w;
+        fb += pv[v].x * pv[v].x + pv[v].y * pv[v].y + pv[v].z * pv[v].z + pv[v].w * pv[v].w;
+      }
+      const IfaCoef k = ifaCoef(warpSumD(fw), warpSumD(fa), warpSumD(fb), g, target, eps);
+#pragma unroll
+      for (int v = 0; v < V; v++) {
+        const int64_t j = lane + 32 * v;
+        if (j < C4) {
+          const float4 a = qv[v], b = pv[v];
+          reinterpret_cast<float4*>(dq + row * C)[j] =
+              make_float4(k.alpha * b.x - k.betaQ * a.x, k.alpha * b.y - k.betaQ * a.y, k.alpha * b.z - k.betaQ * a.z, k.alpha * b.w - k.betaQ * a.w);
+          if (dp)
+            reinterpret_cast<float4*>(dp + row * C)[j] =
+                make_float4(k.alpha * a.x - k.betaP * b.x, k.alpha * a.y - k.betaP * b.y, k.alpha * a.z - k.betaP * b.z, k.alpha * a.w - k.betaP * b.w);
+        }
+      }
+    } else {
+      double w, qq, pp;
+      rowDots<false>(qr, pr, C, w, qq, pp);
+      const IfaCoef k = ifaCoef(w, qq, pp, g, target, eps);
+      for (int64_t j = lane; j < C; j += 32) {
+        const float a = qr[j], b = pr[j];
+        dq[row * C + j] = k.alpha * b - k.betaQ * a;
+        if (dp) dp[row * C + j] = k.alpha * a - k.betaP * b;
+      }
+    }
+  }
+}
+
+__device__ __forceinline__ int64_t labelIndex(float v, int64_t K) {
+  if (!(v >= 0.f) || !(v < float(K)) || floorf(v) != v) return -1;
+  return int64_t(v);
+}
+
+// Block-wide max and double sum (blockDim.x = 256).
+__device__ float blockMax(float v, float* sh) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = warpMax(v);
+  __syncthreads();
+  if (lane == 0) sh[warp] = v;
+  __syncthreads();
+  v = lane < int(blockDim.x >> 5) ? sh[lane] : -INFINITY;
+  return warpMax(v);
+}
+
+__global__ void softmaxLossKernel(const float* __restrict x, const float* __restrict labels, double* __restrict rowLoss, int64_t K) {
+  __shared__ float shf[32];
+  __shared__ double shd[32];
+  const int64_t row = blockIdx.x;
+  const float* r = x + row * K;
+  const int64_t t = labelIndex(labels[row], K);
+  float m = -INFINITY;
+  for (int64_t j = threadIdx.x; j < K; j += blockDim.x) m = fmaxf(m, r[j]);
+  m = blockMax(m, shf);
+  double s = 0;
+  for (int64_t j = threadIdx.x; j < K; j += blockDim.x) s += expf(r[j] - m);
+  s = blockSumD(s, shd);
+  if (threadIdx.x == 0) rowLoss[row] = t < 0 ? nan("") : log(s) + double(m) - double(r[t]);
+}
+
+__global__ void softmaxGradKernel(const float* __restrict dloss, const float* __restrict x, const float* __restrict labels, float* __restrict dx,
+                                  int64_t N, int64_t K) {
+  __shared__ float shf[32];
+  __shared__ double shd[32];
+  const int64_t row = blockIdx.x;
+  const float* r = x + row * K;
+  float* o = dx + row * K;
+  const int64_t t = labelIndex(labels[row], K);
+  if (t < 0) {
+    for (int64_t j = threadIdx.x; j < K; j += blockDim.x) o[j] = nanf("");
+    return;
+  }
+  const double scale = double(dloss[0]) / double(N > 0 ? N : 1);
+  float m = -INFINITY;
+  for (int64_t j = threadIdx.x; j < K; j += blockDim.x) m = fmaxf(m, r[j]);
+  m = blockMax(m, shf);
+  double s = 0;
+  for (int64_t j = threadIdx.x; j < K; j += blockDim.x) s += expf(r[j] - m);
+  s = blockSumD(s, shd);
+  const float k = float(scale / s);
+  for (int64_t j = threadIdx.x; j < K; j += blockDim.x) {
+    const float e = expf(r[j] - m);
+    o[j] = j == t ? float((double(e) / s - 1.0) * scale) : e * k;
+  }
+}
+
+__global__ void l2NormalizeKernel(const float* __restrict x, float* __restrict y, int64_t rows, int64_t D, double eps) {
+  const int lane = threadIdx.x & 31;
+  for (int64_t row = warpId(); row < rows; row += warpCount()) {
+    const float* xr = x + row * D;
+    float f = 0.f;
+    for (int64_t j = lane; j < D; j += 32) f += xr[j] * xr[j];
+    const float d = float(fmax(sqrt(warpSumD(f)), eps));
+    for (int64_t j = lane; j < D; j += 32) y[row * D + j] = xr[j] / d;
+  }
+}
+
+__global__ void l2NormalizeBackwardKernel(const float* __restrict dy, const float* __restrict x, float* __restrict dx, int64_t rows, int64_t D,
+                                          double eps) {
+  const int lane = threadIdx.x & 31;
+  for (int64_t row = warpId(); row < rows; row += warpCount()) {
+    const float* xr = x + row * D;
+    const float* gr = dy + row * D;
+    float fxg = 0.f, fxx = 0.f;
+    for (int64_t j = lane; j < D; j += 32) {
+      fxg += xr[j] * gr[j];
+      fxx += xr[j] * xr[j];
+    }
+    const double xg = warpSumD(fxg), xx = warpSumD(fxx);
+    const double n = sqrt(xx), d = fmax(n, eps);
+    const float inv = float(1.0 / d);
+    const float k = n >= eps ? float(xg / (d * xx)) : 0.f;
+    for (int64_t j = lane; j < D; j += 32) dx[row * D + j] = gr[j] * inv - xr[j] * k;
+  }
+}
+
+// ---- launchers ----
+
+// Blocks of 8 warps, a warp per row, at most ~16 waves of 2048 blocks (grid-stride beyond).
+unsigned warpBlocks(int64_t rows) { return blocksFor(rows, kWarpsPerBlock, 4096); }
+
+void launchIfa(const KernelCall& c) {
+  const TensorView& qv = c.inputs[0];
+  const int64_t C = qv.shape.back(), M = C ? qv.numel() / C : 0;
+  const double target = c.attrs.number("target", 1.0), eps = c.attrs.number("eps", 1e-6);
+  const unsigned blocks = warpBlocks(M);
+  Scratch partial(size_t(blocks) * sizeof(double));
+  if (M > 0) {
+    if (C % 4 == 0)
+      ifaForwardKernel<true><<<blocks, 32 * kWarpsPerBlock, 0, stream()>>>(qv.data, c.inputs[1].data, partial.as<double>(), M, C, target, eps);
+    else
+      ifaForwardKernel<false><<<blocks, 32 * kWarpsPerBlock, 0, stream()>>>(qv.data, c.inputs[1].data, partial.as<double>(), M, C, target, eps);
+    checkLaunch(c, "ifaForwardKernel");
+  }
+  meanFinishKernel<<<1, 256, 0, stream()>>>(partial.as<double>(), M > 0 ? blocks : 0, c.outputs[0].data, M);
+  checkLaunch(c, "meanFinishKernel");
+}
+
+void launchIfaBackward(const KernelCall& c) {
+  const TensorView& qv = c.inputs[1];
+  const int64_t C = qv.shape.back(), M = C ? qv.numel() / C : 0;
+  if (M == 0) return;
+  const double target = c.attrs.number("target", 1.0), eps = c.attrs.number("eps", 1e-6);
+  float* dp = c.outputs.size() > 1 ? c.outputs[1].data : nullptr;
+  const unsigned blocks = warpBlocks(M), threads = 32 * kWarpsPerBlock;
+  const float *dl = c.inputs[0].data, *q = qv.data, *p = c.inputs[2].data;
+  float* dq = c.outputs[0].data;
+  const int64_t perLane = C % 4 == 0 ? (C / 4 + 31) / 32 : -1;
+  if (perLane == 1)
+    ifaBackwardKernel<1><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps);
+  else if (perLane == 2)
+    ifaBackwardKernel<2><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps);
+  else if (perLane >= 3 && perLane <= 4)
+    ifaBackwardKernel<4><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps);
+  else if (perLane >= 5 && perLane <= 8)
+    ifaBackwardKernel<8><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps);
+  else
+    ifaBackwardKernel<0><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps);
+  checkLaunch(c, "ifaBackwardKernel");
+}
+
+void launchSoftmaxCE(const KernelCall& c) {
+  const int64_t N = c.inputs[0].shape[0], K = c.inputs[0].shape[1];
+  Scratch rowLoss(size_t(N > 0 ? N : 1) * sizeof(double));
+  if (N > 0) {
+    if (N > 2147483647) throw CudaError(c.name + ": too many rows");
+    softmaxLossKernel<<<unsigned(N), 256, 0, stream()>>>(c.inputs[0].data, c.inputs[1].data, rowLoss.as<double>(), K);
+    checkLaunch(c, "softmaxLossKernel");
+  }
+  meanFinishKernel<<<1, 256, 0, stream()>>>(rowLoss.as<double>(), N, c.outputs[0].data, N);
+  checkLaunch(c, "meanFinishKernel");
+}
+
+void launchSoftmaxCEBackward(const KernelCall& c) {
+  const int64_t N = c.inputs[1].shape[0], K = c.inputs[1].shape[1];
+  if (N == 0 || K == 0) return;
+  softmaxGradKernel<<<unsigned(N), 256, 0, stream()>>>(c.inputs[0].data, c.inputs[1].data, c.inputs[2].data, c.outputs[0].data, N, K);
+  checkLaunch(c, "softmaxGradKernel");
+}
+
+void launchL2(const KernelCall& c) {
+  const TensorView& xv = c.inputs[0];
+  const int64_t D = xv.shape.back(), rows = D ? xv.numel() / D : 0;
+  if (rows == 0) return;
+  l2NormalizeKernel<<<warpBlocks(rows), 32 * kWarpsPerBlock, 0, stream()>>>(xv.data, c.outputs[0].data, rows, D, c.attrs.number("eps", 1e-12));
+  checkLaunch(c, "l2NormalizeKernel");
+}
+
+void launchL2Backward(const KernelCall& c) {
+  const TensorView& xv = c.inputs[1];
+  const int64_t D = xv.shape.back(), rows = D ? xv.numel() / D : 0;
+  if (rows == 0) return;
+  l2NormalizeBackwardKernel<<<warpBlocks(rows), 32 * kWarpsPerBlock, 0, stream()>>>(c.inputs[0].data, xv.data, c.outputs[0].data, rows, D,
+                                                                                    c.attrs.number("eps", 1e-12));
+  checkLaunch(c, "l2NormalizeBackwardKernel");
+}
+
+}  // namespace
+
+void registerLoss(KernelRegistry& r, const KernelRegistry& cpu) {
+  addCuda(r, cpu, "ifaLoss", launchIfa);
+  addCuda(r, cpu, "ifaLossBackward", launchIfaBackward);
+  addCuda(r, cpu, "softmaxCrossEntropy", launchSoftmaxCE);
+  addCuda(r, cpu, "softmaxCrossEntropyBackward", launchSoftmaxCEBackward);
+  addCuda(r, cpu, "l2Normalize", launchL2);
+  addCuda(r, cpu, "l2NormalizeBackward", launchL2Backward);
+}
+
+}  // namespace cuda
+}  // namespace ifa

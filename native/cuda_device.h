@@ -1,0 +1,74 @@
+// The CUDA device as the addon sees it, in plain C++ (no CUDA headers), so addon.cc and storage.cc
+// compile the same with and without CUDA. Implemented in cuda_device.cc when IFA_WITH_CUDA is
+// defined; without it only cudaCompiledIn() exists and returns false.
+//
+// Execution model: one device (0) and one non-blocking stream. Launches and copies are issued from the
+// JS thread and return at once; completions (reads, syncs, release of pinned staging) are waited for
+// by one completion thread that blocks on CUDA events, never on the JS thread.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+namespace ifa {
+
+constexpr bool cudaCompiledIn() {
+#ifdef IFA_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+// cudaMalloc failed even after the cache was emptied; the addon throws a RangeError with these numbers.
+struct CudaOutOfMemory : std::runtime_error {
+  size_t requested, freeBytes;
+  CudaOutOfMemory(const std::string& m, size_t r, size_t f) : std::runtime_error(m), requested(r), freeBytes(f) {}
+};
+
+// Any other CUDA failure; the message names the call or kernel and the CUDA error.
+struct CudaError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+#ifdef IFA_WITH_CUDA
+namespace cuda {
+
+// Starts the device and stream on first use; throws CudaError with the probe's reason when no device.
+void ensureStarted();
+
+// Caching device allocator: freed blocks go to size-bucketed free lists and are reused; on
+// cudaErrorMemoryAllocation the cache is freed and the allocation retried once.
+float* allocate(size_t numel);  // throws CudaOutOfMemory, CudaError
+void release(float* p);         // stream-ordered: later work on the stream may reuse the block at once
+void emptyCache();
+int64_t liveBuffers();
+int64_t liveBytes();
+int64_t cachedBytes();
+
+// host → device through pinned staging; returns at once (the staging is released when the copy ends).
+void upload(float* dst, const float* src, size_t numel, const char* what);
+// device memset to zero (stream-ordered).
+void zero(float* dst, size_t numel, const char* what);
+// device → pinned staging → dst, then done(error) on the completion thread ("" on success). dst must
+// stay valid until done runs. With src null, only waits for the stream (sync).
+void download(const float* src, float* dst, size_t numel, std::function<void(const std::string&)> done);
+
+// Timing: an event recorded on the stream now (a handle), and the milliseconds between two of them,
+// delivered by done(error, ms) on the completion thread once `end` has completed. Both events are
+// destroyed then.
+uint64_t recordTimingEvent();
+void elapsedMs(uint64_t start, uint64_t end, std::function<void(const std::string&, double)> done);
+
+// Name of the last kernel launched, for errors that surface asynchronously.
+void noteLaunch(const char* kernel);
+
+// Stops the completion thread after the queued completions ran (environment teardown).
+void shutdown();
+
+}  // namespace cuda
+#endif
+
+}  // namespace ifa
