@@ -177,8 +177,8 @@ inline int64_t labelIndex(float v, int64_t K) {
   return j < K ? j : -1;
 }
 
-// Row max and Σ exp(x − max) (8-float vectors, flushed to double every 128 elements).
-IFA_INLINE void rowSoftmaxStats(const float* row, int64_t K, float& mx, double& sum) {
+// Row max (8-float vectors); −∞ for an empty row.
+IFA_INLINE float rowMax(const float* row, int64_t K) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   F8 m8 = splat(kNegInf);
   int64_t j = 0;
@@ -189,8 +189,14 @@ IFA_INLINE void rowSoftmaxStats(const float* row, int64_t K, float& mx, double& 
   float m = kNegInf;
   for (int l = 0; l < 8; l++) m = m8[l] > m ? m8[l] : m;
   for (; j < K; j++) m = row[j] > m ? row[j] : m;
+  return m;
+}
+
+// Row max and Σ exp(x − max) (8-float vectors, flushed to double every 128 elements).
+IFA_INLINE void rowSoftmaxStats(const float* row, int64_t K, float& mx, double& sum) {
+  const float m = rowMax(row, K);
   double s = 0;
-  j = 0;
+  int64_t j = 0;
   while (j + 8 <= K) {
     F8 acc = {}, e;
     for (int64_t end = std::min(K - 7, j + 128); j < end; j += 8) {
@@ -232,18 +238,9 @@ IFA_INLINE void softmaxGradRowsBody(const float* x, const float* labels, float* 
       std::fill(out, out + K, std::numeric_limits<float>::quiet_NaN());
       continue;
     }
-    constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-    F8 m8 = splat(kNegInf);
-    int64_t j = 0;
-    for (; j + 8 <= K; j += 8) {
-      const F8 v = load8(row + j);
-      m8 = v > m8 ? v : m8;
-    }
-    float m = kNegInf;
-    for (int l = 0; l < 8; l++) m = m8[l] > m ? m8[l] : m;
-    for (; j < K; j++) m = row[j] > m ? row[j] : m;
+    const float m = rowMax(row, K);
     double s = 0;
-    j = 0;
+    int64_t j = 0;
     while (j + 8 <= K) {
       F8 acc = {}, e;
       for (int64_t end = std::min(K - 7, j + 128); j < end; j += 8) {
