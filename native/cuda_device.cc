@@ -57,7 +57,7 @@ struct DeviceCache {
   }
 };
 DeviceCache& dcache() {
-  static DeviceCache c;
+  static DeviceCache& c = *new DeviceCache();  // never destroyed (see storage.cc)
   return c;
 }
 
@@ -94,7 +94,7 @@ struct PinnedCache {
   }
 };
 PinnedCache& pinned() {
-  static PinnedCache c;
+  static PinnedCache& c = *new PinnedCache();  // never destroyed (see storage.cc)
   return c;
 }
 

@@ -7,8 +7,12 @@
 
 namespace ifa {
 
+// The singletons here are never destroyed: at process exit, static destructors run in reverse order of
+// construction, and a BufferTable built before the allocator (a CUDA buffer first) would otherwise
+// release its CPU buffers into an allocator already destroyed (heap corruption at exit, found by the
+// CUDA emulator's tests). The OS reclaims the memory.
 CpuAllocator& CpuAllocator::instance() {
-  static CpuAllocator a;
+  static CpuAllocator& a = *new CpuAllocator();
   return a;
 }
 
@@ -83,7 +87,7 @@ Buffer::~Buffer() {
 }
 
 BufferTable& BufferTable::instance() {
-  static BufferTable t;
+  static BufferTable& t = *new BufferTable();
   return t;
 }
 

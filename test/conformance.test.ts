@@ -19,7 +19,7 @@ import {
   tidy,
 } from '../src/index.js';
 import { Rng } from '../src/core/random.js';
-import { assertClose, backendStatuses, skipNote } from './helpers.js';
+import { assertClose, backendSelected, backendStatuses, skipNote } from './helpers.js';
 
 const ops = registeredOps();
 const statuses = await backendStatuses();
@@ -104,7 +104,7 @@ for (const spec of ops) {
 reference.run();
 
 for (const status of statuses) {
-  if (status.name === 'cpu') continue;
+  if (status.name === 'cpu' || !backendSelected(status.name)) continue;
   const s = suite(`conformance: ${status.name} vs cpu`);
   if (!status.available) {
     skipNote(`${status.name} conformance`, status.reason ?? 'unavailable');

@@ -38,3 +38,14 @@ export async function backendStatuses(): Promise<BackendStatus[]> {
 export function skipNote(what: string, reason: string): void {
   console.log(`  skipped: ${what} — ${reason}`);
 }
+
+/**
+ * Whether tests should exercise this device backend: all by default; IFA_TEST_BACKENDS=cuda (a
+ * comma-separated list) narrows a run, e.g. the CUDA-emulator pass in .ci/run, which would
+ * otherwise repeat the WebGPU tests.
+ */
+export function backendSelected(name: string): boolean {
+  const only = process.env.IFA_TEST_BACKENDS;
+  if (!only) return true;
+  return only.split(',').map((s) => s.trim()).includes(name);
+}

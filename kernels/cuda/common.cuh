@@ -96,7 +96,7 @@ void registerOptim(KernelRegistry& r, const KernelRegistry& cpu);
 
 }  // namespace cuda
 
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(IFA_CUDA_EMULATOR)  // device code (nvcc, or the CPU emulator)
 __device__ __forceinline__ float warpSum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;

@@ -21,12 +21,14 @@ CudaInfo probeCuda() {
   info.compiled = true;
   info.architectures = IFA_CUDA_ARCHS;
   info.toolkit = std::to_string(CUDART_VERSION / 1000) + "." + std::to_string((CUDART_VERSION % 1000) / 10);
+#ifndef IFA_CUDA_EMULATOR  // the emulator (kernels/cuda/emu) needs no driver
   void* driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!driver) {
     info.reason = "NVIDIA driver not found (libcuda.so.1 could not be loaded: no NVIDIA GPU driver is installed)";
     return info;
   }
   dlclose(driver);
+#endif
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {

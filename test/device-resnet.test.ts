@@ -1,11 +1,11 @@
 // A full ResNet-50 (1 input channel, MLP head, 64×64, batch 2, train-mode BatchNorm) forward and
-// backward on WebGPU against the CPU backend, both built from the same seed (so the same weights,
+// backward on each device backend (WebGPU; CUDA, on a GPU or the CUDA emulator) against the CPU backend, both built from the same seed (so the same weights,
 // checked). Loss = Σ out·R with a fixed random R. Compared: the head output, the stage-3 tap, and the
 // gradients of conv1.weight (the stem, where error from the whole backward pass accumulates),
 // layer3.0.conv2.weight and fc.2.weight.
-// Error measure, per tensor: normwise relative error max|webgpu − cpu| / max|cpu| (elementwise
-// relative error is meaningless near zero). The WebGPU kernels sum in f32 (tree and tile orders)
-// where the CPU sums BatchNorm statistics and losses in double, so the two differ by rounding, and
+// Error measure, per tensor: normwise relative error max|device − cpu| / max|cpu| (elementwise
+// relative error is meaningless near zero). The device kernels sum in other orders (WebGPU in f32
+// trees and tiles) where the CPU sums BatchNorm statistics and losses in double, so the two differ by rounding, and
 // this network's gradients are very sensitive to rounding: train-mode BatchNorm over 8 values per
 // channel in stage 4, ReLU masks and max-pool argmaxes flip with the last bit. The test measures
 // that sensitivity on the CPU itself (the same run with the input perturbed by 1e-6 relative; on
@@ -15,14 +15,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ResNet50, initBackend, mul, randomNormal, sum, tensor, tidy, type Tensor } from '../src/index.js';
-import { backendStatuses, skipNote } from './helpers.js';
+import { backendSelected, backendStatuses, skipNote } from './helpers.js';
 
 const TOL = 1e-3;
 const FLOOR_FACTOR = 3;
 const CEILING = 5e-2;
 const SEED = 7;
 const statuses = await backendStatuses();
-const webgpu = statuses.find((s) => s.name === 'webgpu');
 
 function normwise(got: Float32Array, want: Float32Array): number {
   let diff = 0;
@@ -44,7 +43,7 @@ interface Run {
   seconds: number;
 }
 
-async function run(backend: 'cpu' | 'webgpu', input: Float32Array, r: Float32Array): Promise<Run> {
+async function run(backend: 'cpu' | 'webgpu' | 'cuda', input: Float32Array, r: Float32Array): Promise<Run> {
   const model = new ResNet50({ inChannels: 1, backend, seed: SEED });
   const params = new Map(model.namedParameters());
   const t0 = performance.now();
@@ -74,12 +73,17 @@ async function run(backend: 'cpu' | 'webgpu', input: Float32Array, r: Float32Arr
   return result;
 }
 
-if (!webgpu?.available) {
-  skipNote('webgpu ResNet-50 parity', webgpu?.reason ?? 'the webgpu backend is unavailable');
-  test.skip('ResNet-50 forward and backward on webgpu match the cpu backend', () => {});
-} else {
-  test('ResNet-50 forward and backward on webgpu match the cpu backend', async () => {
-    await initBackend('webgpu');
+for (const name of ['webgpu', 'cuda'] as const) {
+  if (!backendSelected(name)) continue;
+  const dev = statuses.find((s) => s.name === name);
+  const title = `ResNet-50 forward and backward on ${name} match the cpu backend`;
+  if (!dev?.available) {
+    skipNote(`${name} ResNet-50 parity`, dev?.reason ?? `the ${name} backend is unavailable`);
+    test.skip(title, () => {});
+    continue;
+  }
+  test(title, async () => {
+    await initBackend(name);
     const inputT = randomNormal([2, 64, 64, 1], { seed: 11 });
     const rT = randomNormal([2, 128], { seed: 12 });
     const input = await inputT.data();
@@ -89,7 +93,7 @@ if (!webgpu?.available) {
     const cpu = await run('cpu', input, r);
     const perturbed = input.map((v, i) => v * (1 + 1e-6 * Math.sin(i)));
     const cpu2 = await run('cpu', perturbed, r);
-    const gpu = await run('webgpu', input, r);
+    const gpu = await run(name, input, r);
     assert.equal(normwise(gpu.stem, cpu.stem), 0, 'both models start from the same weights');
     const rows: [string, number, number, number][] = [
       ['output', normwise(gpu.out, cpu.out), normwise(cpu2.out, cpu.out), TOL],
@@ -100,10 +104,10 @@ if (!webgpu?.available) {
       }),
     ];
     console.log(
-      `  ResNet-50 64×64 batch 2 (${webgpu.device}): webgpu ${gpu.seconds.toFixed(1)} s, cpu ${cpu.seconds.toFixed(1)} s; ` +
+      `  ResNet-50 64×64 batch 2 (${dev.device}): ${name} ${gpu.seconds.toFixed(1)} s, cpu ${cpu.seconds.toFixed(1)} s; ` +
         `normwise error (cpu floor, allowed): ${rows.map(([n, e, f, t]) => `${n} ${e.toExponential(1)} (${f.toExponential(1)}, ${t.toExponential(1)})`).join('; ')}`,
     );
-    for (const [name, e, , t] of rows) assert.ok(e <= t, `${name}: normwise relative error ${e} > ${t}`);
+    for (const [label, e, , t] of rows) assert.ok(e <= t, `${name} ${label}: normwise relative error ${e} > ${t}`);
   });
 }
 

@@ -1,0 +1,263 @@
+// The CUDA emulator's stand-in for <cuda_runtime.h>: lets kernels/cuda/*.cu compile as plain C++ and
+// run on the CPU, so the CUDA kernels are tested (against the CPU oracle, by the same conformance
+// suite) on machines without a GPU, CI included. Built with `npm run build:emu` (cmake-js with
+// IFA_CUDA_EMULATOR=ON into build-emu/); kernels/cuda/emu/README.md says what it checks and what not.
+//
+// Model: a launch runs synchronously on the calling thread, block after block; the threads of a
+// block are fibers (ucontext) switched at __syncthreads and at warp shuffles, so barrier and
+// warp-synchronous semantics are those of the hardware for code that synchronises correctly.
+// Launch configurations are validated like the driver does (block ≤ 1024 threads, grid limits,
+// shared memory ≤ 48 KiB), and a barrier that not every live thread of a block reaches is reported
+// as a launch failure instead of hanging.
+//
+// The <<<grid, block, shared, stream>>> syntax is rewritten by translate.cmake before compiling:
+//   kernel<<<cfg>>>(args)  →  ::ifa_emu::Launch(cfg).go([](auto... a) { kernel(a...); })(args)
+#pragma once
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#ifndef IFA_CUDA_EMULATOR
+#error "kernels/cuda/emu/cuda_runtime.h is the CUDA emulator's header; build with IFA_CUDA_EMULATOR"
+#endif
+
+#define CUDART_VERSION 13000
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+// Shared memory: one instance per block. Blocks run one at a time per OS thread, so a thread_local
+// static is exactly "shared by the threads (fibers) of the running block".
+#define __shared__ static thread_local
+
+// ---------------------------------------------------------------------------------------------
+// Vector types and built-in variables.
+struct uint3 {
+  unsigned x, y, z;
+};
+struct dim3 {
+  unsigned x, y, z;
+  constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
+};
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+struct alignas(8) float2 {
+  float x, y;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+inline float2 make_float2(float x, float y) { return float2{x, y}; }
+
+namespace ifa_emu {
+struct ThreadState {
+  uint3 tid, bid;
+  dim3 bdim, gdim;
+};
+// The running fiber's indices (set by the scheduler before it switches to a fiber).
+extern thread_local const ThreadState* currentThread;
+inline const ThreadState& current() { return *currentThread; }
+void syncThreads();
+void syncWarp();
+// Exchanges 8 bytes among the lanes of the calling warp; returns the bytes of lane `src` (own bytes
+// when src is outside the warp).
+uint64_t exchange(uint64_t mine, int src);
+int laneId();
+}  // namespace ifa_emu
+
+#define threadIdx (::ifa_emu::current().tid)
+#define blockIdx (::ifa_emu::current().bid)
+#define blockDim (::ifa_emu::current().bdim)
+#define gridDim (::ifa_emu::current().gdim)
+
+inline void __syncthreads() { ::ifa_emu::syncThreads(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { ::ifa_emu::syncWarp(); }
+
+template <typename T>
+inline T emuShuffle(T v, int src) {
+  static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffles move at most 8 bytes");
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof(T));
+  bits = ::ifa_emu::exchange(bits, src);
+  T r;
+  std::memcpy(&r, &bits, sizeof(T));
+  return r;
+}
+template <typename T>
+inline T __shfl_xor_sync(unsigned, T v, int laneMask, int width = 32) {
+  const int lane = ::ifa_emu::laneId();
+  return emuShuffle(v, (lane & ~(width - 1)) + ((lane ^ laneMask) & (width - 1)));
+}
+template <typename T>
+inline T __shfl_down_sync(unsigned, T v, unsigned delta, int width = 32) {
+  const int lane = ::ifa_emu::laneId(), base = lane & ~(width - 1);
+  const int src = lane - base + int(delta) < width ? lane + int(delta) : lane;
+  return emuShuffle(v, src);
+}
+template <typename T>
+inline T __shfl_sync(unsigned, T v, int srcLane, int width = 32) {
+  const int lane = ::ifa_emu::laneId();
+  return emuShuffle(v, (lane & ~(width - 1)) + (srcLane & (width - 1)));
+}
+
+// Atomics: one block runs at a time on one OS thread and fibers switch only at barriers, so a
+// read-modify-write is atomic.
+template <typename T>
+inline T atomicAdd(T* address, T v) {
+  T old = *address;
+  *address = old + v;
+  return old;
+}
+template <typename T>
+inline T atomicMax(T* address, T v) {
+  T old = *address;
+  if (v > old) *address = v;
+  return old;
+}
+
+// Device math that C++ lacks under these names.
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline float __expf(float x) { return std::exp(x); }
+inline float __logf(float x) { return std::log(x); }
+template <typename T>
+inline T __ldg(const T* p) {
+  return *p;
+}
+// CUDA's global min/max overloads (device code calls them unqualified).
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+inline long min(long a, long b) { return a < b ? a : b; }
+inline long max(long a, long b) { return a > b ? a : b; }
+inline long long min(long long a, long long b) { return a < b ? a : b; }
+inline long long max(long long a, long long b) { return a > b ? a : b; }
+inline float min(float a, float b) { return std::fmin(a, b); }
+inline float max(float a, float b) { return std::fmax(a, b); }
+inline double min(double a, double b) { return std::fmin(a, b); }
+inline double max(double a, double b) { return std::fmax(a, b); }
+
+// ---------------------------------------------------------------------------------------------
+// Runtime API: the subset the addon uses, on host memory.
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInvalidDevicePointer = 17,
+  cudaErrorInvalidResourceHandle = 400,
+  cudaErrorLaunchFailure = 719,
+};
+using cudaError = cudaError_t;
+enum cudaMemcpyKind { cudaMemcpyHostToHost = 0, cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3, cudaMemcpyDefault = 4 };
+struct CUstream_st;
+struct CUevent_st;
+using cudaStream_t = CUstream_st*;
+using cudaEvent_t = CUevent_st*;
+constexpr unsigned cudaStreamNonBlocking = 1;
+constexpr unsigned cudaEventDefault = 0;
+constexpr unsigned cudaEventDisableTiming = 2;
+constexpr unsigned cudaHostAllocDefault = 0;
+
+struct cudaDeviceProp {
+  char name[256];
+  size_t totalGlobalMem;
+  size_t sharedMemPerBlock;
+  int maxThreadsPerBlock;
+  int maxThreadsDim[3];
+  int maxGridSize[3];
+  int warpSize;
+  int multiProcessorCount;
+  int major, minor;
+};
+
+const char* cudaGetErrorName(cudaError_t e);
+const char* cudaGetErrorString(cudaError_t e);
+cudaError_t cudaGetLastError();
+cudaError_t cudaPeekAtLastError();
+cudaError_t cudaGetDeviceCount(int* count);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+cudaError_t cudaSetDevice(int device);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaStreamCreate(cudaStream_t* s);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags);
+cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaMalloc(void** p, size_t bytes);
+cudaError_t cudaFree(void* p);
+cudaError_t cudaMemGetInfo(size_t* freeBytes, size_t* totalBytes);
+cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned flags);
+cudaError_t cudaFreeHost(void* p);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s = nullptr);
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t s = nullptr);
+cudaError_t cudaEventCreate(cudaEvent_t* e);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned flags);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+
+// ---------------------------------------------------------------------------------------------
+// Launch.
+namespace ifa_emu {
+
+struct LaunchConfig {
+  dim3 grid, block;
+  size_t sharedBytes;
+};
+
+// Runs body() once per thread of every block (see the model above); a failed launch sets the error
+// cudaGetLastError() returns, as on the device.
+void runGrid(const LaunchConfig& cfg, void (*body)(void*), void* ctx);
+
+inline dim3 toDim3(dim3 d) { return d; }
+template <typename I, typename = typename std::enable_if<std::is_integral<I>::value>::type>
+inline dim3 toDim3(I n) {
+  return dim3(unsigned(n));
+}
+
+// One launch: Launch(grid, block, shared, stream).go(callKernel)(args...). callKernel is a generic
+// lambda calling the kernel by name, so template arguments are deduced from the launch's arguments
+// as nvcc does.
+template <typename F>
+struct Pending {
+  F call;
+  LaunchConfig cfg;
+  template <typename... A>
+  void operator()(A&&... args) const {
+    // Arguments are copied once at launch, as the driver does; every thread gets its own copy
+    // when the kernel's by-value parameters are initialised from these.
+    struct Frame {
+      const F* call;
+      std::tuple<typename std::decay<A>::type...> args;
+    };
+    Frame frame{&call, std::tuple<typename std::decay<A>::type...>(std::forward<A>(args)...)};
+    runGrid(
+        cfg,
+        [](void* p) {
+          Frame* f = static_cast<Frame*>(p);
+          std::apply(*f->call, f->args);
+        },
+        &frame);
+  }
+};
+
+struct Launch {
+  LaunchConfig cfg;
+  template <typename G, typename B>
+  Launch(G grid, B block, size_t shared = 0, cudaStream_t = nullptr) : cfg{toDim3(grid), toDim3(block), shared} {}
+  template <typename F>
+  Pending<F> go(F call) const {
+    return Pending<F>{call, cfg};
+  }
+};
+
+}  // namespace ifa_emu
+
