@@ -24,18 +24,34 @@ export interface NativeInfo {
 
 export type NativeTensorArg = [number, number[]];
 
+export type NativeDevice = 'cpu' | 'cuda';
+export interface NativeDeviceMemory {
+  buffers: number;
+  bytes: number;
+  cachedBytes: number;
+}
+
+/**
+ * The addon's entry points. A buffer lives on the device it was allocated on; run() executes on the
+ * device of its buffers (all one device); read/write/free work on either. The CUDA entry points
+ * (device 'cuda', memory().cuda, the timing events) exist when info().cuda.compiled is true.
+ */
 export interface NativeAddon {
-  alloc(numel: number, data?: Float32Array): number;
+  alloc(numel: number, data?: Float32Array, device?: NativeDevice): number;
   free(handle: number): boolean;
   write(handle: number, data: Float32Array): void;
   read(handle: number): Promise<Float32Array>;
-  sync(): Promise<void>;
+  sync(device?: NativeDevice): Promise<void>;
   run(kernel: string, inputs: NativeTensorArg[], outputs: NativeTensorArg[], attrs?: object): void;
-  memory(): { cpu: { buffers: number; bytes: number; cachedBytes: number; handles: number } };
+  memory(): { cpu: NativeDeviceMemory & { handles: number }; cuda?: NativeDeviceMemory };
   emptyCache(): void;
   setThreads(n: number): void;
-  kernels(): string[];
+  kernels(device?: NativeDevice): string[];
   info(): NativeInfo;
+  /** Records a timing event on the CUDA stream; a handle for cudaEventElapsed. */
+  cudaEventRecord?(): number;
+  /** Milliseconds between two recorded events, once the later one completed (each handle used once). */
+  cudaEventElapsed?(start: number, end: number): Promise<number>;
 }
 
 export function packageRoot(): string {

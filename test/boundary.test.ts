@@ -6,9 +6,13 @@ import * as assert from 'uvu/assert';
 import { nativeAddon } from '../src/native.js';
 import { Rng } from '../src/core/random.js';
 import { add, matmul, mean, mul, relu, sum, tensor, zeros } from '../src/index.js';
+import { backendSelected } from './helpers.js';
 
 const addon = nativeAddon();
 const kernelNames = addon.kernels();
+// With a CUDA device (a GPU or the CUDA emulator) a second pass mixes CUDA buffers in.
+const cudaAvailable = addon.info().cuda.available && backendSelected('cuda');
+const devices: unknown[] = ['cpu'];
 const rng = new Rng(Number(process.env.IFA_FUZZ_SEED ?? 2024));
 const pick = <T>(xs: T[]): T => xs[Math.floor(rng.uniform() * xs.length)];
 
@@ -46,11 +50,18 @@ function tensorArgs(): unknown {
 }
 
 const entryPoints: Record<string, () => unknown[]> = {
-  alloc: () => pick([[garbage()], [garbage(), garbage()], [pick([-1, NaN, 2 ** 60, 1.5, 3]), pick([new Float32Array(2), new Float64Array(3), [1, 2, 3], 'x'])], []]),
+  alloc: () =>
+    pick([
+      [garbage()],
+      [garbage(), garbage()],
+      [pick([-1, NaN, 2 ** 60, 1.5, 3]), pick([new Float32Array(2), new Float64Array(3), [1, 2, 3], 'x'])],
+      [pick([3, 6, -1]), pick([undefined, new Float32Array(6), new Float32Array(2)]), pick([...devices, 'tpu', garbage()])],
+      [],
+    ]),
   free: () => pick([[garbage()], [], [garbage(), garbage()]]),
   write: () => pick([[garbage(), garbage()], [pick(live), pick([new Float32Array(5), new Float32Array(7), new Float64Array(6), [1, 2], null])], [pick(dead), new Float32Array(6)], []]),
   read: () => pick([[garbage()], [pick(dead)], [], [pick(live), 1]]),
-  sync: () => pick([[], [garbage()]]),
+  sync: () => pick([[], [garbage()], [pick(devices)]]),
   run: () => {
     const kernel = pick<unknown>([...kernelNames, 'nope', garbage()]);
     const attrs = pick<unknown>([
@@ -68,7 +79,7 @@ const entryPoints: Record<string, () => unknown[]> = {
   info: () => pick([[], [garbage()]]),
 };
 
-test('2,000+ malformed addon calls all return or throw TypeError/RangeError', async () => {
+async function fuzz(): Promise<void> {
   const names = Object.keys(entryPoints);
   let calls = 0;
   let threw = 0;
@@ -89,17 +100,36 @@ test('2,000+ malformed addon calls all return or throw TypeError/RangeError', as
   }
   await Promise.all(pending);
   addon.setThreads(2);
-  await addon.sync().catch(() => undefined);
+  for (const d of devices) await (addon.sync as (d: unknown) => Promise<void>)(d).catch(() => undefined);
   assert.ok(calls >= 2000, `made ${calls} calls`);
   assert.ok(threw > calls / 2, `only ${threw} of ${calls} calls were rejected; the fuzzer is too tame`);
-  // The addon still works afterwards.
-  const a = addon.alloc(4, new Float32Array([1, 2, 3, 4]));
-  const c = addon.alloc(4);
-  addon.run('add', [[a, [4]], [a, [4]]], [[c, [4]]]);
-  assert.equal([...(await addon.read(c))], [2, 4, 6, 8]);
-  addon.free(a);
-  addon.free(c);
-});
+  // The addon still works afterwards, on every device.
+  const alloc = addon.alloc as (n: number, data?: Float32Array, device?: unknown) => number;
+  for (const d of devices) {
+    const a = alloc(4, new Float32Array([1, 2, 3, 4]), d);
+    const c = alloc(4, undefined, d);
+    addon.run('add', [[a, [4]], [a, [4]]], [[c, [4]]]);
+    assert.equal([...(await addon.read(c))], [2, 4, 6, 8], `add on ${String(d)} after the fuzz`);
+    addon.free(a);
+    addon.free(c);
+  }
+}
+
+test('2,000+ malformed addon calls all return or throw TypeError/RangeError', fuzz);
+
+if (cudaAvailable) {
+  test('the same with cuda buffers mixed in (kernels on cuda, mixed devices, cuda allocs)', async () => {
+    const alloc = addon.alloc as (n: number, data: Float32Array | undefined, device: string) => number;
+    devices.push('cuda');
+    for (let i = 0; i < 8; i++) live.push(alloc(6, new Float32Array(6).fill(-i), 'cuda'));
+    for (let i = 0; i < 4; i++) {
+      const h = alloc(3, undefined, 'cuda');
+      addon.free(h);
+      dead.push(h);
+    }
+    await fuzz();
+  });
+}
 
 test('the public ops reject malformed arguments with errors naming the op', () => {
   const x = zeros([2, 3]);

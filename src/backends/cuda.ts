@@ -6,17 +6,8 @@
 import { nativeAddon, type NativeAddon, type NativeTensorArg } from '../native.js';
 import type { Backend, BackendMemory, BackendStatus, KernelAttrs, Storage, TensorRef } from './backend.js';
 
-type DeviceMemory = { buffers: number; bytes: number; cachedBytes: number };
-
-/** The addon's device-aware overloads (src/native.ts types the CPU-only form). */
-interface CudaAddon extends Omit<NativeAddon, 'alloc' | 'sync' | 'kernels' | 'memory'> {
-  alloc(numel: number, data: Float32Array | undefined, device: 'cuda'): number;
-  sync(device: 'cuda'): Promise<void>;
-  kernels(device: 'cuda'): string[];
-  memory(): { cpu: DeviceMemory & { handles: number }; cuda?: DeviceMemory };
-  cudaEventRecord(): number;
-  cudaEventElapsed(start: number, end: number): Promise<number>;
-}
+/** The addon of a CUDA build, where the timing entry points exist. */
+type CudaAddon = NativeAddon & Required<Pick<NativeAddon, 'cudaEventRecord' | 'cudaEventElapsed'>>;
 
 export class CudaStorage implements Storage {
   readonly backend = 'cuda' as const;
@@ -31,7 +22,7 @@ export class CudaBackend implements Backend {
   private kernelNames: Set<string> | null = null;
 
   private addon(): CudaAddon {
-    return nativeAddon() as unknown as CudaAddon;
+    return nativeAddon() as CudaAddon;
   }
 
   status(): BackendStatus {
