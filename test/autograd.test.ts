@@ -1,8 +1,9 @@
 // Autograd against closed forms: accumulation across uses, reverse topological order on a diamond,
-// noGrad, detach, and errors.
+// noGrad, detach, errors, and the host-known upstream gradient (Tensor.knownValue).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { add, matmul, mean, mul, noGrad, relu, sum, tensor, tidy } from '../src/index.js';
+import { type Tensor, add, copyRowsInto, matmul, mean, mul, noGrad, relu, scale, sum, tensor, tidy } from '../src/index.js';
+import { record } from '../src/ops/op.js';
 import { assertClose } from './helpers.js';
 
 test('gradient accumulates when a tensor feeds several ops', async () => {
@@ -75,6 +76,46 @@ test('backward through a disposed tensor whose values the rule needs fails namin
   c.dispose();
   assert.throws(() => loss.backward(), /backward through mul: .*disposed/);
   for (const t of [x, y, loss]) t.dispose();
+});
+
+/** The identity, recording the knownValue of the gradient that reaches it. */
+function probe(x: Tensor, seen: (number | undefined)[]): Tensor {
+  const y = noGrad(() => scale(x, 1));
+  return record(y, 'probe', [x], (gy) => {
+    seen.push(gy.knownValue);
+    return [gy];
+  });
+}
+
+test('knownValue: the seed is 1, scale multiplies it, add and reshape pass it on, a given grad has none', async () => {
+  const x = tensor([2], [1], { requiresGrad: true });
+  const seen: (number | undefined)[] = [];
+  // total = 3·a + b.reshape([1]) with a, b probes of x: their gradients are known to be 3 and 1.
+  tidy(() => add(scale(probe(x, seen), 3), probe(x, seen).reshape([1, 1]).reshape([1])).backward());
+  assert.equal(seen.sort(), [1, 3]);
+  assert.equal([...(await x.grad!.data())], [4]);
+  seen.length = 0;
+  // A broadcast add sums the gradient into a new tensor: not known there.
+  tidy(() => sum(add(probe(x, seen), tensor([1, 2], [2]))).backward());
+  assert.equal(seen, [undefined]);
+  seen.length = 0;
+  tidy(() => scale(probe(x, seen), 2).backward(tensor([1], [1])));
+  assert.equal(seen, [undefined], 'a gradient passed to backward() is not known on the host');
+  x.grad!.dispose();
+  x.dispose();
+});
+
+test('knownValue: shared by views, dropped for all of them by an in-place write', async () => {
+  const t = tensor([1, 1], [2, 1]);
+  t.knownValue = 1;
+  const view = t.detach();
+  assert.is(view.knownValue, 1);
+  const src = tensor([5], [1, 1]);
+  copyRowsInto(t, src, 0);
+  assert.is(t.knownValue, undefined);
+  assert.is(view.knownValue, undefined);
+  assert.equal([...(await t.data())], [5, 1]);
+  for (const v of [t, view, src]) v.dispose();
 });
 
 test.run();

@@ -44,20 +44,28 @@ interface Result {
   grads: (Float32Array | null)[];
 }
 
-/** Forward, then backward of Σ out·R (R a fixed random weight), on one backend. */
+/**
+ * R, the fixed random weight of the output in Σ out·R; ones for an op that backpropagates from its
+ * output with backward()'s seed (spec.seedBackward; the output is a scalar).
+ */
+function outputWeight(spec: OpSpec, shape: readonly number[], seed: number, backend: BackendName): Tensor {
+  return spec.seedBackward ? tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1), shape, { backend }) : randomNormal(shape, { seed: seed + 7, backend });
+}
+
+/** Forward, then backward of Σ out·R (R a fixed random weight, or the seed), on one backend. */
 async function runCase(spec: OpSpec, backend: BackendName, values: Float32Array[], shapes: number[][], attrs: Record<string, unknown>, seed: number): Promise<Result> {
   const noGradSet = new Set(spec.noGradInputs ?? []);
   const inputs = values.map((v, i) => tensor(v, shapes[i], { backend, requiresGrad: !noGradSet.has(i) }));
   const out = spec.run(inputs, attrs);
-  const r = randomNormal(out.shape, { seed: seed + 7, backend });
-  const loss = tidy(() => sum(mul(out, r)));
-  loss.backward();
+  const r = outputWeight(spec, out.shape, seed, backend);
+  const loss = spec.seedBackward ? null : tidy(() => sum(mul(out, r)));
+  (loss ?? out).backward();
   const result: Result = {
     out: await out.data(),
     outShape: out.shape,
     grads: await Promise.all(inputs.map((t) => (t.grad ? t.grad.data() : null))),
   };
-  for (const t of [...inputs, out, r, loss]) {
+  for (const t of [...inputs, out, r, ...(loss ? [loss] : [])]) {
     t.grad?.dispose();
     t.dispose();
   }
@@ -71,7 +79,7 @@ for (const spec of ops) {
       const seed = 1000 + ci;
       const values = inputsFor(spec, c.shapes, seed);
       const res = await runCase(spec, 'cpu', values, c.shapes, c.attrs ?? {}, seed);
-      const r = randomNormal(res.outShape, { seed: seed + 7, backend: 'cpu' });
+      const r = outputWeight(spec, res.outShape, seed, 'cpu');
       const rv = await r.data();
       r.dispose();
       // f(x) = Σ op(x)·R, evaluated in float32; h = 1e-2 keeps rounding error near 1e-4 relative.

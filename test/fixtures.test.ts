@@ -154,6 +154,25 @@ for (const c of fixtures.cases) {
   });
 }
 
+// ifaLoss told its upstream gradient (gradScale): the loss and the gradients from the one-pass kernel
+// (ifaLossWithGrad), backpropagated from the seed through scale, so the upstream is known on the host.
+for (const c of fixtures.cases.filter((c) => c.op === 'ifaLoss')) {
+  test(`ifaLoss with gradScale, gradients in the forward pass (${c.label}) matches PyTorch ${fixtures.torch}`, async () => {
+    const up = c.upstream!.data[0];
+    const q = t(c.inputs.q, true);
+    const p = t(c.inputs.p, true);
+    const y = ifaLoss(q, p, { target: c.attrs.target as number, eps: c.attrs.eps as number, gradScale: up });
+    assertRel(await y.data(), c.outputs.y, `ifaLoss gradScale (${c.label}) output`);
+    tidy(() => scale(y, up).backward());
+    assertRel(await q.grad!.data(), c.grads.q, `ifaLoss gradScale (${c.label}) d/dq`);
+    assertRel(await p.grad!.data(), c.grads.p, `ifaLoss gradScale (${c.label}) d/dp`);
+    for (const x of [q, p, y]) {
+      x.grad?.dispose();
+      x.dispose();
+    }
+  });
+}
+
 test('fixtures cover every op the issue lists', () => {
   const ops = new Set(fixtures.cases.map((c) => c.op));
   for (const op of ['conv2d', 'batchNorm2d', 'relu', 'add', 'scale', 'maxPool2d', 'globalAvgPool', 'matmul', 'linear', 'l2Normalize', 'concat', 'slice', 'softmaxCrossEntropy', 'ifaLoss', 'sgd', 'ema']) {
@@ -161,5 +180,4 @@ test('fixtures cover every op the issue lists', () => {
   }
 });
 
-void tidy;
 test.run();

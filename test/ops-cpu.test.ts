@@ -547,7 +547,7 @@ test('malformed calls into these kernels throw TypeError/RangeError naming the k
     'batchNormTrain', 'batchNormEval', 'batchNormBackward', 'batchNormEvalBackward', 'batchNormUpdateStats',
     'batchNormTrainReference', 'batchNormBackwardReference', 'maxPool2d', 'maxPool2dBackward', 'l2Normalize',
     'l2NormalizeBackward', 'concat', 'slice', 'sliceBackward', 'softmaxCrossEntropy', 'softmaxCrossEntropyBackward',
-    'ifaLoss', 'ifaLossBackward', 'sgd', 'ema',
+    'ifaLoss', 'ifaLossBackward', 'ifaLossWithGrad', 'ifaLossWithGradReference', 'sgd', 'ema',
   ];
   const fuzz = new Rng(99);
   const pick = <T>(xs: T[]): T => xs[Math.floor(fuzz.uniform() * xs.length)];
@@ -566,7 +566,7 @@ test('malformed calls into these kernels throw TypeError/RangeError naming the k
     const ins = Array.from({ length: Math.floor(fuzz.uniform() * 7) }, tensorArg);
     const outs = Array.from({ length: Math.floor(fuzz.uniform() * 5) }, tensorArg);
     const attrs: Record<string, unknown> = {};
-    for (const key of ['eps', 'relu', 'momentum', 'count', 'kernelH', 'kernelW', 'strideH', 'strideW', 'padH', 'padW', 'axis', 'start', 'target', 'lr', 'm', 'nesterov', 'firstStep', 'weightDecay', 'dampening']) {
+    for (const key of ['eps', 'relu', 'momentum', 'count', 'kernelH', 'kernelW', 'strideH', 'strideW', 'padH', 'padW', 'axis', 'start', 'target', 'gradScale', 'lr', 'm', 'nesterov', 'firstStep', 'weightDecay', 'dampening']) {
       if (fuzz.uniform() < 0.5) attrs[key] = pick(numbers);
     }
     try {

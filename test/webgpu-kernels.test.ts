@@ -122,6 +122,8 @@ if (!webgpu?.available) {
     const sh = [4, 4, 4, 300];
     await expectMatch('ifaLoss', [sh, sh], [[1]], { target: 1, eps: 1e-6 }, { atol: 1e-6, rtol: 1e-5 });
     await expectMatch('ifaLossBackward', [[1], sh, sh], [sh, sh], { target: 0.3, eps: 1e-6 }, { atol: 1e-7, rtol: 1e-4 });
+    await expectMatch('ifaLossWithGrad', [sh, sh], [[1], sh, sh], { target: 0.3, eps: 1e-6, gradScale: 0.7 }, { atol: 1e-7, rtol: 1e-4 });
+    await expectMatch('ifaLossWithGrad', [sh, sh], [[1], sh], { target: 1, eps: 1e-6, gradScale: -2 }, { atol: 1e-7, rtol: 1e-4 });
   });
 
   const bad: [string, number[][], number[][], KernelAttrs][] = [
@@ -142,6 +144,10 @@ if (!webgpu?.available) {
     ['ifaLoss', [[2, 3], [2, 4]], [[1]], {}],
     ['ifaLoss', [[2, 3], [2, 3]], [[1]], { eps: -1 }],
     ['ifaLossBackward', [[1], [2, 3], [2, 3]], [[2, 3], [2, 3], [2, 3]], {}],
+    ['ifaLossWithGrad', [[2, 3], [2, 3]], [[1]], {}],
+    ['ifaLossWithGrad', [[2, 3], [2, 3]], [[2], [2, 3]], {}],
+    ['ifaLossWithGrad', [[2, 3], [2, 3]], [[1], [2, 3], [3, 2]], {}],
+    ['ifaLossWithGrad', [[2, 3], [2, 3]], [[1], [2, 3]], { gradScale: Infinity }],
     ['batchNormTrain', [[2, 3, 3, 4], [3], [4]], [[2, 3, 3, 4], [4], [4]], {}],
     ['batchNormTrain', [[4], [4], [4]], [[4], [4], [4]], {}],
     ['batchNormEval', [[2, 4], [4], [4], [4], [4]], [[2, 4]], { eps: -1 }],

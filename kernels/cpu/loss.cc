@@ -17,6 +17,11 @@
 //       stay in L1), then dq = α·p − βq·q and dp = α·q − βp·p with s = −sign(target − cos)·dloss/M,
 //       α = s/(max(‖q‖,eps)·max(‖p‖,eps)), βq = s·cos/‖q‖² where ‖q‖ ≥ eps (else 0; the clamp passes
 //       no gradient), βp likewise. Bytes 4·(2|q| + |dq| [+ |dp|]); ≈ 10 FLOPs per channel.
+//   ifaLossWithGrad(q, p) → loss[1], dq[, dp] (attrs target, eps, gradScale): the forward and the
+//       backward for dloss = gradScale (the upstream gradient, when the host knows it ahead) in one
+//       sweep: per pixel the three sums, |target − cos| kept for the mean, then dq (dp) as
+//       ifaLossBackward writes them. Bytes 4·(2|q| + |dq| [+ |dp|]) instead of 4·2|q| more for a
+//       separate forward. ifaLossWithGradReference: the same in plain double loops, for the tests.
 //   l2Normalize(x[...,D]) → y = x / max(‖x‖, eps) per row (torch.nn.functional.normalize).
 //       Bytes 4·2|x|.
 //   l2NormalizeBackward(dy, x) → dx = dy/d − [‖x‖ ≥ eps]·x·⟨x,dy⟩/(d·‖x‖²), d = max(‖x‖, eps).
@@ -323,10 +328,10 @@ void runIfa(const KernelCall& c) {
   c.outputs[0].data[0] = M ? float(orderedSum(term) / double(M)) : float(kNaN);
 }
 
-// dp is null when p needs no gradient.
-IFA_INLINE void ifaBackwardRowsBody(const float* __restrict q, const float* __restrict p, float* __restrict dq,
-                                    float* __restrict dp, int64_t C, int64_t lo, int64_t hi, double g, double target,
-                                    double eps) {
+// dp is null when p needs no gradient; term, when not null, gets |target − cos| per pixel (the loss
+// terms of ifaLossWithGrad, from the same sums).
+IFA_INLINE void ifaGradRowsBody(const float* __restrict q, const float* __restrict p, float* __restrict dq, float* __restrict dp,
+                                double* __restrict term, int64_t C, int64_t lo, int64_t hi, double g, double target, double eps) {
   for (int64_t i = lo; i < hi; i++) {
     const float* qi = q + i * C;
     const float* pi = p + i * C;
@@ -334,6 +339,7 @@ IFA_INLINE void ifaBackwardRowsBody(const float* __restrict q, const float* __re
     dot3(qi, pi, C, w, qq, pp);
     const double cos = pixelCos(w, qq, pp, eps, nq, np);
     const double diff = target - cos;
+    if (term) term[i] = std::abs(diff);
     const double s = diff > 0 ? -g : diff < 0 ? g : 0.0;  // d|target − cos|/dcos, sign(0) = 0
     const double aq = std::max(nq, eps), ap = std::max(np, eps);
     const float alpha = float(s / (aq * ap));
@@ -347,10 +353,10 @@ IFA_INLINE void ifaBackwardRowsBody(const float* __restrict q, const float* __re
     }
   }
 }
-IFA_DISPATCH(ifaBackwardRows,
-             (const float* q, const float* p, float* dq, float* dp, int64_t C, int64_t lo, int64_t hi, double g,
+IFA_DISPATCH(ifaGradRows,
+             (const float* q, const float* p, float* dq, float* dp, double* term, int64_t C, int64_t lo, int64_t hi, double g,
               double target, double eps),
-             (q, p, dq, dp, C, lo, hi, g, target, eps))
+             (q, p, dq, dp, term, C, lo, hi, g, target, eps))
 
 void runIfaBackward(const KernelCall& c) {
   const TensorView& qv = c.inputs[1];
@@ -359,8 +365,68 @@ void runIfaBackward(const KernelCall& c) {
   const double g = double(c.inputs[0].data[0]) / double(std::max<int64_t>(M, 1));
   float* dp = c.outputs.size() > 1 ? c.outputs[1].data : nullptr;
   parallelFor(0, M, std::max<int64_t>(1, 8192 / C), [&](int64_t lo, int64_t hi) {
-    ifaBackwardRows(qv.data, c.inputs[2].data, c.outputs[0].data, dp, C, lo, hi, g, a.target, a.eps);
+    ifaGradRows(qv.data, c.inputs[2].data, c.outputs[0].data, dp, nullptr, C, lo, hi, g, a.target, a.eps);
   });
+}
+
+double gradScaleAttr(const KernelCall& c) { return finiteAttr(c, "gradScale", 1.0, -1e308); }
+
+void validateIfaWithGrad(const KernelCall& c) {
+  validateIfaPair(c, c.inputs[0], c.inputs[1]);
+  gradScaleAttr(c);
+  if (c.outputs.size() < 2 || c.outputs.size() > 3)
+    argFail(c, "expects 2 or 3 outputs (loss, dq[, dp]), got " + std::to_string(c.outputs.size()));
+  expectScalar(c, c.outputs[0], "loss");
+  expectSameShape(c, c.outputs[1].shape, c.inputs[0].shape, "dq");
+  if (c.outputs.size() == 3) expectSameShape(c, c.outputs[2].shape, c.inputs[0].shape, "dp");
+}
+
+void runIfaWithGrad(const KernelCall& c) {
+  const TensorView& qv = c.inputs[0];
+  const IfaAttrs a = ifaAttrs(c);
+  const int64_t C = qv.shape.back(), M = qv.numel() / C;
+  const double g = gradScaleAttr(c) / double(std::max<int64_t>(M, 1));
+  float* dp = c.outputs.size() > 2 ? c.outputs[2].data : nullptr;
+  std::vector<double> term(static_cast<size_t>(M));
+  parallelFor(0, M, std::max<int64_t>(1, 8192 / C), [&](int64_t lo, int64_t hi) {
+    ifaGradRows(qv.data, c.inputs[1].data, c.outputs[1].data, dp, term.data(), C, lo, hi, g, a.target, a.eps);
+  });
+  c.outputs[0].data[0] = M ? float(orderedSum(term) / double(M)) : float(kNaN);
+}
+
+// ifaLossWithGrad the obvious way: one thread, every sum and coefficient in double.
+void runIfaWithGradReference(const KernelCall& c) {
+  const float* q = c.inputs[0].data;
+  const float* p = c.inputs[1].data;
+  const IfaAttrs a = ifaAttrs(c);
+  const double gradScale = gradScaleAttr(c);
+  const int64_t C = c.inputs[0].shape.back(), M = c.inputs[0].numel() / C;
+  float* dq = c.outputs[1].data;
+  float* dp = c.outputs.size() > 2 ? c.outputs[2].data : nullptr;
+  double sum = 0;
+  for (int64_t i = 0; i < M; i++) {
+    const float* qi = q + i * C;
+    const float* pi = p + i * C;
+    double w = 0, qq = 0, pp = 0;
+    for (int64_t k = 0; k < C; k++) {
+      w += double(qi[k]) * pi[k];
+      qq += double(qi[k]) * qi[k];
+      pp += double(pi[k]) * pi[k];
+    }
+    const double nq = std::sqrt(qq), np = std::sqrt(pp);
+    const double aq = std::max(nq, a.eps), ap = std::max(np, a.eps);
+    const double cos = w / (aq * ap);
+    sum += std::abs(a.target - cos);
+    const double s = (cos < a.target ? -1.0 : cos > a.target ? 1.0 : 0.0) * gradScale / double(M);
+    const double alpha = s / (aq * ap);
+    const double betaQ = nq >= a.eps ? s * cos / (aq * aq) : 0.0;
+    const double betaP = np >= a.eps ? s * cos / (ap * ap) : 0.0;
+    for (int64_t k = 0; k < C; k++) {
+      dq[i * C + k] = float(alpha * pi[k] - betaQ * qi[k]);
+      if (dp) dp[i * C + k] = float(alpha * qi[k] - betaP * pi[k]);
+    }
+  }
+  c.outputs[0].data[0] = M ? float(sum / double(M)) : float(kNaN);
 }
 
 // ---- l2 normalisation ----
@@ -447,6 +513,8 @@ void registerLossKernels(KernelRegistry& r) {
                               if (c.outputs.size() == 2) expectSameShape(c, c.outputs[1].shape, c.inputs[1].shape, "dp");
                             },
                             runIfaBackward});
+  r.add("ifaLossWithGrad", {2, -1, validateIfaWithGrad, runIfaWithGrad});
+  r.add("ifaLossWithGradReference", {2, -1, validateIfaWithGrad, runIfaWithGradReference});
   r.add("l2Normalize", {1, 1,
                         [](const KernelCall& c) {
                           validateL2(c, c.inputs[0]);

@@ -11,6 +11,11 @@
 //       s = −sign(target − cos)·dloss/M, α = s/(max(‖q‖,eps)·max(‖p‖,eps)), βq = s·cos/‖q‖² where
 //       ‖q‖ ≥ eps (else 0). Other C take ifaBackwardKernel<0>, which reads q and p a second time
 //       (from L1/L2 in practice).
+//   ifaLossWithGrad(q, p) → loss[1], dq[, dp] (attrs target, eps, gradScale): forward and backward
+//       in one launch pair, for an upstream gradient the host knows (gradScale): ifaWithGradKernel<V>
+//       does ifaBackwardKernel<V>'s work with g = gradScale/M and also sums |target − cos| into
+//       per-block partials, which meanFinishKernel reduces in a fixed order (deterministic). Bytes
+//       4·(2|q| + |dq| [+ |dp|]), against 4·(4|q| + |dq| [+ |dp|]) for ifaLoss then ifaLossBackward.
 //   softmaxCrossEntropy(logits[N,K], labels[N]) → loss[1]: a block per row (max, Σexp in double),
 //       row losses reduced by a final single-block kernel; an invalid label gives NaN, as on the CPU.
 //       Bytes 4·2|logits| (a row re-read from L2).
@@ -81,9 +86,10 @@ __global__ void meanFinishKernel(const double* __restrict partial, int64_t parts
   if (threadIdx.x == 0) out[0] = M ? float(s / double(M)) : nanf("");
 }
 
-// Per-pixel gradient coefficients (as the CPU kernel).
+// Per-pixel gradient coefficients and loss term (as the CPU kernel).
 struct IfaCoef {
   float alpha, betaQ, betaP;
+  double term;  // |target − cos|
 };
 __device__ __forceinline__ IfaCoef ifaCoef(double w, double qq, double pp, double g, double target, double eps) {
   const double nq = sqrt(qq), np = sqrt(pp);
@@ -95,60 +101,90 @@ __device__ __forceinline__ IfaCoef ifaCoef(double w, double qq, double pp, doubl
   k.alpha = float(s / (aq * ap));
   k.betaQ = nq >= eps ? float(s * cosv / (aq * aq)) : 0.f;
   k.betaP = np >= eps ? float(s * cosv / (ap * ap)) : 0.f;
+  k.term = fabs(diff);
   return k;
 }
 
-// V > 0: C % 4 == 0 and C ≤ 128·V; the row stays in registers between the sums and the writes.
+// One pixel by its warp: dq (and dp unless null) for g = dloss/M; returns |target − cos| (the same
+// in every lane). V > 0: C % 4 == 0 and C ≤ 128·V, and the row stays in registers between the sums
+// and the writes. V = 0: any C; the writes read the row a second time.
+template <int V>
+__device__ __forceinline__ double ifaGradRow(const float* __restrict qr, const float* __restrict pr, float* __restrict dqr, float* __restrict dpr,
+                                             int64_t C, double g, double target, double eps) {
+  const int lane = threadIdx.x & 31;
+  if (V > 0) {
+    const int64_t C4 = C / 4;
+    float4 qv[V > 0 ? V : 1], pv[V > 0 ? V : 1];
+    float fw = 0.f, fa = 0.f, fb = 0.f;
+#pragma unroll
+    for (int v = 0; v < V; v++) {
+      const int64_t j = lane + 32 * v;
+      if (j < C4) {
+        qv[v] = reinterpret_cast<const float4*>(qr)[j];
+        pv[v] = reinterpret_cast<const float4*>(pr)[j];
+      } else {
+        qv[v] = make_float4(0.f, 0.f, 0.f, 0.f);
+        pv[v] = qv[v];
+      }
+      fw += qv[v].x * pv[v].x + qv[v].y * pv[v].y + qv[v].z * pv[v].z + qv[v].w * pv[v].w;
+      fa += qv[v].x * qv[v].x + qv[v].y * qv[v].y + qv[v].z * qv[v].z + qv[v].w * qv[v].w;
+      fb += pv[v].x * pv[v].x + pv[v].y * pv[v].y + pv[v].z * pv[v].z + pv[v].w * pv[v].w;
+    }
+    const IfaCoef k = ifaCoef(warpSumD(fw), warpSumD(fa), warpSumD(fb), g, target, eps);
+#pragma unroll
+    for (int v = 0; v < V; v++) {
+      const int64_t j = lane + 32 * v;
+      if (j < C4) {
+        const float4 a = qv[v], b = pv[v];
+        reinterpret_cast<float4*>(dqr)[j] =
+            make_float4(k.alpha * b.x - k.betaQ * a.x, k.alpha * b.y - k.betaQ * a.y, k.alpha * b.z - k.betaQ * a.z, k.alpha * b.w - k.betaQ * a.w);
+        if (dpr)
+          reinterpret_cast<float4*>(dpr)[j] =
+              make_float4(k.alpha * a.x - k.betaP * b.x, k.alpha * a.y - k.betaP * b.y, k.alpha * a.z - k.betaP * b.z, k.alpha * a.w - k.betaP * b.w);
+      }
+    }
+    return k.term;
+  } else {
+    double w, qq, pp;
+    rowDots<false>(qr, pr, C, w, qq, pp);
+    const IfaCoef k = ifaCoef(w, qq, pp, g, target, eps);
+    for (int64_t j = lane; j < C; j += 32) {
+      const float a = qr[j], b = pr[j];
+      dqr[j] = k.alpha * b - k.betaQ * a;
+      if (dpr) dpr[j] = k.alpha * a - k.betaP * b;
+    }
+    return k.term;
+  }
+}
+
+// Float4 registers per lane that hold a row of C channels (1, 2, 4 or 8; up to C = 1024), or 0
+// when C % 4 != 0 or the row is longer: ifaGradRow<0> then.
+int ifaRowVectors(int64_t C) {
+  if (C % 4 != 0) return 0;
+  const int64_t perLane = (C / 4 + 31) / 32;
+  return perLane <= 1 ? 1 : perLane <= 2 ? 2 : perLane <= 4 ? 4 : perLane <= 8 ? 8 : 0;
+}
+
 template <int V>
 __global__ void __launch_bounds__(256) ifaBackwardKernel(const float* __restrict dloss, const float* __restrict q, const float* __restrict p,
                                                          float* __restrict dq, float* __restrict dp, int64_t M, int64_t C, double target, double eps) {
-  const int lane = threadIdx.x & 31;
   const double g = double(dloss[0]) / double(M > 0 ? M : 1);
-  for (int64_t row = warpId(); row < M; row += warpCount()) {
-    const float* qr = q + row * C;
-    const float* pr = p + row * C;
-    if (V > 0) {
-      const int64_t C4 = C / 4;
-      float4 qv[V > 0 ? V : 1], pv[V > 0 ? V : 1];
-      float fw = 0.f, fa = 0.f, fb = 0.f;
-#pragma unroll
-      for (int v = 0; v < V; v++) {
-        const int64_t j = lane + 32 * v;
-        if (j < C4) {
-          qv[v] = reinterpret_cast<const float4*>(qr)[j];
-          pv[v] = reinterpret_cast<const float4*>(pr)[j];
-        } else {
-          qv[v] = make_float4(0.f, 0.f, 0.f, 0.f);
-          pv[v] = qv[v];
-        }
-        fw += qv[v].x * pv[v].x + qv[v].y * pv[v].y + qv[v].z * pv[v].z + qv[v].w * pv[v].w;
-        fa += qv[v].x * qv[v].x + qv[v].y * qv[v].y + qv[v].z * qv[v].z + qv[v].w * qv[v].w;
-        fb += pv[v].x * pv[v].x + pv[v].y * pv[v].y + pv[v].z * pv[v].z + pv[v].w * pv[v].w;
-      }
-      const IfaCoef k = ifaCoef(warpSumD(fw), warpSumD(fa), warpSumD(fb), g, target, eps);
-#pragma unroll
-      for (int v = 0; v < V; v++) {
-        const int64_t j = lane + 32 * v;
-        if (j < C4) {
-          const float4 a = qv[v], b = pv[v];
-          reinterpret_cast<float4*>(dq + row * C)[j] =
-              make_float4(k.alpha * b.x - k.betaQ * a.x, k.alpha * b.y - k.betaQ * a.y, k.alpha * b.z - k.betaQ * a.z, k.alpha * b.w - k.betaQ * a.w);
-          if (dp)
-            reinterpret_cast<float4*>(dp + row * C)[j] =
-                make_float4(k.alpha * a.x - k.betaP * b.x, k.alpha * a.y - k.betaP * b.y, k.alpha * a.z - k.betaP * b.z, k.alpha * a.w - k.betaP * b.w);
-        }
-      }
-    } else {
-      double w, qq, pp;
-      rowDots<false>(qr, pr, C, w, qq, pp);
-      const IfaCoef k = ifaCoef(w, qq, pp, g, target, eps);
-      for (int64_t j = lane; j < C; j += 32) {
-        const float a = qr[j], b = pr[j];
-        dq[row * C + j] = k.alpha * b - k.betaQ * a;
-        if (dp) dp[row * C + j] = k.alpha * a - k.betaP * b;
-      }
-    }
-  }
+  for (int64_t row = warpId(); row < M; row += warpCount())
+    ifaGradRow<V>(q + row * C, p + row * C, dq + row * C, dp ? dp + row * C : nullptr, C, g, target, eps);
+}
+
+// ifaBackwardKernel's work for g = gradScale/M, plus the block's Σ |target − cos| in partial.
+template <int V>
+__global__ void __launch_bounds__(256) ifaWithGradKernel(const float* __restrict q, const float* __restrict p, float* __restrict dq,
+                                                         float* __restrict dp, double* __restrict partial, int64_t M, int64_t C, double g,
+                                                         double target, double eps) {
+  __shared__ double sh[32];
+  double acc = 0;
+  for (int64_t row = warpId(); row < M; row += warpCount())
+    acc += ifaGradRow<V>(q + row * C, p + row * C, dq + row * C, dp ? dp + row * C : nullptr, C, g, target, eps);
+  // Every thread of the block gets here (the loop above is per warp): one value per warp, from lane 0.
+  const double v = blockSumD((threadIdx.x & 31) == 0 ? acc : 0.0, sh);
+  if (threadIdx.x == 0) partial[blockIdx.x] = v;
 }
 
 __device__ __forceinline__ int64_t labelIndex(float v, int64_t K) {
@@ -269,18 +305,39 @@ void launchIfaBackward(const KernelCall& c) {
   const unsigned blocks = warpBlocks(M), threads = 32 * kWarpsPerBlock;
   const float *dl = c.inputs[0].data, *q = qv.data, *p = c.inputs[2].data;
   float* dq = c.outputs[0].data;
-  const int64_t perLane = C % 4 == 0 ? (C / 4 + 31) / 32 : -1;
-  if (perLane == 1)
-    ifaBackwardKernel<1><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps);
-  else if (perLane == 2)
-    ifaBackwardKernel<2><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps);
-  else if (perLane >= 3 && perLane <= 4)
-    ifaBackwardKernel<4><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps);
-  else if (perLane >= 5 && perLane <= 8)
-    ifaBackwardKernel<8><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps);
-  else
-    ifaBackwardKernel<0><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps);
+  switch (ifaRowVectors(C)) {
+    case 1: ifaBackwardKernel<1><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps); break;
+    case 2: ifaBackwardKernel<2><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps); break;
+    case 4: ifaBackwardKernel<4><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps); break;
+    case 8: ifaBackwardKernel<8><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps); break;
+    default: ifaBackwardKernel<0><<<blocks, threads, 0, stream()>>>(dl, q, p, dq, dp, M, C, target, eps); break;
+  }
   checkLaunch(c, "ifaBackwardKernel");
+}
+
+void launchIfaWithGrad(const KernelCall& c) {
+  const TensorView& qv = c.inputs[0];
+  const int64_t C = qv.shape.back(), M = C ? qv.numel() / C : 0;
+  const double target = c.attrs.number("target", 1.0), eps = c.attrs.number("eps", 1e-6);
+  const double g = c.attrs.number("gradScale", 1.0) / double(M > 0 ? M : 1);
+  const unsigned blocks = warpBlocks(M), threads = 32 * kWarpsPerBlock;
+  Scratch partial(size_t(blocks) * sizeof(double));
+  if (M > 0) {
+    const float *q = qv.data, *p = c.inputs[1].data;
+    float* dq = c.outputs[1].data;
+    float* dp = c.outputs.size() > 2 ? c.outputs[2].data : nullptr;
+    double* part = partial.as<double>();
+    switch (ifaRowVectors(C)) {
+      case 1: ifaWithGradKernel<1><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, M, C, g, target, eps); break;
+      case 2: ifaWithGradKernel<2><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, M, C, g, target, eps); break;
+      case 4: ifaWithGradKernel<4><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, M, C, g, target, eps); break;
+      case 8: ifaWithGradKernel<8><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, M, C, g, target, eps); break;
+      default: ifaWithGradKernel<0><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, M, C, g, target, eps); break;
+    }
+    checkLaunch(c, "ifaWithGradKernel");
+  }
+  meanFinishKernel<<<1, 256, 0, stream()>>>(partial.as<double>(), M > 0 ? blocks : 0, c.outputs[0].data, M);
+  checkLaunch(c, "meanFinishKernel");
 }
 
 void launchSoftmaxCE(const KernelCall& c) {
@@ -324,6 +381,7 @@ void launchL2Backward(const KernelCall& c) {
 void registerLoss(KernelRegistry& r, const KernelRegistry& cpu) {
   addCuda(r, cpu, "ifaLoss", launchIfa);
   addCuda(r, cpu, "ifaLossBackward", launchIfaBackward);
+  addCuda(r, cpu, "ifaLossWithGrad", launchIfaWithGrad);
   addCuda(r, cpu, "softmaxCrossEntropy", launchSoftmaxCE);
   addCuda(r, cpu, "softmaxCrossEntropyBackward", launchSoftmaxCEBackward);
   addCuda(r, cpu, "l2Normalize", launchL2);

@@ -5,6 +5,9 @@
 //                        One sweep over q and p: bytes 4·2|q|, 6 FLOPs per channel.
 //   ifaBackward(Both)    the fused gradient, one sweep: per pixel the three sums again, then
 //                        dq = α·p − βq·q (and dp = α·q − βp·p). Bytes 4·(2|q| + |dq| [+ |dp|]).
+//   ifaWithGrad(Both)    ifaRows and ifaBackward(Both) in one sweep, for an upstream gradient the
+//                        host knows (g = gradScale/M in the params): term[m] and dq (dp). Bytes
+//                        4·(2|q| + |dq| [+ |dp|] + M); meanAll then reduces term to the loss.
 //   softmaxRows          term[i] = logsumexp(row) − row[label] (NaN for a label that is not an
 //                        integer in [0, K)). Bytes 4·|logits|.
 //   softmaxBackward      dlogits = dloss/N·(softmax − onehot). Bytes 4·2|logits|.
@@ -15,7 +18,7 @@
 // read neighbouring channels, so loads coalesce), then each row tree-sums its lanes in workgroup
 // memory. Grids are folded into 2-D.
 //
-// Params: [0] rows [1] row length (C, D or K) [2] L f[3] target or eps f[4] eps
+// Params: [0] rows [1] row length (C, D or K) [2] L f[3] target or eps f[4] eps f[5] g (ifaWithGrad)
 
 struct Params {
   v: array<vec4<u32>, 16>,
@@ -26,6 +29,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> c: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out2: array<f32>;
+@group(0) @binding(5) var<storage, read_write> terms: array<f32>;
 @group(0) @binding(8) var<uniform> params: Params;
 
 var<workgroup> r0: array<f32, 256>;
@@ -157,16 +161,18 @@ fn ifaRows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
   }
 }
 
-// Per pixel of this segment: (α, βq, βp), the pixel's row, and whether the row exists.
+// Per pixel of this segment, with g = (upstream gradient)/M: (α, βq, βp), |target − cos|, the
+// pixel's row, and whether the row exists. b = q, c = p.
 struct IfaCoefs {
   alpha: f32,
   betaQ: f32,
   betaP: f32,
+  term: f32,
   row: u32,
   valid: bool,
 }
 
-fn ifaBackwardCoefs(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> IfaCoefs {
+fn ifaCoefs(wg: vec3<u32>, nwg: vec3<u32>, lid: u32, g: f32) -> IfaCoefs {
   let L = word(2u);
   let C = word(1u);
   let M = word(0u);
@@ -197,39 +203,38 @@ fn ifaBackwardCoefs(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> IfaCoefs {
   let ap = max(np, eps);
   let cosv = r0[base] / (aq * ap);
   let diff = tgt - cosv;
-  let g = a[0] / f32(max(M, 1u));
   var s = 0.0;
   if (diff > 0.0) { s = -g; } else if (diff < 0.0) { s = g; }
   let alpha = s / (aq * ap);
   let betaQ = select(0.0, s * cosv / (aq * aq), nq >= eps);
   let betaP = select(0.0, s * cosv / (ap * ap), np >= eps);
-  return IfaCoefs(alpha, betaQ, betaP, row, valid);
+  return IfaCoefs(alpha, betaQ, betaP, abs(diff), row, valid);
 }
 
-// a = dloss, b = q, c = p, out = dq
-@compute @workgroup_size(256)
-fn ifaBackward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_id) lid3: vec3<u32>) {
-  let k0 = ifaBackwardCoefs(wg, nwg, lid3.x);
+// g = dloss/M for ifaBackward(Both).
+fn dlossPerPixel() -> f32 {
+  return a[0] / f32(max(word(0u), 1u));
+}
+
+// out = dq for the pixel of k0, its lanes striding the channels. (Two functions, not a flag: an
+// entry point's bindings are the ones its code can reach, and ifaBackward binds no out2.)
+fn ifaWriteDq(k0: IfaCoefs, lid: u32) {
   let L = word(2u);
   let C = word(1u);
   if (k0.valid) {
-    for (var k = lid3.x % L; k < C; k += L) {
+    for (var k = lid % L; k < C; k += L) {
       let i = k0.row * C + k;
       out[i] = k0.alpha * c[i] - k0.betaQ * b[i];
     }
   }
 }
 
-// as ifaBackward, out2 = dp
-@compute @workgroup_size(256)
-fn ifaBackwardBoth(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                   @builtin(local_invocation_id) lid3: vec3<u32>) {
-  let k0 = ifaBackwardCoefs(wg, nwg, lid3.x);
+// out = dq and out2 = dp for the pixel of k0.
+fn ifaWriteDqDp(k0: IfaCoefs, lid: u32) {
   let L = word(2u);
   let C = word(1u);
   if (k0.valid) {
-    for (var k = lid3.x % L; k < C; k += L) {
+    for (var k = lid % L; k < C; k += L) {
       let i = k0.row * C + k;
       let q = b[i];
       let p = c[i];
@@ -237,6 +242,40 @@ fn ifaBackwardBoth(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
       out2[i] = k0.alpha * q - k0.betaP * p;
     }
   }
+}
+
+// a = dloss, b = q, c = p, out = dq
+@compute @workgroup_size(256)
+fn ifaBackward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_id) lid3: vec3<u32>) {
+  let k0 = ifaCoefs(wg, nwg, lid3.x, dlossPerPixel());
+  ifaWriteDq(k0, lid3.x);
+}
+
+// as ifaBackward, out2 = dp
+@compute @workgroup_size(256)
+fn ifaBackwardBoth(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_id) lid3: vec3<u32>) {
+  let k0 = ifaCoefs(wg, nwg, lid3.x, dlossPerPixel());
+  ifaWriteDqDp(k0, lid3.x);
+}
+
+// b = q, c = p, out = dq, terms = |target − cos| per pixel
+@compute @workgroup_size(256)
+fn ifaWithGrad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_id) lid3: vec3<u32>) {
+  let k0 = ifaCoefs(wg, nwg, lid3.x, fword(5u));
+  if (k0.valid && lid3.x % word(2u) == 0u) { terms[k0.row] = k0.term; }
+  ifaWriteDq(k0, lid3.x);
+}
+
+// as ifaWithGrad, out2 = dp
+@compute @workgroup_size(256)
+fn ifaWithGradBoth(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_id) lid3: vec3<u32>) {
+  let k0 = ifaCoefs(wg, nwg, lid3.x, fword(5u));
+  if (k0.valid && lid3.x % word(2u) == 0u) { terms[k0.row] = k0.term; }
+  ifaWriteDqDp(k0, lid3.x);
 }
 
 fn labelIndex(v: f32, K: u32) -> i32 {

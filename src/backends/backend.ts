@@ -43,6 +43,8 @@
 //       |target − cos(q, p)|, cos = ⟨q,p⟩ / (max(‖q‖, eps)·max(‖p‖, eps)), as
 //       torch.nn.functional.cosine_similarity computes it in PyTorch 1.13 (each norm clamped)
 //   ifaLossBackward(dloss[1], q, p) → dq[, dp]  attrs {target, eps}; dp when two outputs are given
+//   ifaLossWithGrad(q, p) → loss[1], dq[, dp]   attrs {target, eps, gradScale = 1}: ifaLoss and
+//       ifaLossBackward for dloss = gradScale in one pass over q and p; dp when three outputs are given
 //   gatherRows(x) → y                           y[i] = x[index[i]] along axis 0; attrs {index: number[]}
 //   copyRows(src) → dst (in place)             dst[start : start + rows(src)] = src; attrs {start}
 //   sgd(grad0, …, gradK) → param0, …, paramK, momentum0, …, momentumK (in place)

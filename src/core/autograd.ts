@@ -38,6 +38,13 @@ function accumulate(into: Tensor | undefined | null, g: Tensor): Tensor {
   return sum;
 }
 
+/** The default seed: ones, marked as known on the host (see Tensor.knownValue). */
+function knownOnes(root: Tensor): Tensor {
+  const seed = ones(root.shape, { backend: root.backend });
+  seed.knownValue = 1;
+  return seed;
+}
+
 export function backward(root: Tensor, grad?: Tensor): void {
   if (!(root instanceof Tensor)) throw new TypeError('backward: expects a Tensor');
   if (root.isDisposed) throw new Error(`backward: the tensor ${root} was disposed`);
@@ -54,7 +61,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
   }
   noGrad(() => {
     const grads = new Map<Tensor, Tensor>();
-    grads.set(root, grad ? grad.detach() : ones(root.shape, { backend: root.backend }));
+    grads.set(root, grad ? grad.detach() : knownOnes(root));
     for (const t of topologicalOrder(root)) {
       const g = grads.get(t);
       if (!g) continue;

@@ -7,6 +7,8 @@ import type { Tensor } from './tensor.js';
 /** Storage shared by a tensor and its views (reshape, detach); freed when the last one is disposed. */
 export class StorageHolder {
   private refs = 1;
+  /** Every element's value, when known on the host (Tensor.knownValue). */
+  knownValue: number | undefined = undefined;
   constructor(
     readonly backend: Backend,
     readonly storage: Storage,

@@ -44,6 +44,20 @@ export class Tensor {
     return this.shape.length;
   }
 
+  /**
+   * When set, every element is known on the host to equal this number (up to float32 rounding)
+   * without reading the device: the seed gradient of backward() and what scale's and add's
+   * gradients make of it. A gradient rule may then use a result computed ahead for that upstream
+   * value (ifaLoss with gradScale). It belongs to the storage, so views (detach, reshape) share it
+   * and a write in place (launchInPlace, writeInto) clears it for all of them.
+   */
+  get knownValue(): number | undefined {
+    return this.holder?.knownValue;
+  }
+  set knownValue(v: number | undefined) {
+    if (this.holder) this.holder.knownValue = v;
+  }
+
   get isDisposed(): boolean {
     return this.holder === null;
   }

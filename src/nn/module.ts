@@ -122,4 +122,5 @@ export abstract class Module {
 /** Overwrites a tensor's values in place (ordered after queued work on its backend). */
 export function writeInto(t: Tensor, data: Float32Array): void {
   getBackend(t.backend).write(t.storage, data);
+  t.knownValue = undefined;
 }

@@ -1,4 +1,5 @@
-// add(a, b) with numpy broadcasting. Gradient: gy summed back to each input's shape.
+// add(a, b) with numpy broadcasting. Gradient: gy summed back to each input's shape (gy itself, with
+// its Tensor.knownValue, for an input of the output's shape).
 import { broadcastShape, formatShape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { checkTensor, launch, record, sameBackend } from './op.js';

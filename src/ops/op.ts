@@ -88,4 +88,5 @@ export function launchInPlace(k: InPlaceLaunch): void {
     throw new Error(`${k.op}: kernel ${k.kernel} is not implemented on the ${backendName} backend`);
   }
   backend.run(k.kernel, k.inputs.map((t) => t.ref()), k.outputs.map((t) => t.ref()), k.attrs ?? {});
+  for (const t of k.outputs) t.knownValue = undefined;
 }

@@ -21,6 +21,11 @@ export interface OpSpec {
   awayFromZero?: number;
   /** Indices of inputs that are not differentiable (labels); default all are. */
   noGradInputs?: number[];
+  /**
+   * Backpropagate from the (scalar) output with backward()'s own seed of 1 instead of Σ out·R, so
+   * gradient rules that use a host-known upstream gradient (Tensor.knownValue) take that path.
+   */
+  seedBackward?: boolean;
 }
 
 const specs = new Map<string, OpSpec>();

@@ -1,4 +1,5 @@
-// scale(x, s) = s·x, by the broadcastTo kernel with attrs.scale. Gradient: s·gy.
+// scale(x, s) = s·x, by the broadcastTo kernel with attrs.scale. Gradient: s·gy (known on the host
+// to be s·v when gy is known to be v: Tensor.knownValue).
 import type { Tensor } from '../core/tensor.js';
 import { checkTensor, launch, record } from './op.js';
 import { registerOp } from './registry.js';
@@ -7,7 +8,11 @@ export function scale(xIn: Tensor, s: number): Tensor {
   const x = checkTensor(xIn, 'scale', 'x');
   if (typeof s !== 'number') throw new TypeError(`scale: s must be a number, got ${typeof s}`);
   const y = launch({ op: 'scale', kernel: 'broadcastTo', inputs: [x], outShape: x.shape, attrs: { scale: s } });
-  return record(y, 'scale', [x], (gy) => [scale(gy, s)]);
+  return record(y, 'scale', [x], (gy) => {
+    const gx = scale(gy, s);
+    if (gy.knownValue !== undefined) gx.knownValue = gy.knownValue * s;
+    return [gx];
+  });
 }
 
 registerOp({

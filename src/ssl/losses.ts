@@ -51,9 +51,13 @@ export interface LossParts {
   ifa: Tensor[];
 }
 
-/** total = λ_c·contrastive + Σ λ_i·IFA_i; q/p taps are indexed like `terms`. */
+/**
+ * total = λ_c·contrastive + Σ λ_i·IFA_i; q/p taps are indexed like `terms`. total.backward() gives
+ * IFA_i the upstream gradient λ_i (add passes the seed 1 through, scale multiplies it by λ_i), which
+ * each ifaLoss is told (gradScale), so it computes its gradients in its forward pass.
+ */
 export function combineLosses(contrastive: Tensor, qTaps: Tensor[], pTaps: Tensor[], terms: IfaTerm[], contrastiveWeight: number): LossParts {
-  const ifa = terms.map((t, i) => ifaLoss(qTaps[i], pTaps[i], { target: t.target }));
+  const ifa = terms.map((t, i) => ifaLoss(qTaps[i], pTaps[i], { target: t.target, gradScale: t.weight }));
   let total = contrastiveWeight === 1 ? contrastive : scale(contrastive, contrastiveWeight);
   ifa.forEach((l, i) => {
     total = add(total, terms[i].weight === 1 ? l : scale(l, terms[i].weight));

@@ -193,7 +193,7 @@ function lanesFor(len: number): number {
   return L;
 }
 
-function rowParams(rows: number, len: number, f3 = 0, f4 = 0): { u: Uint32Array<ArrayBuffer>; groups: number } {
+function rowParams(rows: number, len: number, f3 = 0, f4 = 0, f5 = 0): { u: Uint32Array<ArrayBuffer>; groups: number } {
   const { u, f } = newParams();
   const L = lanesFor(len);
   u[0] = rows;
@@ -201,6 +201,7 @@ function rowParams(rows: number, len: number, f3 = 0, f4 = 0): { u: Uint32Array<
   u[2] = L;
   f[3] = f3;
   f[4] = f4;
+  f[5] = f5;
   return { u, groups: Math.ceil(rows / (256 / L)) };
 }
 
@@ -319,6 +320,28 @@ const ifaLossBackward: KernelSpec = {
     const bind: Array<[number, Resource]> = [[0, dloss.storage], [1, q.storage], [2, p.storage], [3, outs[0].storage]];
     if (outs.length === 2) bind.push([4, outs[1].storage]);
     return { passes: [pass('loss', outs.length === 2 ? 'ifaBackwardBoth' : 'ifaBackward', bind, u, groups)] };
+  },
+};
+
+// Forward and backward in one sweep for a host-known upstream gradient (gradScale): per-pixel terms
+// and dq (dp), then meanAll.
+const ifaLossWithGrad: KernelSpec = {
+  inputs: 2,
+  outputs: -1,
+  plan(k, [q, p], outs, a) {
+    const { target, eps } = validateIfaPair(k, a, q, p);
+    const gradScale = finiteAttr(k, a, 'gradScale', 1.0, -1e308);
+    if (outs.length < 2 || outs.length > 3) fail(k, `expects 2 or 3 outputs (loss, dq[, dp]), got ${outs.length}`);
+    expectScalar(k, outs[0], 'loss');
+    expectSameShape(k, outs[1].shape, q.shape, 'dq');
+    if (outs.length === 3) expectSameShape(k, outs[2].shape, q.shape, 'dp');
+    const C = q.shape[q.shape.length - 1];
+    const M = q.storage.numel / C;
+    const term = scratch(M);
+    const { u, groups } = rowParams(M, C, target, eps, gradScale / Math.max(M, 1));
+    const bind: Array<[number, Resource]> = [[1, q.storage], [2, p.storage], [3, outs[1].storage], [5, term]];
+    if (outs.length === 3) bind.push([4, outs[2].storage]);
+    return { passes: [pass('loss', outs.length === 3 ? 'ifaWithGradBoth' : 'ifaWithGrad', bind, u, groups), meanPass(term, outs[0].storage, M)] };
   },
 };
 
@@ -669,6 +692,7 @@ export const EXTRA_SPECS: Record<string, KernelSpec> = {
   softmaxCrossEntropyBackward,
   ifaLoss,
   ifaLossBackward,
+  ifaLossWithGrad,
   batchNormTrain,
   batchNormEval,
   batchNormBackward: batchNormBackwardSpec(false),
