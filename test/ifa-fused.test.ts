@@ -21,7 +21,7 @@ import {
 } from '../src/index.js';
 import { Rng } from '../src/core/random.js';
 import { nativeAddon } from '../src/native.js';
-import { assertClose, backendStatuses, skipNote } from './helpers.js';
+import { assertClose, backendSelected, backendStatuses, skipNote } from './helpers.js';
 
 const rng = new Rng(4242);
 const randn = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
@@ -111,7 +111,8 @@ const cases = [
 ];
 
 const statuses = await backendStatuses();
-for (const backend of ['cpu', 'webgpu'] as BackendName[]) {
+for (const backend of ['cpu', 'webgpu', 'cuda'] as BackendName[]) {
+  if (backend !== 'cpu' && !backendSelected(backend)) continue;
   const status = statuses.find((s) => s.name === backend);
   if (!status?.available) {
     skipNote(`ifaLoss gradScale on ${backend}`, status?.reason ?? 'unknown backend');
@@ -119,7 +120,7 @@ for (const backend of ['cpu', 'webgpu'] as BackendName[]) {
     continue;
   }
   await initBackend(backend);
-  // WebGPU sums in float32 trees: a looser bound against the double reference.
+  // WebGPU sums in float32 trees (CUDA: float lanes, then double): a looser bound against the double reference.
   const tol = backend === 'cpu' ? { atol: 1e-7, rtol: 1e-4 } : { atol: 1e-6, rtol: 1e-3 };
 
   for (const c of cases) {
