@@ -4,7 +4,7 @@
 import '../core/autograd.js';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { setBackend } from '../backends/registry.js';
+import { getDefaultBackend, setBackend } from '../backends/registry.js';
 import { Rng } from '../core/random.js';
 import type { Tensor } from '../core/tensor.js';
 import { CxrLoader } from '../data/loader.js';
@@ -125,10 +125,24 @@ export class Trainer {
     this.stopRequested = true;
   }
 
+  /**
+   * Trains to the configured step count (or until requestStop). The configured backend is the
+   * default backend while it runs; the caller's default is restored afterwards, so a trainer
+   * embedded in a service leaves the rest of the process on the backend it chose.
+   */
   async run(hooks: TrainerHooks = {}): Promise<TrainResult> {
+    const previous = getDefaultBackend();
+    await setBackend(this.cfg.backend);
+    try {
+      return await this.loop(hooks);
+    } finally {
+      await setBackend(previous);
+    }
+  }
+
+  private async loop(hooks: TrainerHooks): Promise<TrainResult> {
     const cfg = this.cfg;
     const log = hooks.onLog ?? ((s: string) => console.log(s));
-    await setBackend(cfg.backend);
     if (cfg.threads) {
       const { setCpuThreads } = await import('../index.js');
       setCpuThreads(cfg.threads);
