@@ -147,7 +147,11 @@ export function buildReport(input: ReportInput): Report {
   const { ours, torch, steps } = input;
   const copy = torch?.copy?.GBps;
   const floorMs = (bytes: number) => (copy ? bytes / (copy * 1e6) : undefined);
-  const noCopy = torch?.skipped ? `no copy bandwidth (PyTorch skipped: ${torch.skipped})` : 'no copy bandwidth measured (PyTorch step failed)';
+  const noCopy = !torch
+    ? 'no copy bandwidth (PyTorch not run)'
+    : torch.skipped
+      ? `no copy bandwidth (PyTorch skipped: ${torch.skipped})`
+      : `no copy bandwidth measured (PyTorch ${torch.error ? `failed: ${torch.error}` : 'gave none'})`;
   const items: Item[] = [stepItem(steps, 'conformance', 'CUDA conformance suite (every op, forward + backward, vs CPU)'), stepItem(steps, 'memcheck', 'compute-sanitizer memcheck over the CUDA conformance suite')];
 
   const memRows: string[] = [];
