@@ -1,11 +1,14 @@
 // The conformance suite: every registered op, forward and backward, on every backend against the CPU
 // reference, with each op's stated tolerance; and the CPU gradients against central finite
 // differences. Backends that are unavailable, or lack an op's kernel, are reported as skipped with
-// the reason and never counted as passed.
+// the reason and never counted as passed. IFA_TEST_BACKENDS=cuda (a comma list of backends)
+// runs only those backends' suites, and the CPU-vs-finite-differences suite only when it names cpu
+// (bench/gpu/check.sh runs the CUDA suite alone, also under compute-sanitizer); unset runs them all.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   type BackendName,
+  type BackendStatus,
   type OpSpec,
   type Tensor,
   getBackend,
@@ -18,11 +21,30 @@ import {
   tensor,
   tidy,
 } from '../src/index.js';
+import { BACKEND_NAMES } from '../src/backends/backend.js';
 import { Rng } from '../src/core/random.js';
-import { assertClose, backendSelected, backendStatuses, skipNote } from './helpers.js';
+import { assertClose, backendStatuses, skipNote } from './helpers.js';
 
 const ops = registeredOps();
-const statuses = await backendStatuses();
+const listed = (process.env.IFA_TEST_BACKENDS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const only = listed.length ? listed : undefined;
+const unknown = only?.filter((n) => !(BACKEND_NAMES as readonly string[]).includes(n)) ?? [];
+if (unknown.length) throw new Error(`IFA_TEST_BACKENDS names unknown backends: ${unknown.join(', ')} (known: ${BACKEND_NAMES.join(', ')})`);
+const selected = (name: BackendName): boolean => !only || only.includes(name);
+// With a selection, only the selected backends are started (no WebGPU adapter request for a CUDA run).
+const statuses = only ? await selectedStatuses() : await backendStatuses();
+
+async function selectedStatuses(): Promise<BackendStatus[]> {
+  const out: BackendStatus[] = [];
+  for (const name of BACKEND_NAMES.filter(selected)) {
+    try {
+      out.push((await initBackend(name)).status());
+    } catch (e) {
+      out.push({ name, available: false, reason: (e as Error).message });
+    }
+  }
+  return out;
+}
 
 function inputsFor(spec: OpSpec, shapes: number[][], seed: number): Float32Array[] {
   const rng = new Rng(seed);
@@ -73,7 +95,7 @@ async function runCase(spec: OpSpec, backend: BackendName, values: Float32Array[
 }
 
 const reference = suite('conformance: cpu reference vs finite differences');
-for (const spec of ops) {
+for (const spec of selected('cpu') ? ops : []) {
   for (const [ci, c] of spec.cases.entries()) {
     reference(`${spec.name} (${c.label}): gradients match central differences`, async () => {
       const seed = 1000 + ci;
@@ -112,7 +134,7 @@ for (const spec of ops) {
 reference.run();
 
 for (const status of statuses) {
-  if (status.name === 'cpu' || !backendSelected(status.name)) continue;
+  if (status.name === 'cpu' || !selected(status.name)) continue;
   const s = suite(`conformance: ${status.name} vs cpu`);
   if (!status.available) {
     skipNote(`${status.name} conformance`, status.reason ?? 'unavailable');

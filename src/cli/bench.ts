@@ -1,14 +1,17 @@
 // `ifa-ssl bench <ifa|conv|bn>`: times one op's forward (or forward + all gradients) on a backend and
 // prints one JSON object per run (or a line of text). Each iteration enqueues the work inside tidy()
 // and waits for the backend to finish; we report the median and minimum over --iters iterations
-// after --warmup untimed ones. Inputs are seeded N(0,1), never all zeros.
+// after --warmup untimed ones. Inputs are seeded N(0,1), never all zeros (bn and conv inputs past
+// 4 M elements repeat their first 4 M values: see benchInput). `--layer NAME` picks one
+// of the ResNet-50 convolutions that bench/gpu/check.sh compares with cuDNN (batch --batch, 128).
 import { parseArgs } from 'node:util';
 import '../core/autograd.js';
 import type { BackendName } from '../backends/backend.js';
 import { BACKEND_NAMES } from '../backends/backend.js';
 import { initBackend } from '../backends/registry.js';
 import { tidy } from '../core/engine.js';
-import { ones, randomNormal, zeros } from '../core/tensor.js';
+import { rngFor } from '../core/random.js';
+import { type Tensor, ones, randomNormal, tensor, zeros } from '../core/tensor.js';
 import { batchNorm2d } from '../ops/batchnorm.js';
 import { conv2d } from '../ops/conv2d.js';
 import { ifaLoss } from '../ops/ifa.js';
@@ -27,6 +30,7 @@ export interface BenchResult {
   GBps: number;
   flops: number | null;
   GFLOPs: number | null;
+  TFLOPs: number | null;
   [extra: string]: unknown;
 }
 
@@ -40,7 +44,24 @@ export interface BenchSpec {
   kernel?: number;
   stride?: number;
   cout?: number;
+  /** A RESNET50_CONV_LAYERS name (conv only): sets shape, kernel, stride and cout. */
+  layer?: string;
+  /** Batch size with `layer` (default 128). */
+  batch?: number;
 }
+
+/**
+ * The ResNet-50 convolutions of ../shared/anchors/README.md, NHWC input [batch, hw, hw, cin], padding
+ * kernel/2. bench/torch/cuda_ops.py times the same list (same names) in cuDNN.
+ */
+export const RESNET50_CONV_LAYERS: Record<string, { title: string; hw: number; cin: number; cout: number; kernel: number; stride: number }> = {
+  conv1: { title: 'conv1 7×7 s2, 3→64 @224', hw: 224, cin: 3, cout: 64, kernel: 7, stride: 2 },
+  '1x1_256_64_56': { title: '1×1 256→64 @56', hw: 56, cin: 256, cout: 64, kernel: 1, stride: 1 },
+  '3x3_64_64_56': { title: '3×3 64→64 @56', hw: 56, cin: 64, cout: 64, kernel: 3, stride: 1 },
+  '3x3_256_256_14': { title: '3×3 256→256 @14', hw: 14, cin: 256, cout: 256, kernel: 3, stride: 1 },
+  '1x1_1024_256_14': { title: '1×1 1024→256 @14', hw: 14, cin: 1024, cout: 256, kernel: 1, stride: 1 },
+  '3x3_512_512_7': { title: '3×3 512→512 @7', hw: 7, cin: 512, cout: 512, kernel: 3, stride: 1 },
+};
 
 const DEFAULT_SHAPES: Record<BenchSpec['bench'], number[]> = {
   ifa: [16, 8, 8, 1024],
@@ -57,13 +78,15 @@ export interface Work {
 }
 
 function ifaWork(shape: number[], backend: BackendName, both: boolean): Work {
-  const q = randomNormal(shape, { seed: 1, backend, requiresGrad: both });
-  const p = randomNormal(shape, { seed: 2, backend });
+  const q = benchInput(shape, { seed: 1, backend, requiresGrad: both });
+  const p = benchInput(shape, { seed: 2, backend });
   const n = q.size;
   return {
     run: () =>
       tidy(() => {
-        const loss = ifaLoss(q, p);
+        // As in training (combineLosses): gradScale = the upstream gradient, so forward + gradient
+        // is the one fused pass ifaLossWithGrad (read q and p once, write dq once).
+        const loss = ifaLoss(q, p, both ? { gradScale: 1 } : {});
         if (both) {
           loss.backward();
           q.grad!.dispose();
@@ -73,19 +96,38 @@ function ifaWork(shape: number[], backend: BackendName, both: boolean): Work {
     // Floor: read q and p once (and write dq once with the gradient).
     bytes: (both ? 3 : 2) * n * 4,
     flops: null,
-    extra: {},
+    extra: { kernels: both ? ['ifaLossWithGrad'] : ['ifaLoss'] },
     dispose: () => [q, p].forEach((t) => t.dispose()),
   };
 }
 
+/** Elements of seeded N(0,1) data that benchInput generates; larger inputs repeat this block. */
+export const BENCH_BLOCK = 1 << 22;
+
+/**
+ * A seeded N(0, std²) bench input. Up to BENCH_BLOCK elements it is randomNormal's; beyond that the
+ * first BENCH_BLOCK values repeat (JS makes a few million normals/s; the ResNet-50 layers at batch 128
+ * need hundreds of millions; a kernel's speed does not depend on the values).
+ */
+export function benchInput(shape: number[], opts: { seed: number; backend: BackendName; std?: number; requiresGrad?: boolean }): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n <= BENCH_BLOCK) return randomNormal(shape, opts);
+  const std = opts.std ?? 1;
+  const v = new Float32Array(n);
+  const rng = rngFor(opts.seed);
+  for (let i = 0; i < BENCH_BLOCK; i++) v[i] = std * rng.normal();
+  for (let filled = BENCH_BLOCK; filled < n; filled *= 2) v.copyWithin(filled, 0, Math.min(filled, n - filled));
+  return tensor(v, shape, { backend: opts.backend, requiresGrad: opts.requiresGrad });
+}
+
 function bnWork(shape: number[], backend: BackendName, both: boolean): Work {
   const c = shape[shape.length - 1];
-  const x = randomNormal(shape, { seed: 1, backend, requiresGrad: both });
+  const x = benchInput(shape, { seed: 1, backend, requiresGrad: both });
   const gamma = ones([c], { backend, requiresGrad: both });
   const beta = zeros([c], { backend, requiresGrad: both });
   const runningMean = zeros([c], { backend });
   const runningVar = ones([c], { backend });
-  const up = randomNormal(shape, { seed: 3, backend });
+  const up = benchInput(shape, { seed: 3, backend });
   const n = x.size;
   return {
     run: () =>
@@ -99,11 +141,13 @@ function bnWork(shape: number[], backend: BackendName, both: boolean): Work {
           }
         }
       }),
-    // Floor as PyTorch's anchor counts it: forward reads x and writes y (2N); forward+backward 5N
-    // (x, y, dy read; dx written; one more pass over x for the statistics).
-    bytes: (both ? 5 : 2) * n * 4,
+    // Floor (issue 4): a two-pass forward reads x for the statistics, then reads x and writes y (3N);
+    // a two-pass backward reads dy and y for the reductions, then dy and y again and writes dx (5N):
+    // 8N with the gradient. anchor_bytes is the count ../shared/anchors/README.md uses for PyTorch's
+    // figure (forward 2N: read x, write y; forward+backward 5N).
+    bytes: (both ? 8 : 3) * n * 4,
     flops: null,
-    extra: { relu: true },
+    extra: { relu: true, anchor_bytes: (both ? 5 : 2) * n * 4 },
     dispose: () => [x, gamma, beta, runningMean, runningVar, up].forEach((t) => t.dispose()),
   };
 }
@@ -113,9 +157,11 @@ function convWork(shape: number[], backend: BackendName, both: boolean, k: numbe
   const pad = Math.floor(k / 2);
   const ho = Math.floor((h + 2 * pad - k) / stride) + 1;
   const wo = Math.floor((w + 2 * pad - k) / stride) + 1;
-  const x = randomNormal(shape, { seed: 1, backend, requiresGrad: both });
-  const wt = randomNormal([cout, k, k, cin], { seed: 2, backend, std: 1 / Math.sqrt(cin * k * k), requiresGrad: both });
-  const up = randomNormal([n, ho, wo, cout], { seed: 3, backend });
+  const x = benchInput(shape, { seed: 1, backend, requiresGrad: both });
+  const wt = benchInput([cout, k, k, cin], { seed: 2, backend, std: 1 / Math.sqrt(cin * k * k), requiresGrad: both });
+  const up = benchInput([n, ho, wo, cout], { seed: 3, backend });
+  // One multiply-add per output element per tap: 2·N·Ho·Wo·Cout·Cin·K² for the forward; the input
+  // gradient and the weight gradient are each a GEMM of the same size, so forward+backward is 3×.
   const flopsFwd = 2 * n * cout * ho * wo * cin * k * k;
   const elems = x.size + wt.size + n * ho * wo * cout;
   return {
@@ -137,18 +183,34 @@ function convWork(shape: number[], backend: BackendName, both: boolean, k: numbe
   };
 }
 
+/** Fills in a spec's defaults and expands `layer` into shape, kernel, stride and cout. */
+export function resolveSpec(spec: BenchSpec): BenchSpec & { shape: number[] } {
+  if (spec.layer === undefined) {
+    if (spec.batch !== undefined) throw new RangeError('--batch goes with --layer (use --shape N,H,W,C otherwise)');
+    return { ...spec, shape: spec.shape ?? DEFAULT_SHAPES[spec.bench] };
+  }
+  const l = RESNET50_CONV_LAYERS[spec.layer];
+  if (spec.bench !== 'conv') throw new RangeError(`--layer applies to bench conv only, not ${spec.bench}`);
+  if (!l) throw new RangeError(`unknown --layer '${spec.layer}' (one of ${Object.keys(RESNET50_CONV_LAYERS).join(', ')})`);
+  if (spec.shape || spec.kernel || spec.stride || spec.cout) throw new RangeError('--layer sets the shape, kernel, stride and cout: give --batch, not --shape/--kernel/--stride/--cout');
+  return { ...spec, shape: [spec.batch ?? 128, l.hw, l.hw, l.cin], kernel: l.kernel, stride: l.stride, cout: l.cout };
+}
+
 /** The tensors and closure for one bench; run() enqueues one iteration (await backend.sync() after). */
 export function prepareBench(spec: BenchSpec): Work {
-  const shape = spec.shape ?? DEFAULT_SHAPES[spec.bench];
-  const both = (spec.pass ?? 'both') === 'both';
-  if (spec.bench === 'ifa') return ifaWork(shape, spec.backend, both);
-  if (spec.bench === 'bn') return bnWork(shape, spec.backend, both);
-  return convWork(shape, spec.backend, both, spec.kernel ?? 3, spec.stride ?? 1, spec.cout ?? shape[3]);
+  const r = resolveSpec(spec);
+  const shape = r.shape;
+  const both = (r.pass ?? 'both') === 'both';
+  if (r.bench === 'ifa') return ifaWork(shape, r.backend, both);
+  if (r.bench === 'bn') return bnWork(shape, r.backend, both);
+  const work = convWork(shape, r.backend, both, r.kernel ?? 3, r.stride ?? 1, r.cout ?? shape[3]);
+  if (r.layer !== undefined) work.extra = { layer: r.layer, title: RESNET50_CONV_LAYERS[r.layer].title, ...work.extra };
+  return work;
 }
 
 export async function runBench(spec: BenchSpec): Promise<BenchResult> {
   const backend = await initBackend(spec.backend);
-  const shape = spec.shape ?? DEFAULT_SHAPES[spec.bench];
+  const shape = resolveSpec(spec).shape;
   const pass = spec.pass ?? 'both';
   const iters = spec.iters ?? 20;
   const warmup = spec.warmup ?? 3;
@@ -187,6 +249,7 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
       GBps: round(work.bytes / median / 1e6, 2),
       flops: work.flops,
       GFLOPs: work.flops === null ? null : round(work.flops / median / 1e6, 1),
+      TFLOPs: work.flops === null ? null : round(work.flops / median / 1e9, 3),
       ...work.extra,
       timing: timer ? 'cuda-events' : 'sync',
     };
@@ -209,14 +272,19 @@ function positiveInt(v: string | undefined, what: string): number | undefined {
 }
 
 export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cuda|webgpu] [--shape N,H,W,C]
-                    [--kernel K --stride S --cout C] [--pass forward|both] [--iters n] [--warmup n]
-                    [--threads n] [--json]
+                    [--kernel K --stride S --cout C | --layer NAME [--batch N]] [--pass forward|both]
+                    [--iters n] [--warmup n] [--threads n] [--json]
        ifa-ssl bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
   ifa   IFA loss on features q, p of shape N,H,W,C (default 16,8,8,1024)
   bn    BatchNorm + ReLU, training mode (default 8,56,56,256)
-  conv  convolution, padding K/2 (default input 8,56,56,64, K 3, stride 1, cout = C)
+  conv  convolution, padding K/2 (default input 8,56,56,64, K 3, stride 1, cout = C); --layer picks
+        a ResNet-50 layer at batch --batch (default 128): ${Object.entries(RESNET50_CONV_LAYERS)
+          .map(([k, l]) => `${k} (${l.title})`)
+          .join(',\n        ')}
   data  two-view pairs/s of the chest-radiograph loader (cached preprocessed images, augmentation)
-  --pass both (default) times the forward pass and all gradients together.
+  --pass both (default) times the forward pass and all gradients together. bytes is the floor the
+  work must move: IFA 3N·4 with the gradient (2N·4 forward), BN 8N·4 (3N·4 forward; anchor_bytes
+  gives the anchor's 5N·4); conv flops are 2·N·Ho·Wo·Cout·Cin·K² forward, 3× that with the gradients.
 `;
 
 export async function benchCommand(argv: string[]): Promise<number> {
@@ -235,6 +303,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
       kernel: { type: 'string' },
       stride: { type: 'string' },
       cout: { type: 'string' },
+      layer: { type: 'string' },
+      batch: { type: 'string' },
       pass: { type: 'string', default: 'both' },
       iters: { type: 'string' },
       warmup: { type: 'string' },
@@ -266,6 +336,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     kernel: positiveInt(values.kernel, '--kernel'),
     stride: positiveInt(values.stride, '--stride'),
     cout: positiveInt(values.cout, '--cout'),
+    layer: values.layer,
+    batch: positiveInt(values.batch, '--batch'),
   });
   if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
