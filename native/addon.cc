@@ -531,6 +531,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   static CudaInfo cuda = probeCuda();
   Napi::Object c = Napi::Object::New(env);
   c.Set("compiled", cuda.compiled);
+  c.Set("emulator", cuda.emulator);
   c.Set("architectures", cuda.architectures);
   c.Set("toolkit", cuda.toolkit);
   c.Set("available", cuda.available);

@@ -7,6 +7,7 @@ namespace ifa {
 
 struct CudaInfo {
   bool compiled = false;
+  bool emulator = false;      // the CUDA emulator (kernels/cuda/emu): kernels run on the CPU
   std::string architectures;  // e.g. "75;80;86;89;90"
   std::string toolkit;        // CUDA version the addon was built with
   bool available = false;

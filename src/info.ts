@@ -11,7 +11,7 @@ export interface BuildInfo {
   build: {
     addon: string;
     buildSystem: string;
-    cuda: { compiled: boolean; architectures: string[]; toolkit?: string };
+    cuda: { compiled: boolean; emulator: boolean; architectures: string[]; toolkit?: string };
     cpuThreads: number;
   };
   backends: BackendStatus[];
@@ -31,6 +31,7 @@ export async function info(): Promise<BuildInfo> {
       buildSystem: n.buildSystem,
       cuda: {
         compiled: n.cuda.compiled,
+        emulator: n.cuda.emulator === true,
         architectures: n.cuda.architectures ? n.cuda.architectures.split(',').map((a) => `sm_${a}`) : [],
         ...(n.cuda.toolkit ? { toolkit: n.cuda.toolkit } : {}),
       },

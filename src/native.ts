@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 export interface NativeCudaInfo {
   compiled: boolean;
+  /** The CUDA emulator build (kernels/cuda/emu): CUDA kernels compiled as C++, run on the CPU. */
+  emulator?: boolean;
   architectures: string;
   toolkit: string;
   available: boolean;

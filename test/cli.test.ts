@@ -14,7 +14,9 @@ test('info --json reports the build and every backend', () => {
   assert.equal(info.backends.map((b: { name: string }) => b.name), ['cpu', 'cuda', 'webgpu']);
   const [cpu, cuda, webgpu] = info.backends;
   assert.ok(cpu.available);
-  if (info.build.cuda.compiled) {
+  if (info.build.cuda.emulator) {
+    assert.ok(cuda.available && /emulator/.test(cuda.device), 'the emulator build reports its device');
+  } else if (info.build.cuda.compiled) {
     assert.ok(info.build.cuda.architectures.includes('sm_90'), 'sm_90 is among the architectures');
   }
   if (!cuda.available) assert.match(cuda.reason, /driver|CUDA/);

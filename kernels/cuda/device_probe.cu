@@ -20,7 +20,13 @@ CudaInfo probeCuda() {
   CudaInfo info;
   info.compiled = true;
   info.architectures = IFA_CUDA_ARCHS;
+#ifdef IFA_CUDA_EMULATOR
+  info.emulator = true;
+  info.architectures = "";
+  info.toolkit = "";
+#else
   info.toolkit = std::to_string(CUDART_VERSION / 1000) + "." + std::to_string((CUDART_VERSION % 1000) / 10);
+#endif
 #ifndef IFA_CUDA_EMULATOR  // the emulator (kernels/cuda/emu) needs no driver
   void* driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!driver) {

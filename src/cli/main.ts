@@ -53,7 +53,13 @@ async function infoCommand(argv: string[]): Promise<number> {
   const lines = [
     `ifa-ssl ${i.version} (node ${i.node})`,
     `addon: ${i.build.addon} (${i.build.buildSystem})`,
-    `cuda: ${i.build.cuda.compiled ? `compiled in (CUDA ${i.build.cuda.toolkit}; ${i.build.cuda.architectures.join(' ')})` : 'not compiled in'}`,
+    `cuda: ${
+      i.build.cuda.emulator
+        ? 'the CUDA emulator (kernels/cuda/emu: the CUDA kernels run on the CPU; no GPU code)'
+        : i.build.cuda.compiled
+          ? `compiled in (CUDA ${i.build.cuda.toolkit}; ${i.build.cuda.architectures.join(' ')})`
+          : 'not compiled in'
+    }`,
     `cpu threads: ${i.build.cpuThreads}`,
     'backends:',
     ...i.backends.map((b) => `  ${b.name.padEnd(7)} ${b.available ? 'available  ' : 'unavailable'}  ${b.available ? (b.device ?? '') : (b.reason ?? '')}`),

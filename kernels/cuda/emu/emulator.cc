@@ -18,6 +18,14 @@
 #define IFA_EMU_SWITCH_ASM 1
 #endif
 
+// Under AddressSanitizer (IFA_SANITIZE=address) ASan is told about every stack switch, and a fiber
+// stack is unpoisoned before reuse (a finished fiber leaves its last frames' red zones behind).
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define IFA_EMU_ASAN 1
+#endif
+
 namespace ifa_emu {
 
 thread_local const ThreadState* currentThread = nullptr;
@@ -53,6 +61,8 @@ struct Block {
   unsigned gen = 0;
   uint64_t events = 0;  // barrier releases and thread exits: progress, for deadlock detection
   int cur = 0;
+  const void* schedStack = nullptr;  // the scheduler's stack, for ASan's switch annotations
+  size_t schedStackSize = 0;
 #ifdef IFA_EMU_SWITCH_ASM
   void* schedSp = nullptr;
 #else
@@ -94,16 +104,37 @@ ifaEmuSwitch:
   .size ifaEmuSwitch, .-ifaEmuSwitch
 )");
 
+// ASan stack-switch annotations (no-ops without ASan).
+inline void asanEnter(void** fake, const void* bottom, size_t size) {
+#ifdef IFA_EMU_ASAN
+  __sanitizer_start_switch_fiber(fake, bottom, size);
+#else
+  (void)fake, (void)bottom, (void)size;
+#endif
+}
+inline void asanEntered(void* fake, const void** oldBottom, size_t* oldSize) {
+#ifdef IFA_EMU_ASAN
+  __sanitizer_finish_switch_fiber(fake, oldBottom, oldSize);
+#else
+  (void)fake, (void)oldBottom, (void)oldSize;
+#endif
+}
+
 [[noreturn]] void fiberTrampoline() {
-  fiberEntry();
   Block& b = *tb;
+  asanEntered(nullptr, &b.schedStack, &b.schedStackSize);
+  fiberEntry();
   void* dead = nullptr;
+  asanEnter(nullptr, b.schedStack, b.schedStackSize);  // nullptr: this fiber's stack is done
   ifaEmuSwitch(&dead, b.schedSp);
   __builtin_unreachable();
 }
 
 void initFiber(Block& b, Fiber& f, size_t page) {
   (void)b;
+#ifdef IFA_EMU_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(f.stack + page, kStackBytes);
+#endif
   // A frame ifaEmuSwitch can "return" into: six zeroed registers, then fiberTrampoline as the
   // return address, above it a fake return address so the trampoline starts with the ABI's alignment.
   uintptr_t top = reinterpret_cast<uintptr_t>(f.stack + page + kStackBytes) & ~uintptr_t(15);
@@ -113,8 +144,18 @@ void initFiber(Block& b, Fiber& f, size_t page) {
   for (int i = 0; i < 6; i++) *--sp = nullptr;
   f.sp = sp;
 }
-void resumeFiber(Block& b, Fiber& f) { ifaEmuSwitch(&b.schedSp, f.sp); }
-void suspendFiber(Block& b, Fiber& f) { ifaEmuSwitch(&f.sp, b.schedSp); }
+void resumeFiber(Block& b, Fiber& f) {
+  void* fake = nullptr;
+  asanEnter(&fake, f.stack + size_t(sysconf(_SC_PAGESIZE)), kStackBytes);
+  ifaEmuSwitch(&b.schedSp, f.sp);
+  asanEntered(fake, nullptr, nullptr);
+}
+void suspendFiber(Block& b, Fiber& f) {
+  void* fake = nullptr;
+  asanEnter(&fake, b.schedStack, b.schedStackSize);
+  ifaEmuSwitch(&f.sp, b.schedSp);
+  asanEntered(fake, nullptr, nullptr);
+}
 #else
 void initFiber(Block& b, Fiber& f, size_t page) {
   getcontext(&f.ctx);
@@ -314,6 +355,14 @@ std::mutex memMu;
 std::map<uintptr_t, size_t> deviceBlocks;  // start → bytes
 size_t deviceUsed = 0;
 
+bool exactAllocs() {
+  static const bool on = [] {
+    const char* e = std::getenv("IFA_CUDA_EXACT_ALLOC");
+    return e && *e && std::string(e) != "0";
+  }();
+  return on;
+}
+
 size_t deviceLimit() {
   static size_t limit = [] {
     const char* s = std::getenv("IFA_CUDA_EMU_MEMORY_MB");
@@ -422,7 +471,10 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
   std::lock_guard<std::mutex> lock(memMu);
   if (bytes == 0) bytes = 1;
   if (deviceUsed + bytes > deviceLimit()) return cudaErrorMemoryAllocation;  // silent, like the device
-  void* m = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
+  // As on the device, 256-byte aligned; with IFA_CUDA_EXACT_ALLOC (the memcheck runs) exactly the
+  // size asked, so under AddressSanitizer (`npm run test:emu-asan`) a kernel's access past a
+  // tensor's end lands in malloc's red zone and is reported.
+  void* m = exactAllocs() ? std::malloc(bytes) : std::aligned_alloc(256, (bytes + 255) / 256 * 256);
   if (!m) return cudaErrorMemoryAllocation;
   // Fresh device memory holds garbage; NaN bytes make a kernel that reads what it never wrote visible.
   std::memset(m, 0xff, bytes);
