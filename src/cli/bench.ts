@@ -48,6 +48,20 @@ export interface BenchSpec {
   layer?: string;
   /** Batch size with `layer` (default 128). */
   batch?: number;
+  /**
+   * Iterations enqueued back to back per timed sample (CUDA): default adaptive, enough for ≥ 2 ms of
+   * device work per sample, at most 10 (bench/torch/cuda_ops.py uses the same rule).
+   */
+  reps?: number;
+}
+
+/** Samples of at least this much device time: the host's launch gaps then overlap the GPU's work. */
+export const SAMPLE_TARGET_MS = 2;
+export const MAX_REPS = 10;
+/** The reps rule shared with bench/torch/cuda_ops.py: ceil(2 ms / one iteration), within 1..10. */
+export function repsFor(iterationMs: number): number {
+  if (!(iterationMs > 0)) return MAX_REPS;
+  return Math.max(1, Math.min(MAX_REPS, Math.ceil(SAMPLE_TARGET_MS / iterationMs)));
 }
 
 /**
@@ -220,13 +234,23 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
       work.run();
       await backend.sync();
     }
-    // CUDA: device time between events recorded around the work (the sync hop off the event loop is
-    // tens of microseconds, the size of the IFA kernels); other backends: wall time to a sync.
+    // CUDA: device time between events recorded around `reps` iterations enqueued back to back, per
+    // iteration. One iteration between two events would count the host's time to enqueue it (tens of
+    // microseconds of JS, the size of the IFA kernels) as GPU time; with ≥ 2 ms per sample the
+    // launches run ahead of the GPU, as in training. Other backends: wall time to a sync.
     const timer = (backend as { timeMs?: (fn: () => void) => Promise<number> }).timeMs;
+    let reps = 1;
+    if (timer) {
+      const one = await timer.call(backend, () => work.run());
+      reps = spec.reps ?? repsFor(one);
+    }
     const times: number[] = [];
     for (let i = 0; i < iters; i++) {
       if (timer) {
-        times.push(await timer.call(backend, () => work.run()));
+        const ms = await timer.call(backend, () => {
+          for (let r = 0; r < reps; r++) work.run();
+        });
+        times.push(ms / reps);
         continue;
       }
       const t0 = performance.now();
@@ -243,6 +267,7 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
       shape,
       pass,
       iters,
+      ...(timer ? { reps } : {}),
       median_ms: round(median),
       min_ms: round(times[0]),
       bytes: work.bytes,
@@ -273,7 +298,7 @@ function positiveInt(v: string | undefined, what: string): number | undefined {
 
 export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cuda|webgpu] [--shape N,H,W,C]
                     [--kernel K --stride S --cout C | --layer NAME [--batch N]] [--pass forward|both]
-                    [--iters n] [--warmup n] [--threads n] [--json]
+                    [--iters n] [--warmup n] [--reps n] [--threads n] [--json]
        ifa-ssl bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
   ifa   IFA loss on features q, p of shape N,H,W,C (default 16,8,8,1024)
   bn    BatchNorm + ReLU, training mode (default 8,56,56,256)
@@ -285,6 +310,8 @@ export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cu
   --pass both (default) times the forward pass and all gradients together. bytes is the floor the
   work must move: IFA 3N·4 with the gradient (2N·4 forward), BN 8N·4 (3N·4 forward; anchor_bytes
   gives the anchor's 5N·4); conv flops are 2·N·Ho·Wo·Cout·Cin·K² forward, 3× that with the gradients.
+  On cuda each of the --iters samples times --reps iterations enqueued back to back between CUDA
+  events (default: enough for ≥ 2 ms, at most 10; bench/torch/cuda_ops.py uses the same rule).
 `;
 
 export async function benchCommand(argv: string[]): Promise<number> {
@@ -308,6 +335,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       pass: { type: 'string', default: 'both' },
       iters: { type: 'string' },
       warmup: { type: 'string' },
+      reps: { type: 'string' },
       threads: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -338,6 +366,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     cout: positiveInt(values.cout, '--cout'),
     layer: values.layer,
     batch: positiveInt(values.batch, '--batch'),
+    reps: positiveInt(values.reps, '--reps'),
   });
   if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
