@@ -158,9 +158,9 @@ skip_cuda() { record "$1" skipped 0 "skipped: CUDA unavailable (${cuda_reason:-u
 # boundary fuzz with CUDA buffers. IFA_TEST_BACKENDS=cuda keeps them off WebGPU.
 SUITE_ALL='(conformance|cuda|ifa-fused|device-resnet|device-train|boundary|event-loop)\.test\.js$'
 SUITE_MEMCHECK='(conformance|cuda|ifa-fused)\.test\.js$'
-conformance_step() { # NAME LOG LIMIT PATTERN [PREFIX...]: CUDA test files, judged by uvu's counts
-  local name=$1 logf=$2 lim=$3 pattern=$4
-  shift 4
+conformance_step() { # LOG LIMIT PATTERN [PREFIX...]: CUDA test files, judged by uvu's counts
+  local logf=$1 lim=$2 pattern=$3
+  shift 3
   local t0=$SECONDS
   run "$logf" "$lim" env IFA_TEST_BACKENDS=$backend "$@" "$node_bin" node_modules/uvu/bin.js dist/test "$pattern"
   local total passed skipped
@@ -180,7 +180,7 @@ conformance_step() { # NAME LOG LIMIT PATTERN [PREFIX...]: CUDA test files, judg
 }
 if want conformance; then
   if [ "$cuda_ok" -eq 1 ]; then
-    conformance_step conformance "$OUT/conformance.log" "$(limit 150)" "$SUITE_ALL"
+    conformance_step "$OUT/conformance.log" "$(limit 150)" "$SUITE_ALL"
     record conformance "$CONF_STATUS" $((SECONDS - CONF_T0)) "$CONF_NOTE"
   else
     skip_cuda conformance
@@ -300,7 +300,7 @@ if want memcheck; then
     record memcheck skipped 0 "skipped: out of time budget ($(limit 240)s left)"
   else
     # Exact-size device blocks, so an access past a tensor's end is past its allocation.
-    conformance_step memcheck "$OUT/memcheck.log" "$(limit 240)" "$SUITE_MEMCHECK" IFA_CUDA_EXACT_ALLOC=1 \
+    conformance_step "$OUT/memcheck.log" "$(limit 240)" "$SUITE_MEMCHECK" IFA_CUDA_EXACT_ALLOC=1 \
       "$sanitizer" --tool memcheck --target-processes all --error-exitcode 86 --print-limit 50
     summary=$(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1 | sed 's/^=* *//' | oneline 80)
     st=$CONF_STATUS

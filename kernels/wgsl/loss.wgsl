@@ -129,38 +129,6 @@ fn l2NormalizeBackward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgr
   }
 }
 
-// a = q, b = p, out = term
-@compute @workgroup_size(256)
-fn ifaRows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_id) lid3: vec3<u32>) {
-  let lid = lid3.x;
-  let L = word(2u);
-  let C = word(1u);
-  let row = (wg.y * nwg.x + wg.x) * (256u / L) + lid / L;
-  let lane = lid % L;
-  let valid = row < word(0u);
-  var w = 0.0;
-  var qq = 0.0;
-  var pp = 0.0;
-  if (valid) {
-    for (var k = lane; k < C; k += L) {
-      let q = a[row * C + k];
-      let p = b[row * C + k];
-      w += q * p;
-      qq += q * q;
-      pp += p * p;
-    }
-  }
-  r0[lid] = w; r1[lid] = qq; r2[lid] = pp;
-  workgroupBarrier();
-  segmentSum3(lid, L);
-  if (valid && lane == 0u) {
-    let eps = fword(4u);
-    let cosv = r0[lid] / (max(sqrt(r1[lid]), eps) * max(sqrt(r2[lid]), eps));
-    out[row] = abs(fword(3u) - cosv);
-  }
-}
-
 // Per pixel of this segment, with g = (upstream gradient)/M: (α, βq, βp), |target − cos|, the
 // pixel's row, and whether the row exists. b = q, c = p.
 struct IfaCoefs {
@@ -209,6 +177,14 @@ fn ifaCoefs(wg: vec3<u32>, nwg: vec3<u32>, lid: u32, g: f32) -> IfaCoefs {
   let betaQ = select(0.0, s * cosv / (aq * aq), nq >= eps);
   let betaP = select(0.0, s * cosv / (ap * ap), np >= eps);
   return IfaCoefs(alpha, betaQ, betaP, abs(diff), row, valid);
+}
+
+// The forward alone: terms = |target − cos| per pixel (ifaCoefs with no gradient). b = q, c = p.
+@compute @workgroup_size(256)
+fn ifaRows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_id) lid3: vec3<u32>) {
+  let k0 = ifaCoefs(wg, nwg, lid3.x, 0.0);
+  if (k0.valid && lid3.x % word(2u) == 0u) { terms[k0.row] = k0.term; }
 }
 
 // g = dloss/M for ifaBackward(Both).

@@ -301,7 +301,7 @@ const ifaLoss: KernelSpec = {
     const M = q.storage.numel / C;
     const term = scratch(M);
     const { u, groups } = rowParams(M, C, target, eps);
-    return { passes: [pass('loss', 'ifaRows', [[0, q.storage], [1, p.storage], [3, term]], u, groups), meanPass(term, loss.storage, M)] };
+    return { passes: [pass('loss', 'ifaRows', [[1, q.storage], [2, p.storage], [5, term]], u, groups), meanPass(term, loss.storage, M)] };
   },
 };
 
