@@ -234,10 +234,6 @@ if want bench; then
   bench_one "ifa 128x14x14x1024" 60 ifa --shape 128,14,14,1024
   bench_one "ifa 32x32x32x1024" 60 ifa --shape 32,32,32,1024
   bench_one "bn 128x56x56x256" 90 bn --shape 128,56,56,256
-  for layer in conv1 1x1_256_64_56 3x3_64_64_56 3x3_256_256_14 1x1_1024_256_14 3x3_512_512_7; do
-    bench_one "conv $layer fwd" 60 conv --layer "$layer" --batch "$conv_batch" --pass forward
-    bench_one "conv $layer fwd+bwd" 90 conv --layer "$layer" --batch "$conv_batch" --pass both
-  done
 fi
 
 # --- PyTorch, same work, same call ----------------------------------------------------------------
@@ -296,11 +292,11 @@ if want memcheck; then
     skip_cuda memcheck
   elif [ -z "$sanitizer" ]; then
     record memcheck skipped 0 "skipped: compute-sanitizer not found"
-  elif [ "$(limit 240)" -lt 30 ]; then
-    record memcheck skipped 0 "skipped: out of time budget ($(limit 240)s left)"
+  elif [ "$(limit 200)" -lt 30 ]; then
+    record memcheck skipped 0 "skipped: out of time budget ($(limit 200)s left)"
   else
     # Exact-size device blocks, so an access past a tensor's end is past its allocation.
-    conformance_step "$OUT/memcheck.log" "$(limit 240)" "$SUITE_MEMCHECK" IFA_CUDA_EXACT_ALLOC=1 \
+    conformance_step "$OUT/memcheck.log" "$(limit 200)" "$SUITE_MEMCHECK" IFA_CUDA_EXACT_ALLOC=1 \
       "$sanitizer" --tool memcheck --target-processes all --error-exitcode 86 --print-limit 50
     summary=$(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1 | sed 's/^=* *//' | oneline 80)
     st=$CONF_STATUS
@@ -308,6 +304,15 @@ if want memcheck; then
     [ "$rc" -eq 86 ] && st=fail
     record memcheck "$st" $((SECONDS - CONF_T0)) "${summary:-no ERROR SUMMARY line}; $CONF_NOTE"
   fi
+fi
+
+# --- our convolutions, last: the targets above come first; conv speed is reported, not a target ----
+# (issue 4), and one slow layer (conv1's backward) must not eat the time of the steps that are.
+if want bench; then
+  for layer in conv1 1x1_256_64_56 3x3_64_64_56 3x3_256_256_14 1x1_1024_256_14 3x3_512_512_7; do
+    bench_one "conv $layer fwd" 60 conv --layer "$layer" --batch "$conv_batch" --pass forward
+    bench_one "conv $layer fwd+bwd" 90 conv --layer "$layer" --batch "$conv_batch" --pass both
+  done
 fi
 
 report
