@@ -298,11 +298,19 @@ if want memcheck; then
     # Exact-size device blocks, so an access past a tensor's end is past its allocation.
     conformance_step "$OUT/memcheck.log" "$(limit 200)" "$SUITE_MEMCHECK" IFA_CUDA_EXACT_ALLOC=1 \
       "$sanitizer" --tool memcheck --target-processes all --error-exitcode 86 --print-limit 50
+    # test/cuda.test.ts asks for more memory than the card has, on purpose (the RangeError test);
+    # memcheck reports that failed cudaMalloc, and the cudaGetLastError that clears it, as API errors.
+    # Those are counted apart; every other report (a bad access, a leak, any other API error) fails.
     summary=$(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1 | sed 's/^=* *//' | oneline 80)
-    st=$CONF_STATUS
-    if [ "$st" = pass ] && ! grep -q 'ERROR SUMMARY: 0 errors' "$OUT/memcheck.log"; then st=fail; fi
-    [ "$rc" -eq 86 ] && st=fail
-    record memcheck "$st" $((SECONDS - CONF_T0)) "${summary:-no ERROR SUMMARY line}; $CONF_NOTE"
+    errors=$(sed -n 's/.*ERROR SUMMARY: \([0-9][0-9]*\) error.*/\1/p' "$OUT/memcheck.log" | tail -1)
+    oom=$(grep -c 'Program hit cudaErrorMemoryAllocation (error 2) due to "out of memory" on CUDA API call to \(cudaMalloc\|cudaGetLastError\)' "$OUT/memcheck.log")
+    read -r mtotal mpassed mskipped < <(uvu_counts "$OUT/memcheck.log")
+    st=fail
+    if [ -n "$errors" ] && [ "$mtotal" -gt 0 ] && [ "$mpassed" -eq "$mtotal" ] && [ "$mskipped" -eq 0 ] && [ "$errors" -eq "$oom" ] &&
+      { [ "$rc" -eq 0 ] || [ "$rc" -eq 86 ]; }; then
+      st=pass
+    fi
+    record memcheck "$st" $((SECONDS - CONF_T0)) "${summary:-no ERROR SUMMARY line}: ${oom} from the deliberate out-of-memory test, $(( ${errors:-0} - oom )) others; $mpassed/$mtotal passed, $mskipped skipped (rc $rc)"
   fi
 fi
 

@@ -3,14 +3,18 @@
 //       reduction — statsPartialKernel: blocks of 32 channels × 8 row lanes, each over a slice of the
 //       rows (grid.y), coalesced along channels, accumulating shifted sums Σ(x − x₀), Σ(x − x₀)² in
 //       double (x₀ = the channel's first value, so the variance does not cancel); statsFinishKernel
-//       adds the slices per channel. Then normalizeKernel writes y = relu?((x − mean)·gamma·invStd + beta)
-//       (normalizeKernel4: float4s when C % 4 == 0; row loops of the partial kernels unrolled 4× so
-//       each thread has several loads in flight).
+//       adds the slices per channel (32 slice lanes per channel) and writes the per-channel
+//       coefficients mean, gamma·invStd, beta to a scratch [3][C]. Then normalizeKernel writes
+//       y = relu?((x − mean)·gamma·invStd + beta) from those (normalizeKernel4: float4s when C % 4 == 0,
+//       the coefficients read as float4s too; row loops of the partial kernels unrolled 4× so each
+//       thread has several loads in flight).
 //       Bytes 4·3|x| (x twice, y once); ≈ 8 FLOPs per element.
-//   batchNormEval(x, gamma, beta, runningMean, runningVar) → y: normalizeKernel alone. Bytes 4·2|x|.
+//   batchNormEval(x, gamma, beta, runningMean, runningVar) → y: evalCoefKernel (the coefficients from
+//       the running statistics), then normalizeKernel. Bytes 4·2|x|.
 //   batchNormBackward(dy, x, gamma, beta, mean, invStd) → dx, dgamma, dbeta (attrs relu): gradPartialKernel
-//       (Σg, Σg·(x − mean), g = dy masked where the recomputed output ≤ 0), gradFinishKernel, then
-//       backwardDxKernel: dx = gamma·invStd·(g − Σg/M − x̂·Σg·x̂/M). Bytes 4·5|x|.
+//       (Σg, Σg·(x − mean), g = dy masked where the recomputed output ≤ 0), gradFinishKernel (dgamma,
+//       dbeta and the dx sweep's coefficients, [5][C]), then backwardDxKernel:
+//       dx = gamma·invStd·(g − Σg/M − x̂·Σg·x̂/M). Bytes 4·5|x|.
 //   batchNormEvalBackward(...) → dx, dgamma, dbeta (attrs eps, relu): gradPartialKernel also writes
 //       dx = g·gamma·invStd in the same sweep. Bytes 4·3|x|.
 //   batchNormUpdateStats(mean, invStd) → runningMean, runningVar: one thread per channel, PyTorch's
@@ -55,19 +59,49 @@ __global__ void statsPartialKernel(const float* __restrict x, double* __restrict
   }
 }
 
-__global__ void statsFinishKernel(const float* __restrict x, const double* __restrict s1, const double* __restrict s2, float* __restrict mean,
-                                  float* __restrict invStd, int64_t M, int64_t C, int64_t slices, double eps) {
-  const int64_t ch = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (ch >= C) return;
-  double a = 0, b = 0;
-  for (int64_t s = 0; s < slices; s++) {
-    a += s1[s * C + ch];
-    b += s2[s * C + ch];
+// Adds the slices' partial sums per channel: blocks of 32 channels × 32 slice lanes, each lane over
+// every 32nd slice, then the lanes through shared memory (one thread per channel walking all the
+// slices was latency-bound: 107 µs for 256 slices × 256 channels on an H200).
+constexpr int kFinishLanes = 32;
+__device__ __forceinline__ bool sumSlices(const double* __restrict s1, const double* __restrict s2, int64_t C, int64_t slices, double& a,
+                                          double& b) {
+  const int64_t ch = int64_t(blockIdx.x) * 32 + threadIdx.x;
+  a = 0;
+  b = 0;
+  if (ch < C) {
+#pragma unroll 4
+    for (int64_t s = threadIdx.y; s < slices; s += kFinishLanes) {
+      a += s1[s * C + ch];
+      b += s2[s * C + ch];
+    }
   }
+  __shared__ double sa[kFinishLanes][33], sb[kFinishLanes][33];
+  sa[threadIdx.y][threadIdx.x] = a;
+  sb[threadIdx.y][threadIdx.x] = b;
+  __syncthreads();
+  if (threadIdx.y != 0 || ch >= C) return false;
+  for (int k = 1; k < kFinishLanes; k++) {
+    a += sa[k][threadIdx.x];
+    b += sb[k][threadIdx.x];
+  }
+  return true;
+}
+
+// mean, invStd, and the forward's per-channel coefficients coef[0..2][C] = mean, gamma·invStd, beta.
+__global__ void statsFinishKernel(const float* __restrict x, const double* __restrict s1, const double* __restrict s2, float* __restrict mean,
+                                  float* __restrict invStd, const float* __restrict gamma, const float* __restrict beta, float* __restrict coef,
+                                  int64_t M, int64_t C, int64_t slices, double eps) {
+  double a, b;
+  if (!sumSlices(s1, s2, C, slices, a, b)) return;
+  const int64_t ch = int64_t(blockIdx.x) * 32 + threadIdx.x;
   const double m = a / double(M);
   const double var = max(0.0, b / double(M) - m * m);
-  mean[ch] = float(double(x[ch]) + m);
-  invStd[ch] = float(1.0 / sqrt(var + eps));
+  const float mf = float(double(x[ch]) + m), is = float(1.0 / sqrt(var + eps));
+  mean[ch] = mf;
+  invStd[ch] = is;
+  coef[ch] = mf;
+  coef[C + ch] = is * gamma[ch];
+  coef[2 * C + ch] = beta[ch];
 }
 
 // y = relu?((x − center)·scale + beta), scale = gamma·invStd; invStd from runningVar when var != null.
@@ -81,29 +115,39 @@ struct Affine {
   __device__ __forceinline__ float invstd(int64_t ch) const { return var ? 1.f / sqrtf(var[ch] + eps) : invStd[ch]; }
 };
 
+// The forward's per-channel coefficients for eval: coef[0..2][C] = runningMean, gamma/√(runningVar+eps), beta.
+__global__ void evalCoefKernel(float* __restrict coef, int64_t C, Affine f) {
+  const int64_t ch = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (ch >= C) return;
+  coef[ch] = f.center[ch];
+  coef[C + ch] = f.scale(ch);
+  coef[2 * C + ch] = f.beta[ch];
+}
+
+// y = relu?((x − coef[0])·coef[1] + coef[2]) per channel (coef from statsFinishKernel or evalCoefKernel).
 // I: uint32_t when |x| < 2^32 (a 64-bit modulo per element would make these sweeps compute-bound).
 template <bool Relu, typename I>
-__global__ void normalizeKernel(const float* __restrict x, float* __restrict y, I n, I C, Affine f) {
+__global__ void normalizeKernel(const float* __restrict x, float* __restrict y, I n, I C, const float* __restrict coef) {
   for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < n; i += I(gridDim.x) * blockDim.x) {
     const I ch = i % C;
-    const float o = (x[i] - f.center[ch]) * f.scale(ch) + f.beta[ch];
+    const float o = (x[i] - coef[ch]) * coef[C + ch] + coef[2 * C + ch];
     y[i] = Relu && o <= 0.f ? 0.f : o;
   }
 }
 
 // The same over float4s when C % 4 == 0 (and the buffers 16-byte aligned): one channel index per 4
-// elements, 128-bit loads and stores. n4 = n/4, C4 = C/4 (uint32: n < 2^31).
+// elements, 128-bit loads and stores, the coefficients as float4s too (scalar loads of four
+// parameters per element kept the sweep at 3.1 TB/s of the H200's 4.2). n4 = n/4, C4 = C/4
+// (uint32: n < 2^31).
 template <bool Relu>
-__global__ void normalizeKernel4(const float4* __restrict x, float4* __restrict y, uint32_t n4, uint32_t C4, Affine f) {
+__global__ void normalizeKernel4(const float4* __restrict x, float4* __restrict y, uint32_t n4, uint32_t C4, const float4* __restrict coef) {
   for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += gridDim.x * blockDim.x) {
-    const uint32_t c = (i % C4) * 4;
-    const float4 v = x[i];
-    float o[4] = {v.x, v.y, v.z, v.w};
+    const uint32_t c = i % C4;
+    const float4 v = x[i], m = coef[c], sc = coef[C4 + c], b = coef[2 * C4 + c];
+    float o[4] = {(v.x - m.x) * sc.x + b.x, (v.y - m.y) * sc.y + b.y, (v.z - m.z) * sc.z + b.z, (v.w - m.w) * sc.w + b.w};
 #pragma unroll
-    for (int k = 0; k < 4; k++) {
-      o[k] = (o[k] - f.center[c + k]) * f.scale(c + k) + f.beta[c + k];
+    for (int k = 0; k < 4; k++)
       if (Relu && o[k] <= 0.f) o[k] = 0.f;
-    }
     y[i] = make_float4(o[0], o[1], o[2], o[3]);
   }
 }
@@ -142,48 +186,53 @@ __global__ void gradPartialKernel(const float* __restrict dy, const float* __res
   }
 }
 
-// dbeta = Σg, dgamma = Σg·(x − center)·invStd.
+// dbeta = Σg, dgamma = Σg·(x − center)·invStd; with coef (training) also the dx sweep's per-channel
+// coefficients coef[0..4][C] = center, gamma·invStd, beta, dbeta/M, invStd·dgamma/M.
 __global__ void gradFinishKernel(const double* __restrict s1, const double* __restrict s2, float* __restrict dgamma, float* __restrict dbeta,
-                                 int64_t C, int64_t slices, Affine f) {
-  const int64_t ch = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (ch >= C) return;
-  double a = 0, b = 0;
-  for (int64_t s = 0; s < slices; s++) {
-    a += s1[s * C + ch];
-    b += s2[s * C + ch];
-  }
-  dbeta[ch] = float(a);
-  dgamma[ch] = float(b * double(f.invstd(ch)));
+                                 float* __restrict coef, int64_t C, int64_t slices, double invM, Affine f) {
+  double a, b;
+  if (!sumSlices(s1, s2, C, slices, a, b)) return;
+  const int64_t ch = int64_t(blockIdx.x) * 32 + threadIdx.x;
+  const float db = float(a), is = f.invstd(ch), dg = float(b * double(is));
+  dbeta[ch] = db;
+  dgamma[ch] = dg;
+  if (!coef) return;
+  coef[ch] = f.center[ch];
+  coef[C + ch] = is * f.gamma[ch];
+  coef[2 * C + ch] = f.beta[ch];
+  coef[3 * C + ch] = float(db * invM);
+  coef[4 * C + ch] = is * float(dg * invM);
 }
 
+// dx = scale·(g − dbeta/M − (x − center)·invStd·dgamma/M), g = dy masked where the recomputed output
+// ≤ 0; the per-channel terms from gradFinishKernel's coef.
 template <bool Relu, typename I>
-__global__ void backwardDxKernel(const float* __restrict dy, const float* __restrict x, float* __restrict dx, const float* __restrict dgamma,
-                                 const float* __restrict dbeta, I n, I C, double invM, Affine f) {
+__global__ void backwardDxKernel(const float* __restrict dy, const float* __restrict x, float* __restrict dx, I n, I C,
+                                 const float* __restrict coef) {
   for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < n; i += I(gridDim.x) * blockDim.x) {
     const I ch = i % C;
-    const float is = f.invStd[ch], scale = is * f.gamma[ch];
-    const float xc = x[i] - f.center[ch];
+    const float scale = coef[C + ch], xc = x[i] - coef[ch];
     float g = dy[i];
-    if (Relu && !(xc * scale + f.beta[ch] > 0.f)) g = 0.f;
-    const float xh = xc * is;
-    dx[i] = scale * (g - float(dbeta[ch] * invM) - xh * float(dgamma[ch] * invM));
+    if (Relu && !(xc * scale + coef[2 * C + ch] > 0.f)) g = 0.f;
+    dx[i] = scale * (g - coef[3 * C + ch] - xc * coef[4 * C + ch]);
   }
 }
 
 template <bool Relu>
-__global__ void backwardDxKernel4(const float4* __restrict dy, const float4* __restrict x, float4* __restrict dx, const float* __restrict dgamma,
-                                  const float* __restrict dbeta, uint32_t n4, uint32_t C4, double invM, Affine f) {
+__global__ void backwardDxKernel4(const float4* __restrict dy, const float4* __restrict x, float4* __restrict dx, uint32_t n4, uint32_t C4,
+                                  const float4* __restrict coef) {
   for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += gridDim.x * blockDim.x) {
-    const uint32_t c = (i % C4) * 4;
+    const uint32_t c = i % C4;
     const float4 xv = x[i], gv = dy[i];
-    const float xs[4] = {xv.x, xv.y, xv.z, xv.w};
+    const float4 ce = coef[c], sc = coef[C4 + c], be = coef[2 * C4 + c], k1 = coef[3 * C4 + c], k2 = coef[4 * C4 + c];
+    const float xs[4] = {xv.x - ce.x, xv.y - ce.y, xv.z - ce.z, xv.w - ce.w};
+    const float s[4] = {sc.x, sc.y, sc.z, sc.w}, b[4] = {be.x, be.y, be.z, be.w}, m1[4] = {k1.x, k1.y, k1.z, k1.w},
+                m2[4] = {k2.x, k2.y, k2.z, k2.w};
     float g[4] = {gv.x, gv.y, gv.z, gv.w}, o[4];
 #pragma unroll
     for (int k = 0; k < 4; k++) {
-      const float is = f.invStd[c + k], scale = is * f.gamma[c + k];
-      const float xc = xs[k] - f.center[c + k];
-      if (Relu && !(xc * scale + f.beta[c + k] > 0.f)) g[k] = 0.f;
-      o[k] = scale * (g[k] - float(dbeta[c + k] * invM) - xc * is * float(dgamma[c + k] * invM));
+      if (Relu && !(xs[k] * s[k] + b[k] > 0.f)) g[k] = 0.f;
+      o[k] = s[k] * (g[k] - m1[k] - xs[k] * m2[k]);
     }
     dx[i] = make_float4(o[0], o[1], o[2], o[3]);
   }
@@ -217,39 +266,41 @@ Slicing slicingFor(int64_t M, int64_t C) {
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 template <bool Relu>
-void normalize(const KernelCall& c, const float* x, float* y, int64_t n, int64_t C, const Affine& f) {
+void normalize(const KernelCall& c, const float* x, float* y, int64_t n, int64_t C, const float* coef) {
   if (n == 0) return;
-  if (C % 4 == 0 && n < (int64_t(1) << 31) && aligned16(x) && aligned16(y)) {
+  if (C % 4 == 0 && n < (int64_t(1) << 31) && aligned16(x) && aligned16(y) && aligned16(coef)) {
     normalizeKernel4<Relu><<<blocksFor(n / 4, 256), 256, 0, stream()>>>(reinterpret_cast<const float4*>(x), reinterpret_cast<float4*>(y),
-                                                                        uint32_t(n / 4), uint32_t(C / 4), f);
+                                                                        uint32_t(n / 4), uint32_t(C / 4), reinterpret_cast<const float4*>(coef));
     checkLaunch(c, Relu ? "normalizeKernel4<relu>" : "normalizeKernel4");
     return;
   }
   // n < 2^31 and the grid stride < 2^30 (blocksFor caps the grid), so a uint32 index never wraps.
   if (n < (int64_t(1) << 31))
-    normalizeKernel<Relu, uint32_t><<<blocksFor(n, 256), 256, 0, stream()>>>(x, y, uint32_t(n), uint32_t(C), f);
+    normalizeKernel<Relu, uint32_t><<<blocksFor(n, 256), 256, 0, stream()>>>(x, y, uint32_t(n), uint32_t(C), coef);
   else
-    normalizeKernel<Relu, int64_t><<<blocksFor(n, 256), 256, 0, stream()>>>(x, y, n, C, f);
+    normalizeKernel<Relu, int64_t><<<blocksFor(n, 256), 256, 0, stream()>>>(x, y, n, C, coef);
   checkLaunch(c, Relu ? "normalizeKernel<relu>" : "normalizeKernel");
 }
 
 template <bool Relu>
-void backwardDx(const KernelCall& c, const float* dy, const float* x, float* dx, const float* dgamma, const float* dbeta, int64_t n, int64_t C,
-                double invM, const Affine& f) {
+void backwardDx(const KernelCall& c, const float* dy, const float* x, float* dx, int64_t n, int64_t C, const float* coef) {
   if (n == 0) return;
-  if (C % 4 == 0 && n < (int64_t(1) << 31) && aligned16(dy) && aligned16(x) && aligned16(dx)) {
+  if (C % 4 == 0 && n < (int64_t(1) << 31) && aligned16(dy) && aligned16(x) && aligned16(dx) && aligned16(coef)) {
     backwardDxKernel4<Relu><<<blocksFor(n / 4, 256), 256, 0, stream()>>>(reinterpret_cast<const float4*>(dy), reinterpret_cast<const float4*>(x),
-                                                                         reinterpret_cast<float4*>(dx), dgamma, dbeta, uint32_t(n / 4),
-                                                                         uint32_t(C / 4), invM, f);
+                                                                         reinterpret_cast<float4*>(dx), uint32_t(n / 4), uint32_t(C / 4),
+                                                                         reinterpret_cast<const float4*>(coef));
     checkLaunch(c, Relu ? "backwardDxKernel4<relu>" : "backwardDxKernel4");
     return;
   }
   if (n < (int64_t(1) << 31))
-    backwardDxKernel<Relu, uint32_t><<<blocksFor(n, 256), 256, 0, stream()>>>(dy, x, dx, dgamma, dbeta, uint32_t(n), uint32_t(C), invM, f);
+    backwardDxKernel<Relu, uint32_t><<<blocksFor(n, 256), 256, 0, stream()>>>(dy, x, dx, uint32_t(n), uint32_t(C), coef);
   else
-    backwardDxKernel<Relu, int64_t><<<blocksFor(n, 256), 256, 0, stream()>>>(dy, x, dx, dgamma, dbeta, n, C, invM, f);
+    backwardDxKernel<Relu, int64_t><<<blocksFor(n, 256), 256, 0, stream()>>>(dy, x, dx, n, C, coef);
   checkLaunch(c, Relu ? "backwardDxKernel<relu>" : "backwardDxKernel");
 }
+
+const dim3 kFinishBlock(32, kFinishLanes);
+unsigned finishBlocks(int64_t C) { return unsigned((C + 31) / 32); }
 
 void launchTrain(const KernelCall& c) {
   const TensorView& xv = c.inputs[0];
@@ -257,27 +308,31 @@ void launchTrain(const KernelCall& c) {
   const double eps = c.attrs.number("eps", 1e-5);
   float *mean = c.outputs[1].data, *invStd = c.outputs[2].data;
   const Slicing s = slicingFor(M, C);
-  Scratch s1(size_t(s.slices * C) * sizeof(double)), s2(size_t(s.slices * C) * sizeof(double));
+  Scratch s1(size_t(s.slices * C) * sizeof(double)), s2(size_t(s.slices * C) * sizeof(double)), coef(size_t(3 * C) * sizeof(float));
   statsPartialKernel<<<dim3(unsigned((C + 31) / 32), unsigned(s.slices)), dim3(32, kLanes), 0, stream()>>>(xv.data, s1.as<double>(), s2.as<double>(), M,
                                                                                                         C, s.rowsPerSlice);
   checkLaunch(c, "statsPartialKernel");
-  statsFinishKernel<<<blocksFor(C, 128), 128, 0, stream()>>>(xv.data, s1.as<double>(), s2.as<double>(), mean, invStd, M, C, s.slices, eps);
+  statsFinishKernel<<<finishBlocks(C), kFinishBlock, 0, stream()>>>(xv.data, s1.as<double>(), s2.as<double>(), mean, invStd, c.inputs[1].data,
+                                                                    c.inputs[2].data, coef.as<float>(), M, C, s.slices, eps);
   checkLaunch(c, "statsFinishKernel");
-  Affine f{c.inputs[1].data, c.inputs[2].data, mean, invStd, nullptr, 0.f};
   if (c.attrs.flag("relu"))
-    normalize<true>(c, xv.data, c.outputs[0].data, n, C, f);
+    normalize<true>(c, xv.data, c.outputs[0].data, n, C, coef.as<float>());
   else
-    normalize<false>(c, xv.data, c.outputs[0].data, n, C, f);
+    normalize<false>(c, xv.data, c.outputs[0].data, n, C, coef.as<float>());
 }
 
 void launchEval(const KernelCall& c) {
   const TensorView& xv = c.inputs[0];
   const int64_t C = xv.shape.back(), n = xv.numel();
+  if (C == 0 || n == 0) return;
   Affine f{c.inputs[1].data, c.inputs[2].data, c.inputs[3].data, nullptr, c.inputs[4].data, float(c.attrs.number("eps", 1e-5))};
+  Scratch coef(size_t(3 * C) * sizeof(float));
+  evalCoefKernel<<<blocksFor(C, 128), 128, 0, stream()>>>(coef.as<float>(), C, f);
+  checkLaunch(c, "evalCoefKernel");
   if (c.attrs.flag("relu"))
-    normalize<true>(c, xv.data, c.outputs[0].data, n, C, f);
+    normalize<true>(c, xv.data, c.outputs[0].data, n, C, coef.as<float>());
   else
-    normalize<false>(c, xv.data, c.outputs[0].data, n, C, f);
+    normalize<false>(c, xv.data, c.outputs[0].data, n, C, coef.as<float>());
 }
 
 template <bool Eval>
@@ -296,21 +351,23 @@ void launchBackward(const KernelCall& c) {
     return;
   }
   const Slicing s = slicingFor(M, C);
-  Scratch s1(size_t(s.slices * C) * sizeof(double)), s2(size_t(s.slices * C) * sizeof(double));
+  Scratch s1(size_t(s.slices * C) * sizeof(double)), s2(size_t(s.slices * C) * sizeof(double)),
+      coef(Eval ? sizeof(float) : size_t(5 * C) * sizeof(float));
   dim3 grid(unsigned((C + 31) / 32), unsigned(s.slices)), block(32, kLanes);
   if (relu)
     gradPartialKernel<true, Eval><<<grid, block, 0, stream()>>>(dy, xv.data, dx, s1.as<double>(), s2.as<double>(), M, C, s.rowsPerSlice, f);
   else
     gradPartialKernel<false, Eval><<<grid, block, 0, stream()>>>(dy, xv.data, dx, s1.as<double>(), s2.as<double>(), M, C, s.rowsPerSlice, f);
   checkLaunch(c, "gradPartialKernel");
-  gradFinishKernel<<<blocksFor(C, 128), 128, 0, stream()>>>(s1.as<double>(), s2.as<double>(), dgamma, dbeta, C, s.slices, f);
+  const double invM = 1.0 / double(M);
+  gradFinishKernel<<<finishBlocks(C), kFinishBlock, 0, stream()>>>(s1.as<double>(), s2.as<double>(), dgamma, dbeta, Eval ? nullptr : coef.as<float>(),
+                                                                   C, s.slices, invM, f);
   checkLaunch(c, "gradFinishKernel");
   if (Eval) return;
-  const double invM = 1.0 / double(M);
   if (relu)
-    backwardDx<true>(c, dy, xv.data, dx, dgamma, dbeta, n, C, invM, f);
+    backwardDx<true>(c, dy, xv.data, dx, n, C, coef.as<float>());
   else
-    backwardDx<false>(c, dy, xv.data, dx, dgamma, dbeta, n, C, invM, f);
+    backwardDx<false>(c, dy, xv.data, dx, n, C, coef.as<float>());
 }
 
 void launchUpdateStats(const KernelCall& c) {
