@@ -46,6 +46,7 @@ function ours(xIfa1: number, xIfa2: number, xBn: number): OursEntry[] {
 const okSteps: Step[] = [
   { name: 'conformance', status: 'pass', seconds: 20, note: '71/71 passed, 0 skipped' },
   { name: 'memcheck', status: 'pass', seconds: 90, note: 'ERROR SUMMARY: 0 errors' },
+  { name: 'control', status: 'pass', seconds: 3, note: 'the planted out-of-bounds read was reported' },
 ];
 
 test('check: max and min bounds, and a missing value is NOT RUN with its reason', () => {
@@ -63,7 +64,7 @@ test('every target met: PASS, exit 0, ratios in the table', () => {
   const r = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps });
   assert.is(r.overall, 'PASS', r.markdown);
   assert.is(r.exitCode, 0);
-  assert.is(r.items.length, 8);
+  assert.is(r.items.length, 9);
   assert.ok(r.items.every((i) => i.verdict === 'PASS'));
   assert.match(r.markdown, /# Issue 4 GPU check — PASS/);
   assert.match(r.markdown, /3000 GB\/s/);
@@ -121,16 +122,16 @@ test('no GPU: everything NOT RUN with the reason, exit 2', () => {
   assert.is(r.overall, 'NOT VERIFIED');
   assert.is(r.exitCode, 2);
   assert.ok(r.items.every((i) => i.verdict === 'NOT RUN'), r.markdown);
-  assert.match(r.items[2].detail, /ifa-ssl bench skipped: CUDA unavailable/);
-  assert.match(r.items[4].detail, /ifa-ssl bench: not measured/); // IFA 2 has no line at all
+  assert.match(r.items[3].detail, /ifa-ssl bench skipped: CUDA unavailable/);
+  assert.match(r.items[5].detail, /ifa-ssl bench: not measured/); // IFA 2 has no line at all
   assert.match(r.markdown, /PyTorch: torch\.cuda unavailable/);
 });
 
 test('ours measured but PyTorch missing: floor items NOT RUN (no copy bandwidth), not PASS', () => {
   const r = buildReport({ ours: ours(1, 1, 1), torch: { error: 'cuda_ops.py exited with 1' }, steps: okSteps });
   assert.is(r.overall, 'NOT VERIFIED');
-  assert.match(r.items[2].detail, /no copy bandwidth/);
-  assert.match(r.items[3].detail, /PyTorch compile failed: cuda_ops\.py exited with 1/);
+  assert.match(r.items[3].detail, /no copy bandwidth/);
+  assert.match(r.items[4].detail, /PyTorch compile failed: cuda_ops\.py exited with 1/);
   // A bench that failed says so.
   const failed = buildReport({ ours: [{ bench: 'bn', shape: BN, pass: 'both', error: 'rc 1: out of CUDA memory' }], torch: torchReport(), steps: okSteps });
   assert.match(failed.items.find((i) => i.name.startsWith('BN') && i.name.includes('floor'))!.detail, /ifa-ssl bench failed: rc 1: out of CUDA memory/);

@@ -18,7 +18,8 @@
 # verified (skipped or out of time), 3 the script could not start.
 #
 # Environment: IFA_CHECK_BUDGET_S (total seconds, default 400), IFA_CHECK_STEPS (comma list of probe,
-# conformance, bench, torch, memcheck; default all), IFA_CHECK_ITERS (timed runs per bench, default
+# conformance, bench, torch, memcheck, control; default all), IFA_CHECK_PLANT_ADDON (the planted
+# build for the control step, default build-plant/Release/ifa_native.node: carry it), IFA_CHECK_ITERS (timed runs per bench, default
 # 20), IFA_CHECK_CONV_BATCH (default 128), IFA_CHECK_NO_COMPILE=1 (skip torch.compile),
 # IFA_TORCH_PYTHON (default python3), IFA_CHECK_SANITIZER (path of compute-sanitizer).
 # IFA_CHECK_DRYRUN=1 rehearses every step without a GPU: the cpu backend where cuda would be
@@ -60,7 +61,7 @@ if [ -n "$dryrun" ]; then
   iters=${IFA_CHECK_ITERS:-3}
   conv_batch=${IFA_CHECK_CONV_BATCH:-1}
 fi
-steps=${IFA_CHECK_STEPS:-probe,conformance,bench,torch,memcheck}
+steps=${IFA_CHECK_STEPS:-probe,conformance,bench,torch,memcheck,control}
 python=${IFA_TORCH_PYTHON:-python3}
 export NO_COLOR=1 PYTHONUNBUFFERED=1
 unset FORCE_COLOR
@@ -311,6 +312,30 @@ if want memcheck; then
       st=pass
     fi
     record memcheck "$st" $((SECONDS - CONF_T0)) "${summary:-no ERROR SUMMARY line}: ${oom} from the deliberate out-of-memory test, $(( ${errors:-0} - oom )) others; $mpassed/$mtotal passed, $mskipped skipped (rc $rc)"
+  fi
+fi
+
+# --- the memory checker's positive control -------------------------------------------------------
+# With the planted build (CMake IFA_PLANT_OOB=ON; kernels/cuda/README.md), reluKernel reads one float
+# past its input: memcheck must say so, or its clean report above proves nothing.
+plant=${IFA_CHECK_PLANT_ADDON:-build-plant/Release/ifa_native.node}
+if want control; then
+  t0=$SECONDS
+  if [ "$cuda_ok" -ne 1 ]; then
+    skip_cuda control
+  elif [ -z "$sanitizer" ] || [ ! -f "$plant" ]; then
+    record control skipped 0 "skipped: ${sanitizer:+no planted addon at $plant}${sanitizer:-compute-sanitizer not found}"
+  else
+    : >"$tmp/control.log"
+    run "$tmp/control.log" "$(limit 60)" env IFA_NATIVE_PATH="$root/$plant" IFA_CUDA_EXACT_ALLOC=1 \
+      "$sanitizer" --tool memcheck --target-processes all --error-exitcode 86 --print-limit 5 "$node_bin" dist/bench/gpu/oob-control.js
+    found=$(grep -m1 -E 'Invalid __global__ read of size 4' "$tmp/control.log" | sed 's/^=* *//')
+    at=$(grep -m1 -E 'at .*reluKernel' "$tmp/control.log" | sed 's/^=* *//' | cut -c1-80)
+    if [ "$rc" -eq 86 ] && [ -n "$found" ]; then
+      record control pass $((SECONDS - t0)) "the planted out-of-bounds read was reported: $found $at"
+    else
+      record control fail $((SECONDS - t0)) "rc $rc, planted read not reported: $(grep -E 'ERROR SUMMARY|oob-control' "$tmp/control.log" | oneline 150)"
+    fi
   fi
 fi
 

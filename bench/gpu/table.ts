@@ -152,7 +152,8 @@ export function buildReport(input: ReportInput): Report {
     : torch.skipped
       ? `no copy bandwidth (PyTorch skipped: ${torch.skipped})`
       : `no copy bandwidth measured (PyTorch ${torch.error ? `failed: ${torch.error}` : 'gave none'})`;
-  const items: Item[] = [stepItem(steps, 'conformance', 'CUDA conformance suite (every op, forward + backward, vs CPU)'), stepItem(steps, 'memcheck', 'compute-sanitizer memcheck over the CUDA conformance suite')];
+  const items: Item[] = [stepItem(steps, 'conformance', 'CUDA conformance suite (every op, forward + backward, vs CPU)'), stepItem(steps, 'memcheck', 'compute-sanitizer memcheck over the CUDA conformance suite'),
+    stepItem(steps, 'control', "memcheck's positive control: a planted out-of-bounds read is reported")];
 
   const memRows: string[] = [];
   const memRow = (work: string, shape: number[], floorN: number, o: OursEntry | undefined, eager: TorchEntry | undefined, compiled: TorchEntry | undefined, maxX: number, minVs: number, vsLabel: 'eager' | 'compile') => {
