@@ -2,7 +2,8 @@
 # Issue 4's GPU check in one call on the device machine: what the addon sees, a round trip, the CUDA
 # conformance suite, our benches (ifa, bn, the ResNet-50 convolutions) beside PyTorch's
 # (bench/torch/cuda_ops.py: copy bandwidth, eager, torch.compile, cuDNN), compute-sanitizer memcheck
-# over the CUDA conformance suite, and the ratio table with a verdict per acceptance item
+# over the CUDA conformance suite and its positive control (a planted out-of-bounds read must be
+# reported), our ResNet-50 convolutions last, and the ratio table with a verdict per acceptance item
 # (bench/gpu/table.ts). A failing step is recorded and the next one runs.
 #
 #   bash bench/gpu/check.sh          # on the device; see kernels/cuda/README.md for the whole recipe
@@ -280,7 +281,7 @@ report() {
   node dist/bench/gpu/table.js "${files[@]}" "${meta[@]}" --out "$OUT/report.md" >"$tmp/report.txt" 2>&1
   table_rc=$?
   node dist/bench/gpu/table.js "${files[@]}" "${meta[@]}" --results \
-    --meta "command=device run: bash bench/gpu/check.sh (carry .device, build-cmake/Release/ifa_native.node)" --out "$OUT/results.md" >/dev/null 2>&1
+    --meta "command=device run: bash bench/gpu/check.sh (carry .device, build-cmake/Release/ifa_native.node, build-plant/Release/ifa_native.node)" --out "$OUT/results.md" >/dev/null 2>&1
   [ -f "$OUT/report.md" ] || { cat "$tmp/report.txt" >>"$OUT/check.log"; echo "# report failed (table.js exited $table_rc)" >"$OUT/report.md"; table_rc=1; }
   say "--- report written ($((SECONDS - t0))s, table exit $table_rc)"
 }
