@@ -236,6 +236,9 @@ if want bench; then
   bench_one "ifa 128x14x14x1024" 60 ifa --shape 128,14,14,1024
   bench_one "ifa 32x32x32x1024" 60 ifa --shape 32,32,32,1024
   bench_one "bn 128x56x56x256" 90 bn --shape 128,56,56,256
+  # One iteration between two events, host time included, as the anchors timed PyTorch: informational.
+  bench_one "ifa 128x14x14x1024 one iteration" 60 ifa --shape 128,14,14,1024 --reps 1
+  bench_one "ifa 32x32x32x1024 one iteration" 60 ifa --shape 32,32,32,1024 --reps 1
 fi
 
 # --- PyTorch, same work, same call ----------------------------------------------------------------

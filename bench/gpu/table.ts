@@ -115,8 +115,14 @@ export function check(value: number | undefined | null, target: number, kind: 'm
   return { verdict: ok ? 'PASS' : 'FAIL', detail: `${value.toFixed(2)}× (target ${kind === 'max' ? '≤' : '≥'} ${target}×)` };
 }
 
+/** Our entry for a verdict: timed by the reps rule (not a fixed --reps, which check.sh uses for the one-iteration table). */
 export function findOurs(ours: OursEntry[], bench: string, shape: readonly number[], pass = 'both', layer?: string): OursEntry | undefined {
-  return ours.find((o) => o.bench === bench && (o.pass ?? 'both') === pass && (layer !== undefined ? o.layer === layer : sameShape(o.shape, shape)));
+  return ours.find((o) => !o.reps_fixed && o.bench === bench && (o.pass ?? 'both') === pass && (layer !== undefined ? o.layer === layer : sameShape(o.shape, shape)));
+}
+
+/** Our entry timed one iteration per event pair (--reps 1). */
+export function findOursSingle(ours: OursEntry[], bench: string, shape: readonly number[]): OursEntry | undefined {
+  return ours.find((o) => o.reps_fixed === true && o.reps === 1 && o.bench === bench && (o.pass ?? 'both') === 'both' && sameShape(o.shape, shape));
 }
 
 export function findTorch(torch: TorchReport | null, work: string, variant: string, shape: readonly number[], pass = 'both', layer?: string): TorchEntry | undefined {
@@ -180,6 +186,19 @@ export function buildReport(input: ReportInput): Report {
   }
   memRow('BN+ReLU', TARGETS.bnShape, 8, findOurs(ours, 'bn', TARGETS.bnShape), findTorch(torch, 'bn', 'eager', TARGETS.bnShape), undefined, TARGETS.bnMaxXFloor, TARGETS.bnMinVsEager, 'eager');
 
+  // One iteration between two events (host launch time included), as the anchors timed PyTorch.
+  const singleRows: string[] = [];
+  for (const shape of TARGETS.ifaShapes) {
+    const o = findOursSingle(ours, 'ifa', shape);
+    const e = findTorch(torch, 'ifa', 'eager', shape);
+    const c = findTorch(torch, 'ifa', 'compile', shape);
+    const ms = o?.median_ms;
+    const es = e?.single_ms as number | undefined;
+    const cs = c?.single_ms as number | undefined;
+    if (ms === undefined && es === undefined && cs === undefined) continue;
+    singleRows.push(`| IFA ${shapeStr(shape)} fwd+bwd | ${fmt(ms)} | ${fmt(es)} | ${fmt(cs)} | ${fmt(ms && es ? es / ms : undefined, 2)} | ${fmt(ms && cs ? cs / ms : undefined, 2)} |`);
+  }
+
   // Convolution: no target; TFLOP/s against cuDNN, per layer found in either source.
   const layers = [...new Set([...ours.filter((o) => o.bench === 'conv' && o.layer).map((o) => o.layer!), ...(torch?.results ?? []).filter((t) => t.work === 'conv' && t.layer).map((t) => t.layer!)])];
   const convRows: string[] = [];
@@ -236,6 +255,16 @@ export function buildReport(input: ReportInput): Report {
     '',
     `Speed targets: IFA ≥ ${TARGETS.ifaMinVsCompile}× vs torch.compile; BN+ReLU ≥ ${TARGETS.bnMinVsEager}× vs eager. PyTorch runs NCHW (as the anchors).`,
   );
+  if (singleRows.length) {
+    lines.push(
+      '',
+      `${h} IFA timed one iteration per event pair (median ms; host launch time included, as the anchors timed PyTorch; no verdict)`,
+      '',
+      '| work (NHWC) | ifa-ssl | PyTorch eager | torch.compile | vs eager | vs compile |',
+      '|---|---:|---:|---:|---:|---:|',
+      ...singleRows,
+    );
+  }
   if (convRows.length) {
     lines.push(
       '',

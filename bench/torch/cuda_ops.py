@@ -97,7 +97,7 @@ def main(argv):
     if smoke:
         args.conv_batch = 1
 
-    def time_ms(fn, warmup=5):
+    def time_ms(fn, warmup=5, fixed_reps=None):
         # As `ifa-ssl bench` on cuda (src/cli/bench.ts repsFor): each sample times `reps` calls
         # enqueued back to back between two events, reps = ceil(2 ms / one call) within 1..10, so the
         # host's launch gaps overlap the GPU's work; per call.
@@ -115,6 +115,8 @@ def main(argv):
             b.synchronize()
             one = a.elapsed_time(b)
             reps = max(1, min(10, math.ceil(2.0 / one))) if one > 0 else 10
+        if fixed_reps is not None:
+            reps = fixed_reps
         ts = []
         for _ in range(iters):
             if smoke:
@@ -211,7 +213,11 @@ def main(argv):
 
                     t = time.time()
                     med, mn = time_ms(step)
-                    results.append({**entry, "median_ms": round(med, 4), "min_ms": round(mn, 4), **floor_fields(med, 3 * q.numel() * 4)})
+                    # Also one iteration between two events, host time included, as the anchors
+                    # (../shared/anchors/torch_baselines.py) timed it: informational.
+                    single, _ = time_ms(step, warmup=1, fixed_reps=1)
+                    results.append({**entry, "median_ms": round(med, 4), "min_ms": round(mn, 4), "single_ms": round(single, 4),
+                                    **floor_fields(med, 3 * q.numel() * 4)})
                     log(f"ifa {entry['shape']} {entry['variant']}: {med:.3f} ms (measured in {time.time() - t:.0f} s with warm-up)")
 
                 guarded(entry, run)

@@ -267,7 +267,7 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
       shape,
       pass,
       iters,
-      ...(timer ? { reps } : {}),
+      ...(timer ? { reps, ...(spec.reps !== undefined ? { reps_fixed: true } : {}) } : {}),
       median_ms: round(median),
       min_ms: round(times[0]),
       bytes: work.bytes,
