@@ -31,6 +31,22 @@ namespace {
 
 constexpr int kLanes = 8;  // row lanes per 32-channel block
 
+// Adds a and b over the block's Lanes rows of threads (threadIdx.y) through shared memory; true in
+// the row-0 thread of an active column, which then holds the sums. Every thread must call it.
+template <int Lanes>
+__device__ __forceinline__ bool laneSum(double& a, double& b, bool active) {
+  __shared__ double sa[Lanes][33], sb[Lanes][33];
+  sa[threadIdx.y][threadIdx.x] = a;
+  sb[threadIdx.y][threadIdx.x] = b;
+  __syncthreads();
+  if (threadIdx.y != 0 || !active) return false;
+  for (int k = 1; k < Lanes; k++) {
+    a += sa[k][threadIdx.x];
+    b += sb[k][threadIdx.x];
+  }
+  return true;
+}
+
 __global__ void statsPartialKernel(const float* __restrict x, double* __restrict s1, double* __restrict s2, int64_t M, int64_t C,
                                    int64_t rowsPerSlice) {
   const int64_t ch = int64_t(blockIdx.x) * 32 + threadIdx.x;
@@ -45,15 +61,7 @@ __global__ void statsPartialKernel(const float* __restrict x, double* __restrict
       b += d * d;
     }
   }
-  __shared__ double sa[kLanes][33], sb[kLanes][33];
-  sa[threadIdx.y][threadIdx.x] = a;
-  sb[threadIdx.y][threadIdx.x] = b;
-  __syncthreads();
-  if (threadIdx.y == 0 && ch < C) {
-    for (int k = 1; k < kLanes; k++) {
-      a += sa[k][threadIdx.x];
-      b += sb[k][threadIdx.x];
-    }
+  if (laneSum<kLanes>(a, b, ch < C)) {
     s1[int64_t(blockIdx.y) * C + ch] = a;
     s2[int64_t(blockIdx.y) * C + ch] = b;
   }
@@ -75,16 +83,7 @@ __device__ __forceinline__ bool sumSlices(const double* __restrict s1, const dou
       b += s2[s * C + ch];
     }
   }
-  __shared__ double sa[kFinishLanes][33], sb[kFinishLanes][33];
-  sa[threadIdx.y][threadIdx.x] = a;
-  sb[threadIdx.y][threadIdx.x] = b;
-  __syncthreads();
-  if (threadIdx.y != 0 || ch >= C) return false;
-  for (int k = 1; k < kFinishLanes; k++) {
-    a += sa[k][threadIdx.x];
-    b += sb[k][threadIdx.x];
-  }
-  return true;
+  return laneSum<kFinishLanes>(a, b, ch < C);
 }
 
 // mean, invStd, and the forward's per-channel coefficients coef[0..2][C] = mean, gamma·invStd, beta.
@@ -172,15 +171,7 @@ __global__ void gradPartialKernel(const float* __restrict dy, const float* __res
       b += double(g) * xc;
     }
   }
-  __shared__ double sa[kLanes][33], sb[kLanes][33];
-  sa[threadIdx.y][threadIdx.x] = a;
-  sb[threadIdx.y][threadIdx.x] = b;
-  __syncthreads();
-  if (threadIdx.y == 0 && ch < C) {
-    for (int k = 1; k < kLanes; k++) {
-      a += sa[k][threadIdx.x];
-      b += sb[k][threadIdx.x];
-    }
+  if (laneSum<kLanes>(a, b, ch < C)) {
     s1[int64_t(blockIdx.y) * C + ch] = a;
     s2[int64_t(blockIdx.y) * C + ch] = b;
   }
