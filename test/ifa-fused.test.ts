@@ -108,6 +108,9 @@ const cases = [
   { label: 'C 7', shape: [2, 3, 3, 7], target: 1 },
   { label: 'C 70, target 0.3', shape: [1, 2, 3, 70], target: 0.3 },
   { label: 'C 132, target 0.5', shape: [2, 2, 2, 132], target: 0.5 },
+  // CUDA: 1152 blocks of 8 pixels, whose partial sums the grid's last block adds up (lastBlockMean's
+  // four-way loop and its remainder); three launches in a row check that its block count resets.
+  { label: '9216 pixels of C 4', shape: [1, 96, 96, 4], target: 1 },
 ];
 
 const statuses = await backendStatuses();

@@ -3,7 +3,8 @@
 // float partials; means over rows are reduced in a fixed order (deterministic).
 //   ifaLoss(q[...,C], p) → loss[1] (attrs target = 1, eps = 1e-6): mean over the M pixels of
 //       |target − cos|, cos = ⟨q,p⟩/(max(‖q‖,eps)·max(‖p‖,eps)). ifaForwardKernel: a warp per pixel
-//       (float4 loads when C % 4 == 0), per-block partial sums, then ifaFinishKernel. Reads q and p
+//       (float4 loads when C % 4 == 0), per-block partial sums that the grid's last block adds up
+//       (lastBlockMean: one launch, fixed order). Reads q and p
 //       once: bytes 4·2|q|; 6 FLOPs per channel. No N·H·W·C temporaries.
 //   ifaLossBackward(dloss[1], q, p) → dq[, dp]: ifaBackwardKernel<V> keeps the pixel's q and p in
 //       registers (V float4 per lane, C ≤ 128·V, up to C = 1024), so q and p are read once and dq
@@ -12,9 +13,9 @@
 //       ‖q‖ ≥ eps (else 0). Other C take ifaBackwardKernel<0>, which reads q and p a second time
 //       (from L1/L2 in practice).
 //   ifaLossWithGrad(q, p) → loss[1], dq[, dp] (attrs target, eps, gradScale): forward and backward
-//       in one launch pair, for an upstream gradient the host knows (gradScale): ifaWithGradKernel<V>
+//       in one launch, for an upstream gradient the host knows (gradScale): ifaWithGradKernel<V>
 //       does ifaBackwardKernel<V>'s work with g = gradScale/M and also sums |target − cos| into
-//       per-block partials, which meanFinishKernel reduces in a fixed order (deterministic). Bytes
+//       per-block partials, which the last block reduces in a fixed order (deterministic). Bytes
 //       4·(2|q| + |dq| [+ |dp|]), against 4·(4|q| + |dq| [+ |dp|]) for ifaLoss then ifaLossBackward.
 //   softmaxCrossEntropy(logits[N,K], labels[N]) → loss[1]: a block per row (max, Σexp in double),
 //       row losses reduced by a final single-block kernel; an invalid label gives NaN, as on the CPU.
@@ -62,9 +63,50 @@ __device__ __forceinline__ void rowDots(const float* __restrict a, const float* 
   bb = warpSumD(fb);
 }
 
+// One block of 1024 threads: with 256 the few thousand partials took 7 µs on an H200 (twelve dependent
+// L2 round trips per thread), a tenth of the fused IFA pass on [128,14,14,1024].
+constexpr int kFinishThreads = 1024;
+__global__ void __launch_bounds__(kFinishThreads) meanFinishKernel(const double* __restrict partial, int64_t parts, float* __restrict out, int64_t M) {
+  __shared__ double sh[32];
+  double s = 0;
+  for (int64_t i = threadIdx.x; i < parts; i += blockDim.x) s += partial[i];
+  s = blockSumD(s, sh);
+  if (threadIdx.x == 0) out[0] = M ? float(s / double(M)) : nanf("");
+}
+
+// Blocks of the running launch that have written their partial sum; the last one resets it to 0
+// (atomicInc wraps at gridDim.x − 1), so every launch starts from 0. The launches that use it are
+// ordered by the device's one stream.
+__device__ unsigned int gBlocksDone = 0;
+
+// Called by every thread of every block after thread 0 wrote partial[blockIdx.x]: the last block to
+// get here sums all gridDim.x partials in index order (deterministic) and writes out[0] = sum / M.
+// Saves the separate meanFinishKernel launch (about 4 µs plus the gap between kernels on an H100).
+__device__ __forceinline__ void lastBlockMean(double* partial, float* __restrict out, int64_t M, double* sh) {
+  __shared__ bool isLast;
+  if (threadIdx.x == 0) {
+    __threadfence();  // this block's partial is visible to every block before the count says so
+    isLast = atomicInc(&gBlocksDone, gridDim.x - 1) == gridDim.x - 1;
+  }
+  __syncthreads();
+  if (!isLast) return;
+  __threadfence();
+  // __ldcg: from L2, where the other blocks' partials are (never this SM's L1). Four independent
+  // sums so the loads are in flight together, not one L2 round trip after another.
+  double s[4] = {0, 0, 0, 0};
+  const unsigned n = gridDim.x;
+  unsigned i = threadIdx.x;
+  for (; i + 3 * blockDim.x < n; i += 4 * blockDim.x)
+#pragma unroll
+    for (int k = 0; k < 4; k++) s[k] += __ldcg(partial + i + k * blockDim.x);
+  for (; i < n; i += blockDim.x) s[0] += __ldcg(partial + i);
+  const double total = blockSumD((s[0] + s[1]) + (s[2] + s[3]), sh);
+  if (threadIdx.x == 0) out[0] = M ? float(total / double(M)) : nanf("");
+}
+
 template <bool Vec4>
-__global__ void ifaForwardKernel(const float* __restrict q, const float* __restrict p, double* __restrict partial, int64_t M, int64_t C, double target,
-                                 double eps) {
+__global__ void ifaForwardKernel(const float* __restrict q, const float* __restrict p, double* partial, float* __restrict out, int64_t M, int64_t C,
+                                 double target, double eps) {
   __shared__ double sh[32];
   double acc = 0;
   for (int64_t row = warpId(); row < M; row += warpCount()) {
@@ -76,17 +118,7 @@ __global__ void ifaForwardKernel(const float* __restrict q, const float* __restr
   // One value per warp: lane 0 contributes, the others add 0.
   double v = blockSumD((threadIdx.x & 31) == 0 ? acc : 0.0, sh);
   if (threadIdx.x == 0) partial[blockIdx.x] = v;
-}
-
-// One block of 1024 threads: with 256 the few thousand partials took 7 µs on an H200 (twelve dependent
-// L2 round trips per thread), a tenth of the fused IFA pass on [128,14,14,1024].
-constexpr int kFinishThreads = 1024;
-__global__ void __launch_bounds__(kFinishThreads) meanFinishKernel(const double* __restrict partial, int64_t parts, float* __restrict out, int64_t M) {
-  __shared__ double sh[32];
-  double s = 0;
-  for (int64_t i = threadIdx.x; i < parts; i += blockDim.x) s += partial[i];
-  s = blockSumD(s, sh);
-  if (threadIdx.x == 0) out[0] = M ? float(s / double(M)) : nanf("");
+  lastBlockMean(partial, out, M, sh);
 }
 
 // Per-pixel gradient coefficients and loss term (as the CPU kernel).
@@ -179,8 +211,8 @@ __global__ void __launch_bounds__(256) ifaBackwardKernel(const float* __restrict
 // ifaBackwardKernel's work for g = gradScale/M, plus the block's Σ |target − cos| in partial.
 template <int V>
 __global__ void __launch_bounds__(256) ifaWithGradKernel(const float* __restrict q, const float* __restrict p, float* __restrict dq,
-                                                         float* __restrict dp, double* __restrict partial, int64_t M, int64_t C, double g,
-                                                         double target, double eps) {
+                                                         float* __restrict dp, double* partial, float* __restrict out, int64_t M, int64_t C,
+                                                         double g, double target, double eps) {
   __shared__ double sh[32];
   double acc = 0;
   for (int64_t row = warpId(); row < M; row += warpCount())
@@ -188,6 +220,7 @@ __global__ void __launch_bounds__(256) ifaWithGradKernel(const float* __restrict
   // Every thread of the block gets here (the loop above is per warp): one value per warp, from lane 0.
   const double v = blockSumD((threadIdx.x & 31) == 0 ? acc : 0.0, sh);
   if (threadIdx.x == 0) partial[blockIdx.x] = v;
+  lastBlockMean(partial, out, M, sh);
 }
 
 __device__ __forceinline__ int64_t labelIndex(float v, int64_t K) {
@@ -286,17 +319,19 @@ void launchIfa(const KernelCall& c) {
   const TensorView& qv = c.inputs[0];
   const int64_t C = qv.shape.back(), M = C ? qv.numel() / C : 0;
   const double target = c.attrs.number("target", 1.0), eps = c.attrs.number("eps", 1e-6);
+  float* out = c.outputs[0].data;
+  if (M == 0) {  // the mean of nothing: NaN, as on the CPU
+    meanFinishKernel<<<1, kFinishThreads, 0, stream()>>>(nullptr, 0, out, 0);
+    checkLaunch(c, "meanFinishKernel");
+    return;
+  }
   const unsigned blocks = warpBlocks(M);
   Scratch partial(size_t(blocks) * sizeof(double));
-  if (M > 0) {
-    if (C % 4 == 0)
-      ifaForwardKernel<true><<<blocks, 32 * kWarpsPerBlock, 0, stream()>>>(qv.data, c.inputs[1].data, partial.as<double>(), M, C, target, eps);
-    else
-      ifaForwardKernel<false><<<blocks, 32 * kWarpsPerBlock, 0, stream()>>>(qv.data, c.inputs[1].data, partial.as<double>(), M, C, target, eps);
-    checkLaunch(c, "ifaForwardKernel");
-  }
-  meanFinishKernel<<<1, kFinishThreads, 0, stream()>>>(partial.as<double>(), M > 0 ? blocks : 0, c.outputs[0].data, M);
-  checkLaunch(c, "meanFinishKernel");
+  if (C % 4 == 0)
+    ifaForwardKernel<true><<<blocks, 32 * kWarpsPerBlock, 0, stream()>>>(qv.data, c.inputs[1].data, partial.as<double>(), out, M, C, target, eps);
+  else
+    ifaForwardKernel<false><<<blocks, 32 * kWarpsPerBlock, 0, stream()>>>(qv.data, c.inputs[1].data, partial.as<double>(), out, M, C, target, eps);
+  checkLaunch(c, "ifaForwardKernel");
 }
 
 void launchIfaBackward(const KernelCall& c) {
@@ -323,24 +358,26 @@ void launchIfaWithGrad(const KernelCall& c) {
   const int64_t C = qv.shape.back(), M = C ? qv.numel() / C : 0;
   const double target = c.attrs.number("target", 1.0), eps = c.attrs.number("eps", 1e-6);
   const double g = c.attrs.number("gradScale", 1.0) / double(M > 0 ? M : 1);
+  float* out = c.outputs[0].data;
+  if (M == 0) {  // nothing to differentiate; the loss is NaN, as on the CPU
+    meanFinishKernel<<<1, kFinishThreads, 0, stream()>>>(nullptr, 0, out, 0);
+    checkLaunch(c, "meanFinishKernel");
+    return;
+  }
   const unsigned blocks = warpBlocks(M), threads = 32 * kWarpsPerBlock;
   Scratch partial(size_t(blocks) * sizeof(double));
-  if (M > 0) {
-    const float *q = qv.data, *p = c.inputs[1].data;
-    float* dq = c.outputs[1].data;
-    float* dp = c.outputs.size() > 2 ? c.outputs[2].data : nullptr;
-    double* part = partial.as<double>();
-    switch (ifaRowVectors(C)) {
-      case 1: ifaWithGradKernel<1><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, M, C, g, target, eps); break;
-      case 2: ifaWithGradKernel<2><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, M, C, g, target, eps); break;
-      case 4: ifaWithGradKernel<4><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, M, C, g, target, eps); break;
-      case 8: ifaWithGradKernel<8><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, M, C, g, target, eps); break;
-      default: ifaWithGradKernel<0><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, M, C, g, target, eps); break;
-    }
-    checkLaunch(c, "ifaWithGradKernel");
+  const float *q = qv.data, *p = c.inputs[1].data;
+  float* dq = c.outputs[1].data;
+  float* dp = c.outputs.size() > 2 ? c.outputs[2].data : nullptr;
+  double* part = partial.as<double>();
+  switch (ifaRowVectors(C)) {
+    case 1: ifaWithGradKernel<1><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, out, M, C, g, target, eps); break;
+    case 2: ifaWithGradKernel<2><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, out, M, C, g, target, eps); break;
+    case 4: ifaWithGradKernel<4><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, out, M, C, g, target, eps); break;
+    case 8: ifaWithGradKernel<8><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, out, M, C, g, target, eps); break;
+    default: ifaWithGradKernel<0><<<blocks, threads, 0, stream()>>>(q, p, dq, dp, part, out, M, C, g, target, eps); break;
   }
-  meanFinishKernel<<<1, kFinishThreads, 0, stream()>>>(partial.as<double>(), M > 0 ? blocks : 0, c.outputs[0].data, M);
-  checkLaunch(c, "meanFinishKernel");
+  checkLaunch(c, "ifaWithGradKernel");
 }
 
 void launchSoftmaxCE(const KernelCall& c) {

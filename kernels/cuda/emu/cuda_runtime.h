@@ -113,6 +113,14 @@ inline T atomicAdd(T* address, T v) {
   *address = old + v;
   return old;
 }
+// CUDA's wrapping increment: old ≥ limit gives 0, else old + 1.
+inline unsigned atomicInc(unsigned* address, unsigned limit) {
+  unsigned old = *address;
+  *address = old >= limit ? 0u : old + 1u;
+  return old;
+}
+// Blocks run one after another, so their writes are already ordered.
+inline void __threadfence() {}
 template <typename T>
 inline T atomicMax(T* address, T v) {
   T old = *address;
@@ -128,6 +136,10 @@ inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }
 template <typename T>
 inline T __ldg(const T* p) {
+  return *p;
+}
+template <typename T>
+inline T __ldcg(const T* p) {
   return *p;
 }
 // CUDA's global min/max overloads (device code calls them unqualified).
