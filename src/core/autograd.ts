@@ -5,7 +5,7 @@ import { keep, noGrad, tidy } from './engine.js';
 import { formatShape, shapesEqual } from './shape.js';
 import { Tensor, setBackwardImpl } from './tensor.js';
 import { add } from '../ops/add.js';
-import { ones } from './tensor.js';
+import { knownFull } from './tensor.js';
 
 /** Tensors reachable from root through recorded ops, root first, each before its inputs. */
 function topologicalOrder(root: Tensor): Tensor[] {
@@ -38,11 +38,9 @@ function accumulate(into: Tensor | undefined | null, g: Tensor): Tensor {
   return sum;
 }
 
-/** The default seed: ones, marked as known on the host (see Tensor.knownValue). */
+/** The default seed: ones, known on the host (Tensor.knownValue) and filled on the device only if read. */
 function knownOnes(root: Tensor): Tensor {
-  const seed = ones(root.shape, { backend: root.backend });
-  seed.knownValue = 1;
-  return seed;
+  return knownFull(root.shape, 1, root.backend);
 }
 
 export function backward(root: Tensor, grad?: Tensor): void {

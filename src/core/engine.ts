@@ -4,21 +4,45 @@
 import type { Backend, Storage } from '../backends/backend.js';
 import type { Tensor } from './tensor.js';
 
-/** Storage shared by a tensor and its views (reshape, detach); freed when the last one is disposed. */
+/**
+ * Storage shared by a tensor and its views (reshape, detach); freed when the last one is disposed.
+ * A holder made with a function allocates and fills its storage on first use (lazy): backward()'s
+ * seed of ones, which the fused IFA gradient never reads, costs no device work unless something does.
+ */
 export class StorageHolder {
   private refs = 1;
+  private stored: Storage | null;
+  private make: (() => Storage) | null;
   /** Every element's value, when known on the host (Tensor.knownValue). */
   knownValue: number | undefined = undefined;
   constructor(
     readonly backend: Backend,
-    readonly storage: Storage,
-  ) {}
+    storage: Storage | (() => Storage),
+  ) {
+    this.stored = typeof storage === 'function' ? null : storage;
+    this.make = typeof storage === 'function' ? storage : null;
+  }
+  get storage(): Storage {
+    if (!this.stored) {
+      this.stored = this.make!();
+      this.make = null;
+    }
+    return this.stored;
+  }
+  /** False while a lazy holder has not been used yet. */
+  get materialized(): boolean {
+    return this.stored !== null;
+  }
   retain(): void {
     this.refs++;
   }
   release(): void {
     if (this.refs <= 0) return;
-    if (--this.refs === 0) this.backend.free(this.storage);
+    if (--this.refs === 0) {
+      if (this.stored) this.backend.free(this.stored);
+      this.stored = null;
+      this.make = null;
+    }
   }
 }
 

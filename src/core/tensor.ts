@@ -162,6 +162,22 @@ export function emptyTensor(shape: readonly number[], backend: BackendName): Ten
   return new Tensor(new StorageHolder(b, b.alloc(numel(shape))), shape);
 }
 
+/**
+ * @internal A tensor whose every element is known on the host to be `value` (Tensor.knownValue).
+ * Its device storage is allocated and filled only when a kernel or a read first needs it.
+ */
+export function knownFull(shape: readonly number[], value: number, backend: BackendName): Tensor {
+  const b = getBackend(backend);
+  const n = numel(shape);
+  const holder = new StorageHolder(b, () => {
+    const s = b.alloc(n);
+    b.run('fill', [], [{ storage: s, shape: [n] }], { value });
+    return s;
+  });
+  holder.knownValue = value;
+  return new Tensor(holder, shape);
+}
+
 function resolveBackend(opts: TensorOptions | undefined, what: string): BackendName {
   if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw new TypeError(`${what}: options must be an object`);
   const name = opts?.backend ?? getDefaultBackend();

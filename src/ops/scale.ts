@@ -1,6 +1,6 @@
-// scale(x, s) = s·x, by the broadcastTo kernel with attrs.scale. Gradient: s·gy (known on the host
-// to be s·v when gy is known to be v: Tensor.knownValue).
-import type { Tensor } from '../core/tensor.js';
+// scale(x, s) = s·x, by the broadcastTo kernel with attrs.scale. Gradient: s·gy, or, when gy is known
+// on the host to be v (Tensor.knownValue), a tensor known to be s·v that no kernel fills unless read.
+import { type Tensor, knownFull } from '../core/tensor.js';
 import { checkTensor, launch, record } from './op.js';
 import { registerOp } from './registry.js';
 
@@ -8,11 +8,8 @@ export function scale(xIn: Tensor, s: number): Tensor {
   const x = checkTensor(xIn, 'scale', 'x');
   if (typeof s !== 'number') throw new TypeError(`scale: s must be a number, got ${typeof s}`);
   const y = launch({ op: 'scale', kernel: 'broadcastTo', inputs: [x], outShape: x.shape, attrs: { scale: s } });
-  return record(y, 'scale', [x], (gy) => {
-    const gx = scale(gy, s);
-    if (gy.knownValue !== undefined) gx.knownValue = gy.knownValue * s;
-    return [gx];
-  });
+  // A known upstream gradient v gives a known s·v, filled on the device only if something reads it.
+  return record(y, 'scale', [x], (gy) => [gy.knownValue !== undefined ? knownFull(gy.shape, gy.knownValue * s, gy.backend) : scale(gy, s)]);
 }
 
 registerOp({
