@@ -81,13 +81,13 @@ test('one iteration per event pair: its own table, never a verdict', () => {
   for (const e of t.results!) if (e.work === 'ifa') e.single_ms = e.variant === 'compile' ? 0.6 : 1.6;
   // A --reps 1 entry listed before the reps-rule one, slower than the target allows: the verdict
   // must still come from the reps-rule entry.
-  const single: OursEntry = { bench: 'ifa', shape: IFA1, pass: 'both', median_ms: 0.15, reps: 1, reps_fixed: true };
+  const single: OursEntry = { bench: 'ifa', shape: IFA1, pass: 'both', median_ms: 0.15, host_ms: 0.021, reps: 1, reps_fixed: true };
   const r = buildReport({ ours: [single, ...ours(1.1, 1.2, 1.2)], torch: t, steps: okSteps });
   assert.is(r.overall, 'PASS', r.markdown);
   assert.match(r.markdown, /## IFA timed one iteration per event pair/);
   // 0.6 / 0.15 = 4.00, 1.6 / 0.15 = 10.67; IFA 2 has no ifa-ssl single entry.
-  assert.match(r.markdown, /\| IFA 128×14×14×1024 fwd\+bwd \| 0\.150 \| 1\.600 \| 0\.600 \| 10\.67 \| 4\.00 \|/);
-  assert.match(r.markdown, /\| IFA 32×32×32×1024 fwd\+bwd \| — \| 1\.600 \| 0\.600 \| — \| — \|/);
+  assert.match(r.markdown, /\| IFA 128×14×14×1024 fwd\+bwd \| 0\.150 \| 0\.021 \| 1\.600 \| 0\.600 \| 10\.67 \| 4\.00 \|/);
+  assert.match(r.markdown, /\| IFA 32×32×32×1024 fwd\+bwd \| — \| — \| 1\.600 \| 0\.600 \| — \| — \|/);
   // Without single timings the table is left out.
   assert.not.match(buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps }).markdown, /one iteration per event pair/);
 });
