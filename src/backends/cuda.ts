@@ -25,10 +25,17 @@ export class CudaBackend implements Backend {
     return nativeAddon() as CudaAddon;
   }
 
+  private cachedStatus: BackendStatus | null = null;
+
+  /** Probed once by the addon (a CUDA device does not come or go while the process runs). */
   status(): BackendStatus {
-    const c = nativeAddon().info().cuda;
-    if (!c.compiled || !c.available) return { name: 'cuda', available: false, reason: c.reason };
-    return { name: 'cuda', available: true, device: c.device };
+    if (!this.cachedStatus) {
+      const c = nativeAddon().info().cuda;
+      this.cachedStatus = Object.freeze(
+        !c.compiled || !c.available ? { name: 'cuda', available: false, reason: c.reason } : { name: 'cuda', available: true, device: c.device },
+      );
+    }
+    return this.cachedStatus;
   }
 
   hasKernel(kernel: string): boolean {
