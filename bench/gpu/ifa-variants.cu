@@ -1,8 +1,11 @@
 // Experiment beside the product (not built by CMake): the fused IFA kernel of kernels/cuda/loss.cu,
-// included as is, under other launch configurations, against a copy of its row function with plain
-// loads and stores (the product's row before streaming hints), and against the old launch pair (the
+// included as is, under other launch configurations, against a copy of its row function with
+// streaming (evict-first) loads and stores (__ldcs/__stcs), and against the old launch pair (the
 // kernel, then meanFinishKernel), each timed with CUDA events around 20 launches back to back (median
 // of 15), beside a device-to-device copy of the same bytes (the 3N·4-byte floor).
+// Two H100 runs (2026-11-26): plain rows 108.1 and 107.9 µs on [128,14,14,1024], 138.8 and 138.6 µs
+// on [32,32,32,1024]; streaming rows 106.4 and 110.8 µs, 137.0 and 142.9 µs (copy floors 105 and
+// 136 µs). Streaming hints were not a steady gain, so the product keeps plain loads and stores.
 //
 //   nvcc -O3 -arch=sm_90 -std=c++17 -DIFA_WITH_CUDA -Inative -Ikernels/cuda bench/gpu/ifa-variants.cu -o .device/exp/ifa_variants
 //   (then on the GPU machine: .device/exp/ifa_variants; it needs no Node.js)
@@ -19,8 +22,8 @@ void release(float* p) { cudaFree(p); }
 using namespace ifa;
 using namespace ifa::cuda;
 
-// ifaGradRow<8> with plain loads and stores (the product's row before __ldcs/__stcs).
-__device__ __forceinline__ double rowPlain(const float* __restrict qr, const float* __restrict pr, float* __restrict dqr, int64_t C, double g, double target, double eps) {
+// ifaGradRow<8> with streaming loads (__ldcs) and stores (__stcs).
+__device__ __forceinline__ double rowStream(const float* __restrict qr, const float* __restrict pr, float* __restrict dqr, int64_t C, double g, double target, double eps) {
   constexpr int V = 8;
   const int lane = threadIdx.x & 31;
   const int64_t C4 = C / 4;
@@ -29,7 +32,7 @@ __device__ __forceinline__ double rowPlain(const float* __restrict qr, const flo
 #pragma unroll
   for (int v = 0; v < V; v++) {
     const int64_t j = lane + 32 * v;
-    if (j < C4) { qv[v] = reinterpret_cast<const float4*>(qr)[j]; pv[v] = reinterpret_cast<const float4*>(pr)[j]; }
+    if (j < C4) { qv[v] = __ldcs(reinterpret_cast<const float4*>(qr) + j); pv[v] = __ldcs(reinterpret_cast<const float4*>(pr) + j); }
     else { qv[v] = make_float4(0.f, 0.f, 0.f, 0.f); pv[v] = qv[v]; }
     fw += qv[v].x * pv[v].x + qv[v].y * pv[v].y + qv[v].z * pv[v].z + qv[v].w * pv[v].w;
     fa += qv[v].x * qv[v].x + qv[v].y * qv[v].y + qv[v].z * qv[v].z + qv[v].w * qv[v].w;
@@ -40,14 +43,14 @@ __device__ __forceinline__ double rowPlain(const float* __restrict qr, const flo
   for (int v = 0; v < V; v++) {
     const int64_t j = lane + 32 * v;
     if (j < C4) { const float4 a = qv[v], b = pv[v];
-      reinterpret_cast<float4*>(dqr)[j] = make_float4(k.alpha * b.x - k.betaQ * a.x, k.alpha * b.y - k.betaQ * a.y, k.alpha * b.z - k.betaQ * a.z, k.alpha * b.w - k.betaQ * a.w); }
+      __stcs(reinterpret_cast<float4*>(dqr) + j, make_float4(k.alpha * b.x - k.betaQ * a.x, k.alpha * b.y - k.betaQ * a.y, k.alpha * b.z - k.betaQ * a.z, k.alpha * b.w - k.betaQ * a.w)); }
   }
   return k.term;
 }
-__global__ void __launch_bounds__(256) plainKernel(const float* q, const float* p, float* dq, double* partial, float* out, int64_t M, int64_t C, double g, double target, double eps) {
+__global__ void __launch_bounds__(256) streamKernel(const float* q, const float* p, float* dq, double* partial, float* out, int64_t M, int64_t C, double g, double target, double eps) {
   __shared__ double sh[32];
   double acc = 0;
-  for (int64_t row = warpId(); row < M; row += warpCount()) acc += rowPlain(q + row * C, p + row * C, dq + row * C, C, g, target, eps);
+  for (int64_t row = warpId(); row < M; row += warpCount()) acc += rowStream(q + row * C, p + row * C, dq + row * C, C, g, target, eps);
   const double v = blockSumD((threadIdx.x & 31) == 0 ? acc : 0.0, sh);
   if (threadIdx.x == 0) partial[blockIdx.x] = v;
   lastBlockMean(partial, out, M, sh);
@@ -81,8 +84,8 @@ int main() {
     }
     for (int warps : {8, 4}) {
       unsigned blocks = unsigned((M + warps - 1) / warps);
-      float us = timeIt([&] { plainKernel<<<blocks, 32 * warps>>>(q, p, dq, part, out, M, C, g, 1.0, 1e-6); });
-      printf("  plain loads and stores %d warps/block: %.1f us = %.3fx floor\n", warps, us, us / copyUs);
+      float us = timeIt([&] { streamKernel<<<blocks, 32 * warps>>>(q, p, dq, part, out, M, C, g, 1.0, 1e-6); });
+      printf("  streaming loads and stores %d warps/block: %.1f us = %.3fx floor\n", warps, us, us / copyUs);
     }
     {
       unsigned blocks = unsigned((M + 7) / 8);

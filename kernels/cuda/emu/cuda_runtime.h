@@ -142,14 +142,6 @@ template <typename T>
 inline T __ldcg(const T* p) {
   return *p;
 }
-template <typename T>
-inline T __ldcs(const T* p) {
-  return *p;
-}
-template <typename T>
-inline void __stcs(T* p, T v) {
-  *p = v;
-}
 // CUDA's global min/max overloads (device code calls them unqualified).
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
