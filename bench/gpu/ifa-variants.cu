@@ -3,9 +3,9 @@
 // streaming (evict-first) loads and stores (__ldcs/__stcs), and against the old launch pair (the
 // kernel, then meanFinishKernel), each timed with CUDA events around 20 launches back to back (median
 // of 15), beside a device-to-device copy of the same bytes (the 3N·4-byte floor).
-// Two H100 runs (2026-11-26): plain rows 108.1 and 107.9 µs on [128,14,14,1024], 138.8 and 138.6 µs
-// on [32,32,32,1024]; streaming rows 106.4 and 110.8 µs, 137.0 and 142.9 µs (copy floors 105 and
-// 136 µs). Streaming hints were not a steady gain, so the product keeps plain loads and stores.
+// bench/RESULTS.md has three H100 runs (2026-11-26). Streaming rows were ~1.5% faster in the two
+// runs where they ran after the plain kernel and slower in the one where they ran first, so the
+// product keeps plain loads and stores for now.
 //
 //   nvcc -O3 -arch=sm_90 -std=c++17 -DIFA_WITH_CUDA -Inative -Ikernels/cuda bench/gpu/ifa-variants.cu -o .device/exp/ifa_variants
 //   (then on the GPU machine: .device/exp/ifa_variants; it needs no Node.js)
