@@ -78,16 +78,19 @@ function outputWeight(spec: OpSpec, shape: readonly number[], seed: number, back
 async function runCase(spec: OpSpec, backend: BackendName, values: Float32Array[], shapes: number[][], attrs: Record<string, unknown>, seed: number): Promise<Result> {
   const noGradSet = new Set(spec.noGradInputs ?? []);
   const inputs = values.map((v, i) => tensor(v, shapes[i], { backend, requiresGrad: !noGradSet.has(i) }));
-  const out = spec.run(inputs, attrs);
-  const r = outputWeight(spec, out.shape, seed, backend);
-  const loss = spec.seedBackward ? null : tidy(() => sum(mul(out, r)));
-  (loss ?? out).backward();
+  // In tidy(): the op's intermediates, R and the loss go when it returns (the gradients are kept).
+  const out = tidy(() => {
+    const y = spec.run(inputs, attrs);
+    const r = outputWeight(spec, y.shape, seed, backend);
+    (spec.seedBackward ? y : sum(mul(y, r))).backward();
+    return y;
+  });
   const result: Result = {
     out: await out.data(),
     outShape: out.shape,
     grads: await Promise.all(inputs.map((t) => (t.grad ? t.grad.data() : null))),
   };
-  for (const t of [...inputs, out, r, ...(loss ? [loss] : [])]) {
+  for (const t of [...inputs, out]) {
     t.grad?.dispose();
     t.dispose();
   }
@@ -106,7 +109,7 @@ for (const spec of selected('cpu') ? ops : []) {
       r.dispose();
       // f(x) = Σ op(x)·R, evaluated in float32; h = 1e-2 keeps rounding error near 1e-4 relative.
       const f = async (vals: Float32Array[]): Promise<number> => {
-        const out = noGrad(() => spec.run(vals.map((v, i) => tensor(v, c.shapes[i])), c.attrs ?? {}));
+        const out = noGrad(() => tidy(() => spec.run(vals.map((v, i) => tensor(v, c.shapes[i])), c.attrs ?? {})));
         const o = await out.data();
         out.dispose();
         let s = 0;
