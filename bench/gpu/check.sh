@@ -30,14 +30,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
-if ! command -v node >/dev/null 2>&1; then
-  if [ -f .device/remote.sh ] && [ -z "${IFA_CHECK_VIA_REMOTE:-}" ]; then
-    export IFA_CHECK_VIA_REMOTE=1
-    exec bash .device/remote.sh bash bench/gpu/check.sh "$@"
-  fi
-  echo "check.sh: node is not on PATH and there is no .device/remote.sh (run ../shared/device/pack.sh and carry .device)" >&2
-  exit 3
-fi
+source bench/gpu/with-node.sh bench/gpu/check.sh "$@"
 if [ ! -f dist/bench/gpu/table.js ] || [ ! -f dist/test/conformance.test.js ]; then
   echo "check.sh: dist/ is missing or stale (run npx tsc -p tsconfig.json before pack.sh)" >&2
   exit 3

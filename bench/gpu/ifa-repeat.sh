@@ -10,14 +10,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-if ! command -v node >/dev/null 2>&1; then
-  if [ -f .device/remote.sh ] && [ -z "${IFA_REPEAT_VIA_REMOTE:-}" ]; then
-    export IFA_REPEAT_VIA_REMOTE=1
-    exec bash .device/remote.sh bash bench/gpu/ifa-repeat.sh "$@"
-  fi
-  echo "ifa-repeat.sh: node is not on PATH and there is no .device/remote.sh" >&2
-  exit 3
-fi
+source bench/gpu/with-node.sh bench/gpu/ifa-repeat.sh "$@"
 rounds=${1:-3}
 python=${IFA_TORCH_PYTHON:-python3}
 OUT=${OUT:-/tmp/gpu-out}

@@ -13,14 +13,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-if ! command -v node >/dev/null 2>&1; then
-  if [ -f .device/remote.sh ] && [ -z "${IFA_PROFILE_VIA_REMOTE:-}" ]; then
-    export IFA_PROFILE_VIA_REMOTE=1
-    exec bash .device/remote.sh bash bench/gpu/profile.sh "$@"
-  fi
-  echo "profile.sh: node is not on PATH and there is no .device/remote.sh" >&2
-  exit 3
-fi
+source bench/gpu/with-node.sh bench/gpu/profile.sh "$@"
 [ $# -ge 1 ] || { echo "usage: bash bench/gpu/profile.sh <ifa|bn|conv> [bench arguments]" >&2; exit 2; }
 ncu=${IFA_NCU:-$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)}
 [ -n "$ncu" ] || { echo "profile.sh: ncu not found (set IFA_NCU)" >&2; exit 3; }

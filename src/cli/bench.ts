@@ -271,7 +271,6 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
       const x = [...v].sort((a, b) => a - b);
       return x.length % 2 ? x[(x.length - 1) / 2] : (x[x.length / 2 - 1] + x[x.length / 2]) / 2;
     };
-    times.sort((a, b) => a - b);
     const median = medianOf(times);
     const round = (v: number, d = 3) => Number(v.toFixed(d));
     return {
@@ -283,7 +282,7 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
       ...(timer ? { reps, ...(spec.reps !== undefined ? { reps_fixed: true } : {}) } : {}),
       median_ms: round(median),
       ...(timer ? { host_ms: round(medianOf(hostTimes)) } : {}),
-      min_ms: round(times[0]),
+      min_ms: round(Math.min(...times)),
       bytes: work.bytes,
       GBps: round(work.bytes / median / 1e6, 2),
       flops: work.flops,

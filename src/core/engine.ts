@@ -29,10 +29,6 @@ export class StorageHolder {
     }
     return this.stored;
   }
-  /** False while a lazy holder has not been used yet. */
-  get materialized(): boolean {
-    return this.stored !== null;
-  }
   retain(): void {
     this.refs++;
   }
