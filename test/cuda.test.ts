@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { add, getBackend, initBackend, memory, randomNormal, relu, tensor, tidy, zeros } from '../src/index.js';
 import { nativeAddon } from '../src/native.js';
-import { backendSelected, backendStatuses, skipNote } from './helpers.js';
+import { backendSelected, backendStatuses, collectGarbage, skipNote } from './helpers.js';
 
 const cuda = (await backendStatuses()).find((s) => s.name === 'cuda');
 
@@ -42,6 +42,7 @@ if (!backendSelected('cuda')) {
   });
 
   test('cuda: freed blocks are cached and reused; memory() counts live and cached bytes', async () => {
+    await collectGarbage();
     const m0 = memory().cuda;
     const t = zeros([1 << 18], { backend: 'cuda' }); // 1 MiB
     const m1 = memory().cuda;
@@ -64,6 +65,7 @@ if (!backendSelected('cuda')) {
     const cached = zeros([1 << 16], { backend: 'cuda' });
     cached.dispose();
     assert.ok((memory().cuda.cachedBytes ?? 0) > 0);
+    await collectGarbage();
     const before = memory().cuda.buffers;
     // 2^36 − 2^20 floats ≈ 256 GiB: more than any current card (and the emulator's default 4 GiB).
     const n = 2 ** 36 - 2 ** 20;

@@ -1,6 +1,24 @@
 // Shared test utilities: closeness checks that name the worst element, and backend discovery.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as assert from 'uvu/assert';
 import { backends, type BackendStatus } from '../src/index.js';
+
+setFlagsFromString('--expose-gc');
+/** V8's gc(), exposed at run time (no node flag needed). */
+export const gc = runInNewContext('gc') as () => void;
+
+/**
+ * Collects garbage and lets the FinalizationRegistry release what earlier tests left undisposed, so a
+ * memory count taken next moves only with what the test itself does (a leak collected mid-test would
+ * otherwise lower it).
+ */
+export async function collectGarbage(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 export interface Tolerance {
   atol: number;

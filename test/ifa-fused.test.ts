@@ -21,7 +21,7 @@ import {
 } from '../src/index.js';
 import { Rng } from '../src/core/random.js';
 import { nativeAddon } from '../src/native.js';
-import { assertClose, backendSelected, backendStatuses, skipNote } from './helpers.js';
+import { assertClose, backendSelected, backendStatuses, collectGarbage, skipNote } from './helpers.js';
 
 const rng = new Rng(4242);
 const randn = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
@@ -170,6 +170,7 @@ for (const backend of ['cpu', 'webgpu', 'cuda'] as BackendName[]) {
     const p = tensor(randn(prod(shape)), shape, { backend, requiresGrad: true });
     const b = getBackend(backend);
     // Storage is freed once the queued kernels that use it have run: sync before each count.
+    await collectGarbage();
     await b.sync();
     const start = b.memory().buffers;
     // Live + leaked: a tensor an earlier test leaked moves from one to the other when it is collected.

@@ -1,9 +1,8 @@
 // Tensor creation, reading, disposal, scopes and memory accounting on the CPU backend.
 import { test } from 'uvu';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import * as assert from 'uvu/assert';
 import { nativeAddon } from '../src/native.js';
+import { collectGarbage, gc } from './helpers.js';
 import {
   add,
   full,
@@ -91,6 +90,7 @@ test('using a disposed tensor throws; dispose is idempotent', async () => {
 });
 
 test('tidy disposes intermediates, keeps results and keep()', async () => {
+  await collectGarbage();
   await getBackend('cpu').sync(); // buffers of disposed tensors are released once their kernels ran
   const before = memory().cpu.buffers;
   let kept!: ReturnType<typeof ones>;
@@ -113,6 +113,7 @@ test('memory returns to its starting count after 100 forward+backward steps in t
   const w = randomNormal([16, 8], { seed: 3, requiresGrad: true });
   const x = randomNormal([4, 16], { seed: 4 });
   await w.data();
+  await collectGarbage();
   const start = memory().cpu.buffers;
   // Live + leaked: a tensor an earlier test leaked moves from one to the other when it is collected.
   const startTensors = memory().tensors + memory().leaked;
@@ -171,13 +172,8 @@ test('to() copies across backends and errors for unavailable ones', async () => 
 });
 
 test('the FinalizationRegistry frees and counts tensors that were never disposed', async () => {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
   // Collect earlier tests' garbage first, so the counts below are ours alone.
-  for (let i = 0; i < 5; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await collectGarbage();
   await getBackend('cpu').sync();
   const before = memory();
   (() => {
