@@ -1,0 +1,87 @@
+// 16-bit element types in device code: bf16 and f16 are their bit patterns (the kernels move them as
+// bytes and compute in fp32), with conversions that round to nearest even. nvcc uses the cuda_bf16.h /
+// cuda_fp16.h intrinsics (one cvt each); the CUDA emulator uses native/dtype.h's host functions, which
+// round the same way.
+#pragma once
+#include <cstdint>
+
+#include "../../native/dtype.h"
+#include "common.cuh"
+
+#ifndef IFA_CUDA_EMULATOR
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#endif
+
+namespace ifa {
+namespace cuda {
+
+struct bf16 {
+  uint16_t bits;
+};
+struct f16 {
+  uint16_t bits;
+};
+
+template <class T>
+struct DTypeOf;
+template <>
+struct DTypeOf<float> {
+  static constexpr DType value = DType::Float32;
+};
+template <>
+struct DTypeOf<bf16> {
+  static constexpr DType value = DType::BFloat16;
+};
+template <>
+struct DTypeOf<f16> {
+  static constexpr DType value = DType::Float16;
+};
+
+__device__ __forceinline__ float toFloat(float v) { return v; }
+__device__ __forceinline__ float toFloat(bf16 v) {
+#ifdef IFA_CUDA_EMULATOR
+  return bf16ToFloat(v.bits);
+#else
+  return __uint_as_float(uint32_t(v.bits) << 16);
+#endif
+}
+__device__ __forceinline__ float toFloat(f16 v) {
+#ifdef IFA_CUDA_EMULATOR
+  return halfToFloat(v.bits);
+#else
+  return __half2float(__ushort_as_half(v.bits));
+#endif
+}
+
+template <class T>
+__device__ __forceinline__ T fromFloat(float v);
+template <>
+__device__ __forceinline__ float fromFloat<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ bf16 fromFloat<bf16>(float v) {
+#ifdef IFA_CUDA_EMULATOR
+  return bf16{floatToBf16(v)};
+#else
+  return bf16{__bfloat16_as_ushort(__float2bfloat16_rn(v))};
+#endif
+}
+template <>
+__device__ __forceinline__ f16 fromFloat<f16>(float v) {
+#ifdef IFA_CUDA_EMULATOR
+  return f16{floatToHalf(v)};
+#else
+  return f16{__half_as_ushort(__float2half_rn(v))};
+#endif
+}
+
+// Two floats as one 32-bit word of two 16-bit values, `lo` in the low half (the lower address).
+template <class T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  return uint32_t(fromFloat<T>(lo).bits) | (uint32_t(fromFloat<T>(hi).bits) << 16);
+}
+
+}  // namespace cuda
+}  // namespace ifa
