@@ -7,8 +7,9 @@
 // block are fibers (ucontext) switched at __syncthreads and at warp shuffles, so barrier and
 // warp-synchronous semantics are those of the hardware for code that synchronises correctly.
 // Launch configurations are validated like the driver does (block ≤ 1024 threads, grid limits,
-// shared memory ≤ 48 KiB), and a barrier that not every live thread of a block reaches is reported
-// as a launch failure instead of hanging.
+// dynamic shared memory ≤ 227 KiB), and a barrier that not every live thread of a block reaches is
+// reported as a launch failure instead of hanging. The sm_80 warp primitives that kernels/cuda/mma.cuh
+// wraps (mma.sync, ldmatrix, cp.async) are emulated too, with the PTX ISA's fragment layouts.
 //
 // The <<<grid, block, shared, stream>>> syntax is rewritten by translate.cmake before compiling:
 //   kernel<<<cfg>>>(args)  →  ::ifa_emu::Launch(cfg).go([](auto... a) { kernel(a...); })(args)
@@ -32,6 +33,9 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
+// As CUDA's host_defines.h does for GCC: alignas cannot stand between decl-specifiers
+// (`__shared__ __align__(16) float t[..]`), the GNU attribute can.
+#define __align__(n) __attribute__((aligned(n)))
 // Shared memory: one instance per block. Blocks run one at a time per OS thread, so a thread_local
 // static is exactly "shared by the threads (fibers) of the running block".
 #define __shared__ static thread_local
@@ -51,8 +55,25 @@ struct alignas(16) float4 {
 struct alignas(8) float2 {
   float x, y;
 };
+// 8- and 16-byte integer vectors, as tensor-core kernels move packed bf16/f16 data with them.
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
+};
+struct alignas(8) uint2 {
+  unsigned x, y;
+};
+struct alignas(16) int4 {
+  int x, y, z, w;
+};
+struct alignas(8) int2 {
+  int x, y;
+};
 inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 inline float2 make_float2(float x, float y) { return float2{x, y}; }
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return uint4{x, y, z, w}; }
+inline uint2 make_uint2(unsigned x, unsigned y) { return uint2{x, y}; }
+inline int4 make_int4(int x, int y, int z, int w) { return int4{x, y, z, w}; }
+inline int2 make_int2(int x, int y) { return int2{x, y}; }
 
 namespace ifa_emu {
 struct ThreadState {
@@ -68,6 +89,27 @@ void syncWarp();
 // when src is outside the warp).
 uint64_t exchange(uint64_t mine, int src);
 int laneId();
+
+// sm_80 warp primitives, called by kernels/cuda/mma.cuh under IFA_CUDA_EMULATOR (emulator.cc; the
+// README says what they check). mma and ldmatrix are warp-collective: all 32 lanes of a full warp
+// call them together, as mma.sync.aligned / ldmatrix.sync.aligned require; a lane that exited or calls
+// something else makes the launch fail.
+enum class MmaKind { Bf16M16N8K16, F16M16N8K16, Tf32M16N8K8 };
+// d += A·B on this lane's fragments in the PTX ISA layout of mma.m16n8k16.row.col (bf16/f16, two per
+// register, lower index in the low half) or mma.m16n8k8.row.col (.tf32, one per register; only the
+// top 19 bits are read); fp32 accumulation.
+void mma(MmaKind kind, float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]);
+// ldmatrix.sync.aligned.m8n8.{x1,x2,x4}[.trans].shared.b16: lane l gives the address of row l % 8 of
+// matrix l / 8 (lanes ≥ 8·count are ignored); r[j] gets this lane's part of matrix j: row l / 4,
+// columns 2(l % 4) and 2(l % 4) + 1 (low half first), of the matrix or with trans of its transpose.
+void ldmatrix(uint32_t* r, int count, bool trans, const void* rowAddress);
+// cp.async of 4, 8 or 16 bytes global → shared (zero fill without reading when !valid). The source
+// is read at issue; the destination is written only when a cpAsyncWait completes the copy's group.
+void cpAsync(void* smem, const void* gmem, int bytes, bool valid);
+void cpAsyncCommit();     // closes this thread's group of cp.asyncs issued since the last commit
+void cpAsyncWait(int n);  // completes all but the n most recent committed groups of this thread
+uint32_t roundTf32Bits(uint32_t floatBits);  // cvt.rna.tf32.f32
+unsigned char* dynamicShared();              // this block's dynamic shared memory, 128-byte aligned
 }  // namespace ifa_emu
 
 #define threadIdx (::ifa_emu::current().tid)
@@ -128,6 +170,28 @@ inline T atomicMax(T* address, T v) {
   return old;
 }
 
+// Bit casts between float and 32-bit integers.
+inline float __uint_as_float(unsigned u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float __int_as_float(int i) {
+  float f;
+  std::memcpy(&f, &i, 4);
+  return f;
+}
+inline int __float_as_int(float f) {
+  int i;
+  std::memcpy(&i, &f, 4);
+  return i;
+}
+
 // Device math that C++ lacks under these names.
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
@@ -164,6 +228,7 @@ enum cudaError_t {
   cudaErrorMemoryAllocation = 2,
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidDevicePointer = 17,
+  cudaErrorInvalidDeviceFunction = 98,
   cudaErrorInvalidResourceHandle = 400,
   cudaErrorLaunchFailure = 719,
 };
@@ -182,6 +247,7 @@ struct cudaDeviceProp {
   char name[256];
   size_t totalGlobalMem;
   size_t sharedMemPerBlock;
+  size_t sharedMemPerBlockOptin;  // the opt-in maximum (cudaFuncAttributeMaxDynamicSharedMemorySize)
   int maxThreadsPerBlock;
   int maxThreadsDim[3];
   int maxGridSize[3];
@@ -190,12 +256,26 @@ struct cudaDeviceProp {
   int major, minor;
 };
 
+// The function attributes kernels set before a launch (values as in CUDA's driver_types.h).
+enum cudaFuncAttribute {
+  cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
+  cudaFuncAttributePreferredSharedMemoryCarveout = 9,
+};
+enum cudaDeviceAttr {
+  cudaDevAttrMaxSharedMemoryPerBlock = 8,
+  cudaDevAttrMultiProcessorCount = 16,
+  cudaDevAttrComputeCapabilityMajor = 75,
+  cudaDevAttrComputeCapabilityMinor = 76,
+  cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
+};
+
 const char* cudaGetErrorName(cudaError_t e);
 const char* cudaGetErrorString(cudaError_t e);
 cudaError_t cudaGetLastError();
 cudaError_t cudaPeekAtLastError();
 cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
 cudaError_t cudaSetDevice(int device);
 cudaError_t cudaDeviceSynchronize();
 cudaError_t cudaStreamCreate(cudaStream_t* s);
@@ -215,6 +295,16 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 cudaError_t cudaEventDestroy(cudaEvent_t e);
+
+namespace ifa_emu {
+cudaError_t funcSetAttribute(const void* func, cudaFuncAttribute attr, int value);
+}
+// Accepted for any kernel; a dynamic shared-memory size above the 227 KiB opt-in maximum is
+// cudaErrorInvalidValue, as on an H100/H200. Launches do not check that it was set (README).
+template <typename T>
+inline cudaError_t cudaFuncSetAttribute(T* func, cudaFuncAttribute attr, int value) {
+  return ::ifa_emu::funcSetAttribute(reinterpret_cast<const void*>(func), attr, value);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Launch.
