@@ -169,7 +169,7 @@ test('parsers: steps.tsv, JSON lines among noise, torch JSON after stray output'
 });
 
 test('bench: ResNet-50 layer presets, conv FLOPs 3× forward, BN floor 8N with the anchor 5N', () => {
-  assert.equal(Object.keys(RESNET50_CONV_LAYERS), ['conv1', '1x1_256_64_56', '3x3_64_64_56', '3x3_256_256_14', '1x1_1024_256_14', '3x3_512_512_7']);
+  assert.equal(Object.keys(RESNET50_CONV_LAYERS), ['conv1', 'conv1_1ch', '1x1_256_64_56', '3x3_64_64_56', '3x3_256_256_14', '1x1_1024_256_14', '3x3_512_512_7']);
   const r = resolveSpec({ bench: 'conv', backend: 'cpu', layer: 'conv1', batch: 2 });
   assert.equal([r.shape, r.kernel, r.stride, r.cout], [[2, 224, 224, 3], 7, 2, 64]);
   assert.equal(resolveSpec({ bench: 'conv', backend: 'cpu', layer: '3x3_256_256_14' }).shape, [128, 14, 14, 256]);
@@ -194,6 +194,8 @@ test('bench: ResNet-50 layer presets, conv FLOPs 3× forward, BN floor 8N with t
   assert.equal(c1.extra.out, [1, 112, 112, 64]);
   assert.is(c1.flops, 2 * 112 * 112 * 64 * 3 * 49);
   c1.dispose();
+  // conv1_1ch: the same stem on the 1-channel radiograph.
+  assert.equal(resolveSpec({ bench: 'conv', backend: 'cpu', layer: 'conv1_1ch', batch: 2 }).shape, [2, 224, 224, 1]);
 
   const shape = [2, 4, 4, 8];
   const both = prepareBench({ bench: 'bn', backend: 'cpu', shape });
