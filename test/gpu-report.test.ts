@@ -242,6 +242,13 @@ test('tensor-core convs: every layer above target in both rounds → four PASS i
   assert.is(rows.length, 21);
   assert.match(rows[20], /^\| 3×3 512→512 @7 \| fp16 \| /);
   assert.match(r.markdown, '\n- plans, conv1_1ch bf16: fwd [fwd bf16 128x128x32]; fwd+bwd [fwd bf16 128x128x32, dgrad bf16 128x64x32, wgrad bf16 splitk4]\n');
+  // check.sh's `asked` against what the bench says it ran: a bench that ignored --tf32 is an fp32 row, noted.
+  const tc = tcPass();
+  const line = tc.oursConv.find((o) => o.layer === '3x3_512_512_7' && o.dtype === 'float32' && o.pass === 'both' && o.round === 2)!;
+  Object.assign(line, { asked: 'tf32', tf32: false });
+  const odd = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...tc });
+  assert.match(odd.markdown, '\n- tensor-core conv 3x3_512_512_7 fwd+bwd round 2: asked for tf32, the bench ran fp32 (dtype float32, tf32 false)\n');
+  assert.match(odd.markdown, '| 3×3 512→512 @7 | tf32 | 60.0 | 80.0 | 90.0 | 100.0 | 0.90 | 0.90–0.90 | 1 | PASS | 3.000 | 2.500 |');
   // The old fp32 table takes its cuDNN tf32 columns from the rounds when torch.json has none.
   const noTf32 = torchReport();
   noTf32.results = noTf32.results!.filter((t) => t.variant !== 'cudnn-tf32');

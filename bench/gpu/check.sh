@@ -409,7 +409,8 @@ conv_one() {
     --backend "$backend" --json --iters "$conv_iters"
   line=$(grep '^{"bench"' "$tmp/conv.out" | tail -1)
   if [ "$rc" -eq 0 ] && [ -n "$line" ]; then
-    echo "{\"round\":$r,${line#\{}" >>"$OUT/ours-conv.jsonl"
+    # With the round, and the precision asked for: the table checks the bench's dtype/tf32 against it.
+    echo "{\"round\":$r,\"asked\":\"$prec\",${line#\{}" >>"$OUT/ours-conv.jsonl"
     conv_ok=1
     say "    round $r $layer $prec $pass: $(grep -o '"median_ms":[0-9.e+-]*' <<<"$line" | cut -d: -f2) ms, $(grep -o '"TFLOPs":[0-9.e+-]*' <<<"$line" | cut -d: -f2) TFLOP/s"
   else

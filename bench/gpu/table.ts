@@ -255,6 +255,7 @@ export function convTcReport(
   const seen = (list: string[], v: string | undefined) => v !== undefined && !list.includes(v) && list.push(v);
   // Lines that apply to the whole step (no layer): CUDA unavailable, the step skipped.
   const oursGlobal: string[] = [];
+  const notes: string[] = [];
   const batches = new Set<number>();
   const rounds = new Set<number>();
   for (const o of oursConv) {
@@ -267,6 +268,10 @@ export function convTcReport(
     const precision = oursPrecision(o);
     if (!precision) continue;
     const round = finite(o.round) ? o.round : 1;
+    // check.sh's `asked`: the precision it asked for. A bench that ran another is counted as what it ran.
+    if (typeof o.asked === 'string' && o.asked !== precision) {
+      notes.push(`tensor-core conv ${o.layer} ${passLabel(o.pass ?? 'both')} round ${round}: asked for ${o.asked}, the bench ran ${precision} (dtype ${o.dtype ?? '—'}, tf32 ${o.tf32 ?? '—'})`);
+    }
     rounds.add(round);
     seen(layers, o.layer);
     seen(precisions, precision);
@@ -372,7 +377,6 @@ export function convTcReport(
 
   // The table.
   const t1 = (v: number | undefined) => fmt(v, 1);
-  const notes: string[] = [];
   const lines: string[] = [];
   const tfl = (c: TcCell, side: 'ours' | 'torch') => median([...c[side].values()].map((e) => tflopsOf(e)).filter(finite));
   const ms = (c: TcCell, side: 'ours' | 'torch') => median([...c[side].values()].filter((e) => tflopsOf(e) !== undefined).map((e) => e.median_ms).filter(finite));
