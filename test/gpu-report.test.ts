@@ -4,7 +4,21 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BENCH_BLOCK, RESNET50_CONV_LAYERS, benchInput, prepareBench, resolveSpec } from '../src/cli/bench.js';
-import { buildReport, check, parseJsonLines, parseSteps, parseTorch, type OursEntry, type Step, type TorchReport } from '../bench/gpu/table.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  CONV_TARGETS,
+  buildReport,
+  check,
+  parseJsonLines,
+  parseSteps,
+  parseTorch,
+  parseTorchRounds,
+  type OursEntry,
+  type Step,
+  type TorchReport,
+  type TorchRound,
+} from '../bench/gpu/table.js';
 
 const IFA1 = [128, 14, 14, 1024];
 const IFA2 = [32, 32, 32, 1024];
@@ -43,6 +57,48 @@ function ours(xIfa1: number, xIfa2: number, xBn: number): OursEntry[] {
   ];
 }
 
+/** NHWC input of each tensor-core layer at batch 128. */
+const TC_SHAPE = (layer: string) => {
+  const l = RESNET50_CONV_LAYERS[layer];
+  return [128, l.hw, l.hw, l.cin];
+};
+const TC_DTYPE: Record<string, [string, boolean]> = { tf32: ['float32', true], bf16: ['bfloat16', false], fp16: ['float16', false] };
+/** cuDNN's fwd+bwd TFLOP/s in the synthetic rounds (fwd 80 everywhere). */
+const CUDNN_BOTH: Record<string, number> = { tf32: 100, bf16: 200, fp16: 250 };
+
+/**
+ * The conv-tc step's files for `rounds` rounds: cuDNN at CUDNN_BOTH, ours fwd+bwd at ratio(layer,
+ * precision, round) × cuDNN's (undefined: our line missing), ours fwd 60; ms 3.0 (ours) and 2.5 (cuDNN) fwd+bwd.
+ */
+function tcRounds(
+  ratio: (layer: string, precision: string, round: number) => number | undefined,
+  rounds = 2,
+  cudnn: (layer: string, precision: string, round: number) => number = (_l, p) => CUDNN_BOTH[p],
+): { oursConv: OursEntry[]; torchConv: TorchRound[] } {
+  const oursConv: OursEntry[] = [];
+  const torchConv: TorchRound[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const results: TorchRound['results'] = [];
+    for (const layer of CONV_TARGETS.layers) {
+      for (const precision of CONV_TARGETS.precisions) {
+        const [dtype, tf32] = TC_DTYPE[precision];
+        const shape = TC_SHAPE(layer);
+        const base = { bench: 'conv', round, layer, title: RESNET50_CONV_LAYERS[layer].title, dtype, tf32, shape };
+        oursConv.push({ ...base, pass: 'forward', median_ms: 1, TFLOPs: 60, plans: [`fwd ${precision} 128x128x32`] });
+        const x = ratio(layer, precision, round);
+        if (x !== undefined) {
+          oursConv.push({ ...base, pass: 'both', median_ms: 3, TFLOPs: x * cudnn(layer, precision, round), plans: [`fwd ${precision} 128x128x32`, `dgrad ${precision} 128x64x32`, `wgrad ${precision} splitk4`] });
+        }
+        const t = { work: 'conv', layer, variant: `cudnn-${precision}`, precision, shape };
+        results.push({ ...t, pass: 'forward', median_ms: 0.8, TFLOPs: 80 }, { ...t, pass: 'both', median_ms: 2.5, TFLOPs: cudnn(layer, precision, round) });
+      }
+    }
+    torchConv.push({ round, torch: '2.11.0', device: 'NVIDIA H200', results });
+  }
+  return { oursConv, torchConv };
+}
+const tcPass = () => tcRounds(() => 0.9);
+
 const okSteps: Step[] = [
   { name: 'conformance', status: 'pass', seconds: 20, note: '71/71 passed, 0 skipped' },
   { name: 'memcheck', status: 'pass', seconds: 90, note: 'ERROR SUMMARY: 0 errors' },
@@ -61,10 +117,10 @@ test('check: max and min bounds, and a missing value is NOT RUN with its reason'
 });
 
 test('every target met: PASS, exit 0, ratios in the table', () => {
-  const r = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps });
+  const r = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...tcPass() });
   assert.is(r.overall, 'PASS', r.markdown);
   assert.is(r.exitCode, 0);
-  assert.is(r.items.length, 9);
+  assert.is(r.items.length, 13);
   assert.ok(r.items.every((i) => i.verdict === 'PASS'));
   assert.match(r.markdown, /# Issue 4 GPU check — PASS/);
   assert.match(r.markdown, /3000 GB\/s/);
@@ -82,7 +138,7 @@ test('one iteration per event pair: its own table, never a verdict', () => {
   // A --reps 1 entry listed before the reps-rule one, slower than the target allows: the verdict
   // must still come from the reps-rule entry.
   const single: OursEntry = { bench: 'ifa', shape: IFA1, pass: 'both', median_ms: 0.15, host_ms: 0.021, reps: 1, reps_fixed: true };
-  const r = buildReport({ ours: [single, ...ours(1.1, 1.2, 1.2)], torch: t, steps: okSteps });
+  const r = buildReport({ ours: [single, ...ours(1.1, 1.2, 1.2)], torch: t, steps: okSteps, ...tcPass() });
   assert.is(r.overall, 'PASS', r.markdown);
   assert.match(r.markdown, /## IFA timed one iteration per event pair/);
   // 0.6 / 0.15 = 4.00, 1.6 / 0.15 = 10.67; IFA 2 has no ifa-ssl single entry.
@@ -93,10 +149,11 @@ test('one iteration per event pair: its own table, never a verdict', () => {
 });
 
 test('--results: a bench/RESULTS.md section, headed by card and date, without the step list', () => {
-  const r = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: [...okSteps, { name: 'torch', status: 'timeout', seconds: 200, note: 'cuda_ops.py exited with 124' }], meta: { date: '2026-12-01' }, results: true });
+  const r = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: [...okSteps, { name: 'torch', status: 'timeout', seconds: 200, note: 'cuda_ops.py exited with 124' }], meta: { date: '2026-12-01' }, results: true, ...tcPass() });
   assert.match(r.markdown, /^## Issue 4 on NVIDIA H100 80GB HBM3, 2026-12-01 — PASS\n/);
   assert.match(r.markdown, /\n### Acceptance\n/);
   assert.match(r.markdown, /\n### Convolution/);
+  assert.match(r.markdown, /\n### Tensor-core convolutions vs cuDNN \(batch 128, TFLOP\/s, median over rounds; spread min–max\)\n/);
   assert.not.match(r.markdown, /## Steps/);
   assert.match(r.markdown, /Steps that did not pass: torch \(timeout: cuda_ops\.py exited with 124\)/);
 });
@@ -153,6 +210,143 @@ test('ours measured but PyTorch missing: floor items NOT RUN (no copy bandwidth)
   assert.match(failed.items.find((i) => i.name.startsWith('BN') && i.name.includes('floor'))!.detail, /ifa-ssl bench failed: rc 1: out of CUDA memory/);
 });
 
+const TC_LIST = 'conv1, conv1_1ch, 1x1_256_64_56, 3x3_64_64_56, 3x3_256_256_14, 1x1_1024_256_14, 3x3_512_512_7';
+const tcEvery = (p: string) =>
+  `${p} convolutions fwd+bwd: every layer ≥ 0.6× cuDNN ${p} (the 7 layers ${TC_LIST}: the anchors' six and conv1 on 1 channel; ours / cuDNN TFLOP/s per round, then the median over rounds)`;
+const tcGeo = (p: string) => `${p} convolutions fwd+bwd: geometric mean over the same 7 layers ≥ 0.8× cuDNN ${p} (of each layer's median over rounds)`;
+const itemOf = (r: { items: { name: string; verdict: string; detail: string }[] }, name: string) => {
+  const i = r.items.find((x) => x.name === name);
+  assert.ok(i, `no item ${name}`);
+  return i!;
+};
+
+test('tensor-core convs: every layer above target in both rounds → four PASS items, rows with spread, fp16 without a verdict, plans in the notes', () => {
+  const r = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...tcPass() });
+  assert.is(r.overall, 'PASS', r.markdown);
+  assert.equal(itemOf(r, tcEvery('tf32')), { name: tcEvery('tf32'), verdict: 'PASS', detail: 'min 0.90× (conv1) over 7 layers, 2 rounds each (target ≥ 0.6×)' });
+  assert.equal(itemOf(r, tcGeo('tf32')), { name: tcGeo('tf32'), verdict: 'PASS', detail: '0.90× over 7 layers, 2 rounds each (target ≥ 0.8×)' });
+  assert.is(itemOf(r, tcEvery('bf16')).verdict, 'PASS');
+  assert.is(itemOf(r, tcGeo('bf16')).verdict, 'PASS');
+  assert.not.ok(r.items.some((i) => i.name.startsWith('fp16')), 'fp16 has no acceptance item');
+  assert.match(r.markdown, '\n## Tensor-core convolutions vs cuDNN (batch 128, TFLOP/s, median over rounds; spread min–max)\n\n2 rounds in this call, each: ifa-ssl');
+  assert.match(
+    r.markdown,
+    '| layer | precision | ifa-ssl fwd | cuDNN fwd | ifa-ssl fwd+bwd | cuDNN fwd+bwd | ours / cuDNN fwd+bwd | spread | rounds | ≥ 0.6× | ifa-ssl fwd+bwd ms | cuDNN fwd+bwd ms |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n' +
+      '| conv1 7×7 s2, 3→64 @224 | tf32 | 60.0 | 80.0 | 90.0 | 100.0 | 0.90 | 0.90–0.90 | 2 | PASS | 3.000 | 2.500 |\n' +
+      '| conv1 7×7 s2, 3→64 @224 | bf16 | 60.0 | 80.0 | 180.0 | 200.0 | 0.90 | 0.90–0.90 | 2 | PASS | 3.000 | 2.500 |\n' +
+      '| conv1 7×7 s2, 3→64 @224 | fp16 | 60.0 | 80.0 | 225.0 | 250.0 | 0.90 | 0.90–0.90 | 2 | — | 3.000 | 2.500 |\n' +
+      '| conv1 7×7 s2, 1→64 @224 | tf32 |',
+  );
+  // 7 layers × 3 precisions, in CONV_TARGETS order.
+  const rows = r.markdown.split('\n').filter((l) => /^\| .* \| (tf32|bf16|fp16) \| /.test(l));
+  assert.is(rows.length, 21);
+  assert.match(rows[20], /^\| 3×3 512→512 @7 \| fp16 \| /);
+  assert.match(r.markdown, '\n- plans, conv1_1ch bf16: fwd [fwd bf16 128x128x32]; fwd+bwd [fwd bf16 128x128x32, dgrad bf16 128x64x32, wgrad bf16 splitk4]\n');
+  // check.sh's `asked` against what the bench says it ran: a bench that ignored --tf32 is an fp32 row, noted.
+  const tc = tcPass();
+  const line = tc.oursConv.find((o) => o.layer === '3x3_512_512_7' && o.dtype === 'float32' && o.pass === 'both' && o.round === 2)!;
+  Object.assign(line, { asked: 'tf32', tf32: false });
+  const odd = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...tc });
+  assert.match(odd.markdown, '\n- tensor-core conv 3x3_512_512_7 fwd+bwd round 2: asked for tf32, the bench ran fp32 (dtype float32, tf32 false)\n');
+  assert.match(odd.markdown, '| 3×3 512→512 @7 | tf32 | 60.0 | 80.0 | 90.0 | 100.0 | 0.90 | 0.90–0.90 | 1 | PASS | 3.000 | 2.500 |');
+  // The old fp32 table takes its cuDNN tf32 columns from the rounds when torch.json has none.
+  const noTf32 = torchReport();
+  noTf32.results = noTf32.results!.filter((t) => t.variant !== 'cudnn-tf32');
+  const borrowed = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: noTf32, steps: okSteps, ...tcPass() });
+  assert.match(borrowed.markdown, /\| conv1 7×7 s2, 3→64 @224 \| 128 \| — \| — \| 80\.00 \| 5\.00 \| 10\.00 \| 100\.00 \| 0\.50 \| 18\.00 \|/);
+  assert.match(borrowed.markdown, /cuDNN tf32: the median of the tensor-core rounds above\./);
+});
+
+test('tensor-core convs: a layer below 0.6× fails its precision, the geometric mean is judged on its own', () => {
+  const tc = tcRounds((layer, p) => (p === 'bf16' ? (layer === 'conv1_1ch' ? 0.5 : 0.9) : p === 'tf32' ? (layer === '3x3_512_512_7' ? 0.62 : 0.7) : 0.3));
+  const r = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...tc });
+  assert.is(r.overall, 'FAIL');
+  assert.is(r.exitCode, 1);
+  // tf32: every layer ≥ 0.6× but the geometric mean (0.7⁶·0.62)^(1/7) = 0.69× is short of 0.8×.
+  assert.equal(itemOf(r, tcEvery('tf32')), { name: tcEvery('tf32'), verdict: 'PASS', detail: 'min 0.62× (3x3_512_512_7) over 7 layers, 2 rounds each (target ≥ 0.6×)' });
+  assert.equal(itemOf(r, tcGeo('tf32')), { name: tcGeo('tf32'), verdict: 'FAIL', detail: '0.69× over 7 layers, 2 rounds each (target ≥ 0.8×)' });
+  // bf16: conv1_1ch at 0.5× fails every-layer; the mean (0.9⁶·0.5)^(1/7) = 0.83× passes.
+  assert.equal(itemOf(r, tcEvery('bf16')), { name: tcEvery('bf16'), verdict: 'FAIL', detail: 'below 0.6×: conv1_1ch 0.50× (target ≥ 0.6×)' });
+  assert.equal(itemOf(r, tcGeo('bf16')), { name: tcGeo('bf16'), verdict: 'PASS', detail: '0.83× over 7 layers, 2 rounds each (target ≥ 0.8×)' });
+  assert.match(r.markdown, '| conv1 7×7 s2, 1→64 @224 | bf16 | 60.0 | 80.0 | 100.0 | 200.0 | 0.50 | 0.50–0.50 | 2 | FAIL | 3.000 | 2.500 |');
+  // fp16 at 0.3×: reported, no verdict, no effect on the outcome.
+  assert.match(r.markdown, '| conv1 7×7 s2, 3→64 @224 | fp16 | 60.0 | 80.0 | 75.0 | 250.0 | 0.30 | 0.30–0.30 | 2 | — | 3.000 | 2.500 |');
+});
+
+test('tensor-core convs: a layer missing on either side is not verified (exit 2), never PASS; our failed commands are noted per row', () => {
+  const tc = tcRounds((layer, p) => (p === 'bf16' && layer === '3x3_64_64_56' ? undefined : 0.9));
+  // cuDNN has no conv1_1ch tf32 fwd+bwd in either round; our bf16 3x3_64_64_56 fwd+bwd failed (check.sh's line).
+  for (const rep of tc.torchConv) rep.results = rep.results!.filter((t) => !(t.layer === 'conv1_1ch' && t.precision === 'tf32' && t.pass === 'both'));
+  for (const round of [1, 2]) {
+    tc.oursConv.push({ bench: 'conv', round, layer: '3x3_64_64_56', pass: 'both', dtype: 'bfloat16', tf32: false, precision: 'bf16', shape: [], error: "rc 1: ifa-ssl: Unknown option '--dtype'" });
+  }
+  const r = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...tc });
+  assert.is(r.overall, 'NOT VERIFIED', r.markdown);
+  assert.is(r.exitCode, 2);
+  assert.equal(itemOf(r, tcEvery('tf32')), {
+    name: tcEvery('tf32'),
+    verdict: 'NOT RUN',
+    detail: 'not verified: no ratio for conv1_1ch (conv1_1ch: cuDNN: not measured); the 6 measured ≥ 0.6× (min 0.90×, conv1)',
+  });
+  assert.equal(itemOf(r, tcGeo('tf32')), {
+    name: tcGeo('tf32'),
+    verdict: 'NOT RUN',
+    detail: 'not verified: 6 of 7 layers measured (their geometric mean 0.90×); no ratio for conv1_1ch (conv1_1ch: cuDNN: not measured)',
+  });
+  assert.equal(itemOf(r, tcEvery('bf16')), {
+    name: tcEvery('bf16'),
+    verdict: 'NOT RUN',
+    detail: "not verified: no ratio for 3x3_64_64_56 (3x3_64_64_56: ifa-ssl failed (round 1): rc 1: ifa-ssl: Unknown option '--dtype'); the 6 measured ≥ 0.6× (min 0.90×, conv1)",
+  });
+  assert.is(itemOf(r, tcGeo('bf16')).verdict, 'NOT RUN');
+  assert.match(r.markdown, '| 3×3 64→64 @56 | bf16 | 60.0 | 80.0 | — | 200.0 | — | — | 0 | NOT RUN | — | 2.500 |');
+  assert.match(r.markdown, '| conv1 7×7 s2, 1→64 @224 | tf32 | 60.0 | 80.0 | 90.0 | — | — | — | 0 | NOT RUN | 3.000 | — |');
+  assert.match(r.markdown, "\n- tensor-core conv, ifa-ssl failed (2 runs: 3x3_64_64_56 bf16 fwd+bwd (rounds 1, 2)): rc 1: ifa-ssl: Unknown option '--dtype'\n");
+
+  // A measured layer below target with another missing: FAIL (that is already known), the missing one named.
+  const tc2 = tcRounds((layer, p) => (p === 'bf16' && layer === 'conv1' ? 0.4 : p === 'bf16' && layer === 'conv1_1ch' ? undefined : 0.9));
+  const f = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...tc2 });
+  assert.equal(itemOf(f, tcEvery('bf16')), {
+    name: tcEvery('bf16'),
+    verdict: 'FAIL',
+    detail: 'below 0.6×: conv1 0.40× (target ≥ 0.6×); not verified besides: no ratio for conv1_1ch (conv1_1ch: ifa-ssl: not measured)',
+  });
+  assert.is(itemOf(f, tcGeo('bf16')).verdict, 'NOT RUN');
+
+  // No conv-tc data at all (the step not run): the four items are NOT RUN and the section is left out.
+  const none = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps });
+  assert.is(none.exitCode, 2);
+  assert.equal(
+    none.items.filter((i) => i.verdict === 'NOT RUN').map((i) => i.detail),
+    [0, 1, 2, 3].map((i) => (i % 2 ? 'not verified: 0 of 7 layers measured; ' : 'not verified: ') + `no ratio for ${TC_LIST} (conv1: ifa-ssl: not measured)`),
+  );
+  assert.not.match(none.markdown, /Tensor-core convolutions vs cuDNN/);
+  // CUDA unavailable: check.sh's one layerless line gives every row its reason.
+  const noCuda = buildReport({ ours: [], torch: null, steps: [], oursConv: [{ bench: 'conv', shape: [], skipped: 'CUDA unavailable (built without CUDA)' }], torchConv: [] });
+  assert.match(itemOf(noCuda, tcEvery('tf32')).detail, /\(conv1: ifa-ssl skipped: CUDA unavailable \(built without CUDA\)\)$/);
+  assert.match(noCuda.markdown, '\n- tensor-core conv: ifa-ssl skipped: CUDA unavailable (built without CUDA)\n');
+});
+
+test('tensor-core convs: two rounds with spread: ratio per round first, then the median over rounds', () => {
+  // conv1 bf16: round 1 ours 180 vs cuDNN 200 (0.9×), round 2 ours 170 vs a slow cuDNN 100 (1.7×):
+  // median of the per-round ratios 1.30× (the ratio of the medians, 175 / 150, would be 1.17×).
+  const tc = tcRounds(
+    (layer, p, round) => (layer === 'conv1' && p === 'bf16' ? (round === 1 ? 0.9 : 1.7) : 0.9),
+    2,
+    (layer, p, round) => (layer === 'conv1' && p === 'bf16' && round === 2 ? 100 : CUDNN_BOTH[p]),
+  );
+  const r = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...tc });
+  assert.is(r.overall, 'PASS', r.markdown);
+  assert.match(r.markdown, '| conv1 7×7 s2, 3→64 @224 | bf16 | 60.0 | 80.0 | 175.0 | 150.0 | 1.30 | 0.90–1.70 | 2 | PASS | 3.000 | 2.500 |');
+  // Round 2's PyTorch run gave nothing: the ratios come from round 1 alone, and the note says why.
+  const lost = tcRounds(() => 0.9);
+  lost.torchConv[1] = { round: 2, error: 'cuda_ops.py exited with 124, no readable JSON (see check.log)' };
+  const one = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...lost });
+  assert.equal(itemOf(one, tcEvery('tf32')).detail, 'min 0.90× (conv1) over 7 layers, 1 round each (target ≥ 0.6×)');
+  assert.match(one.markdown, '| conv1 7×7 s2, 3→64 @224 | tf32 | 60.0 | 80.0 | 90.0 | 100.0 | 0.90 | 0.90–0.90 | 1 | PASS | 3.000 | 2.500 |');
+  assert.match(one.markdown, '\n- tensor-core conv, round 2: cuDNN failed: cuda_ops.py exited with 124, no readable JSON (see check.log)\n');
+});
+
 test('parsers: steps.tsv, JSON lines among noise, torch JSON after stray output', () => {
   assert.equal(parseSteps('conformance\tpass\t12\t71/71 passed\n\nmemcheck\tskipped\t0\tskipped: x\ty\n'), [
     { name: 'conformance', status: 'pass', seconds: 12, note: '71/71 passed' },
@@ -166,10 +360,14 @@ test('parsers: steps.tsv, JSON lines among noise, torch JSON after stray output'
   assert.equal(parseTorch('some warning\n{"copy": {"GBps": 5}}')?.copy, { GBps: 5 });
   assert.is(parseTorch(''), null);
   assert.match(parseTorch('{"copy": ')!.error!, /unreadable JSON/);
+  const rounds = parseTorchRounds('{"round": 1, "results": []}\n[cuda_ops] noise\n{"round": 2, "resu\n');
+  assert.is(rounds.length, 2);
+  assert.is(rounds[0].round, 1);
+  assert.match(rounds[1].error!, /unreadable JSON/);
 });
 
 test('bench: ResNet-50 layer presets, conv FLOPs 3× forward, BN floor 8N with the anchor 5N', () => {
-  assert.equal(Object.keys(RESNET50_CONV_LAYERS), ['conv1', '1x1_256_64_56', '3x3_64_64_56', '3x3_256_256_14', '1x1_1024_256_14', '3x3_512_512_7']);
+  assert.equal(Object.keys(RESNET50_CONV_LAYERS), ['conv1', 'conv1_1ch', '1x1_256_64_56', '3x3_64_64_56', '3x3_256_256_14', '1x1_1024_256_14', '3x3_512_512_7']);
   const r = resolveSpec({ bench: 'conv', backend: 'cpu', layer: 'conv1', batch: 2 });
   assert.equal([r.shape, r.kernel, r.stride, r.cout], [[2, 224, 224, 3], 7, 2, 64]);
   assert.equal(resolveSpec({ bench: 'conv', backend: 'cpu', layer: '3x3_256_256_14' }).shape, [128, 14, 14, 256]);
@@ -194,6 +392,8 @@ test('bench: ResNet-50 layer presets, conv FLOPs 3× forward, BN floor 8N with t
   assert.equal(c1.extra.out, [1, 112, 112, 64]);
   assert.is(c1.flops, 2 * 112 * 112 * 64 * 3 * 49);
   c1.dispose();
+  // conv1_1ch: the same stem on the 1-channel radiograph.
+  assert.equal(resolveSpec({ bench: 'conv', backend: 'cpu', layer: 'conv1_1ch', batch: 2 }).shape, [2, 224, 224, 1]);
 
   const shape = [2, 4, 4, 8];
   const both = prepareBench({ bench: 'bn', backend: 'cpu', shape });
@@ -204,6 +404,17 @@ test('bench: ResNet-50 layer presets, conv FLOPs 3× forward, BN floor 8N with t
   assert.is(fwdOnly.bytes, 3 * numel(shape) * 4);
   assert.is(fwdOnly.extra.anchor_bytes, 2 * numel(shape) * 4);
   fwdOnly.dispose();
+});
+
+test('cuda_ops.py times the same ResNet-50 layers as RESNET50_CONV_LAYERS, by the same names', () => {
+  const py = readFileSync(fileURLToPath(new URL('../../bench/torch/cuda_ops.py', import.meta.url)), 'utf8');
+  const block = py.slice(py.indexOf('LAYERS = {'), py.indexOf('}', py.indexOf('LAYERS = {')));
+  const layers = [...block.matchAll(/"([^"]+)": \((\d+), (\d+), (\d+), (\d+), (\d+)\)/g)].map((m) => [m[1], ...m.slice(2).map(Number)]);
+  assert.equal(
+    layers,
+    Object.entries(RESNET50_CONV_LAYERS).map(([k, l]) => [k, l.hw, l.cin, l.cout, l.kernel, l.stride]),
+  );
+  assert.equal(CONV_TARGETS.layers, Object.keys(RESNET50_CONV_LAYERS));
 });
 
 test('benchInput: randomNormal up to the block, then the block repeated; never all zeros', async () => {

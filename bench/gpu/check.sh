@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue 4's GPU check in one call on the device machine: what the addon sees, a round trip, the CUDA
-# conformance suite, our benches (ifa, bn, the ResNet-50 convolutions) beside PyTorch's
-# (bench/torch/cuda_ops.py: copy bandwidth, eager, torch.compile, cuDNN), compute-sanitizer memcheck
-# over the CUDA conformance suite and its positive control (a planted out-of-bounds read must be
-# reported), our ResNet-50 convolutions last, and the ratio table with a verdict per acceptance item
+# conformance suite, our benches (ifa, bn) beside PyTorch's (bench/torch/cuda_ops.py: copy bandwidth,
+# eager, torch.compile, cuDNN fp32), compute-sanitizer memcheck over the CUDA conformance suite and
+# its positive control (a planted out-of-bounds read must be reported), issue 14's tensor-core
+# convolutions against cuDNN in alternating rounds (conv-tc), our fp32 ResNet-50 convolutions last
+# (conv-fp32, informational), and the ratio table with a verdict per acceptance item
 # (bench/gpu/table.ts). A failing step is recorded and the next one runs.
 #
 #   bash bench/gpu/check.sh          # on the device; see kernels/cuda/README.md for the whole recipe
@@ -13,16 +14,23 @@
 # recorded as "skipped: CUDA unavailable (reason)" and the script still ends with a report.
 #
 # Writes to ${OUT:-/tmp/gpu-out} (8 files, the most the device returns): report.md, results.md (the
-# same tables as a section for bench/RESULTS.md), check.log (everything, in order), steps.tsv,
-# conformance.log, memcheck.log, ours.jsonl (our bench JSON lines), torch.json (cuda_ops.py's).
+# same tables as a section for bench/RESULTS.md), check.log (everything, in order: the conformance
+# and memcheck output too), steps.tsv, ours.jsonl (our bench JSON lines), torch.json (cuda_ops.py's),
+# ours-conv.jsonl (conv-tc: our bench lines, each with its "round") and torch-conv.jsonl (conv-tc:
+# one cuda_ops.py --only conv report a line, each with its "round").
 # Exit status: 0 every acceptance item passed, 1 one failed, 2 none failed but some were not
 # verified (skipped or out of time), 3 the script could not start.
 #
 # Environment: IFA_CHECK_BUDGET_S (total seconds, default 400), IFA_CHECK_STEPS (comma list of probe,
-# conformance, bench, torch, memcheck, control; default all), IFA_CHECK_PLANT_ADDON (the planted
+# conformance, bench, torch, memcheck, control, conv-tc, conv-fp32; default all), IFA_CHECK_PLANT_ADDON (the planted
 # build for the control step, default build-plant/Release/ifa_native.node: carry it), IFA_CHECK_ITERS (timed runs per bench, default
 # 20), IFA_CHECK_CONV_BATCH (default 128), IFA_CHECK_NO_COMPILE=1 (skip torch.compile),
 # IFA_TORCH_PYTHON (default python3), IFA_CHECK_SANITIZER (path of compute-sanitizer).
+# conv-tc: IFA_CHECK_CONV_ROUNDS (default 2), IFA_CHECK_CONV_ITERS (timed runs per case on each side,
+# default 10), IFA_CHECK_CONV_WARMUP (our --warmup, default the CLI's), IFA_CHECK_CONV_LAYERS,
+# IFA_CHECK_CONV_PRECISIONS (default tf32,bf16,fp16), IFA_CHECK_CONV_BUDGET_S (the whole step, default
+# 200), IFA_CHECK_CONV_CMD_S (one of our commands, default 45), IFA_CHECK_CONV_TORCH_S (one PyTorch
+# round, default 120). conv-fp32: IFA_CHECK_CONV32_ITERS (default 5).
 # IFA_CHECK_DRYRUN=1 rehearses every step without a GPU: the cpu backend where cuda would be
 # (conformance = the CPU reference suite), conv batch 1, 3 iterations, cuda_ops.py --cpu-smoke; its
 # numbers mean nothing, it checks the plumbing before a device call.
@@ -38,8 +46,8 @@ fi
 
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
-rm -f "$OUT"/{report.md,results.md,check.log,steps.tsv,conformance.log,memcheck.log,ours.jsonl,torch.json,torch.json.tmp}
-touch "$OUT/ours.jsonl" "$OUT/steps.tsv"
+rm -f "$OUT"/{report.md,results.md,check.log,steps.tsv,conformance.log,memcheck.log,ours.jsonl,torch.json,torch.json.tmp,ours-conv.jsonl,torch-conv.jsonl}
+touch "$OUT/ours.jsonl" "$OUT/steps.tsv" "$OUT/ours-conv.jsonl" "$OUT/torch-conv.jsonl"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -55,7 +63,19 @@ if [ -n "$dryrun" ]; then
   iters=${IFA_CHECK_ITERS:-3}
   conv_batch=${IFA_CHECK_CONV_BATCH:-1}
 fi
-steps=${IFA_CHECK_STEPS:-probe,conformance,bench,torch,memcheck,control}
+steps=${IFA_CHECK_STEPS:-probe,conformance,bench,torch,memcheck,control,conv-tc,conv-fp32}
+# The six ResNet-50 convolutions of the anchors (our fp32 step and cuDNN fp32 in the torch step), and
+# issue 14's seven (those and conv1 on the 1-channel radiograph) for the tensor-core rounds.
+conv_fp32_layers=(conv1 1x1_256_64_56 3x3_64_64_56 3x3_256_256_14 1x1_1024_256_14 3x3_512_512_7)
+conv_tc_layers=${IFA_CHECK_CONV_LAYERS:-conv1,conv1_1ch,1x1_256_64_56,3x3_64_64_56,3x3_256_256_14,1x1_1024_256_14,3x3_512_512_7}
+conv_tc_precisions=${IFA_CHECK_CONV_PRECISIONS:-tf32,bf16,fp16}
+conv_rounds=${IFA_CHECK_CONV_ROUNDS:-2}
+conv_iters=${IFA_CHECK_CONV_ITERS:-10}
+conv32_iters=${IFA_CHECK_CONV32_ITERS:-5}
+if [ -n "$dryrun" ]; then
+  conv_iters=${IFA_CHECK_CONV_ITERS:-3}
+  conv32_iters=${IFA_CHECK_CONV32_ITERS:-3}
+fi
 python=${IFA_TORCH_PYTHON:-python3}
 export NO_COLOR=1 PYTHONUNBUFFERED=1
 unset FORCE_COLOR
@@ -175,7 +195,7 @@ conformance_step() { # LOG LIMIT PATTERN [PREFIX...]: CUDA test files, judged by
 }
 if want conformance; then
   if [ "$cuda_ok" -eq 1 ]; then
-    conformance_step "$OUT/conformance.log" "$(limit 150)" "$SUITE_ALL"
+    conformance_step "$tmp/conformance.log" "$(limit 150)" "$SUITE_ALL"
     record conformance "$CONF_STATUS" $((SECONDS - CONF_T0)) "$CONF_NOTE"
   else
     skip_cuda conformance
@@ -212,7 +232,7 @@ bench_one() {
     return
   fi
   : >"$tmp/bench.out"
-  run "$tmp/bench.out" "$lim2" node bin/ifa-ssl.js bench "$@" --backend "$backend" --json --iters "$iters"
+  run "$tmp/bench.out" "$lim2" node bin/ifa-ssl.js bench "$@" --backend "$backend" --json --iters "${BENCH_ITERS:-$iters}"
   local line
   line=$(grep '^{"bench"' "$tmp/bench.out" | tail -1)
   if [ "$rc" -eq 0 ] && [ -n "$line" ]; then
@@ -235,6 +255,7 @@ if want bench; then
 fi
 
 # --- PyTorch, same work, same call ----------------------------------------------------------------
+# cuDNN here is fp32 only, for the conv-fp32 table (its tf32 columns come from the conv-tc rounds).
 if want torch; then
   t0=$SECONDS
   lim=$(limit 200)
@@ -246,6 +267,11 @@ if want torch; then
     record torch skipped 0 "skipped: out of time budget"
   else
     targs=("$iters" --conv-batch "$conv_batch")
+    if want conv-fp32; then
+      targs+=(--conv-precisions fp32 --conv-layers "$(IFS=,; echo "${conv_fp32_layers[*]}")")
+    else
+      targs+=(--only ifa,bn)
+    fi
     [ -n "${IFA_CHECK_NO_COMPILE:-}" ] && targs+=(--no-compile)
     [ -n "$dryrun" ] && targs+=(--cpu-smoke)
     # --out keeps what was measured if the time runs out; stdout has the whole report (or the skip).
@@ -272,8 +298,9 @@ report() {
   local t0=$SECONDS
   local meta=(--meta "date=$(date -u +%F)" --meta "device=$device" --meta "driver=$driver" --meta "commit=$commit" --meta "node=$(node --version)" \
     ${dryrun:+--meta "DRY RUN=the cuda steps ran on the $backend backend, the PyTorch ones with --cpu-smoke: plumbing only, no result"} \
-    --meta "iterations=median of $iters after warm-up" --meta "conv batch=$conv_batch")
-  local files=(--ours "$OUT/ours.jsonl" --torch "$OUT/torch.json" --steps "$OUT/steps.tsv")
+    --meta "iterations=median of $iters after warm-up" --meta "conv batch=$conv_batch"
+    --meta "tensor-core conv rounds=$conv_rounds requested, $conv_iters timed runs per case on each side")
+  local files=(--ours "$OUT/ours.jsonl" --torch "$OUT/torch.json" --steps "$OUT/steps.tsv" --ours-conv "$OUT/ours-conv.jsonl" --torch-conv "$OUT/torch-conv.jsonl")
   node dist/bench/gpu/table.js "${files[@]}" "${meta[@]}" --out "$OUT/report.md" >"$tmp/report.txt" 2>&1
   table_rc=$?
   node dist/bench/gpu/table.js "${files[@]}" "${meta[@]}" --results \
@@ -294,15 +321,15 @@ if want memcheck; then
     record memcheck skipped 0 "skipped: out of time budget ($(limit 200)s left)"
   else
     # Exact-size device blocks, so an access past a tensor's end is past its allocation.
-    conformance_step "$OUT/memcheck.log" "$(limit 200)" "$SUITE_MEMCHECK" IFA_CUDA_EXACT_ALLOC=1 \
+    conformance_step "$tmp/memcheck.log" "$(limit 200)" "$SUITE_MEMCHECK" IFA_CUDA_EXACT_ALLOC=1 \
       "$sanitizer" --tool memcheck --target-processes all --error-exitcode 86 --print-limit 50
     # test/cuda.test.ts asks for more memory than the card has, on purpose (the RangeError test);
     # memcheck reports that failed cudaMalloc, and the cudaGetLastError that clears it, as API errors.
     # Those are counted apart; every other report (a bad access, a leak, any other API error) fails.
-    summary=$(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1 | sed 's/^=* *//' | oneline 80)
-    errors=$(sed -n 's/.*ERROR SUMMARY: \([0-9][0-9]*\) error.*/\1/p' "$OUT/memcheck.log" | tail -1)
-    oom=$(grep -c 'Program hit cudaErrorMemoryAllocation (error 2) due to "out of memory" on CUDA API call to \(cudaMalloc\|cudaGetLastError\)' "$OUT/memcheck.log")
-    read -r mtotal mpassed mskipped < <(uvu_counts "$OUT/memcheck.log")
+    summary=$(grep -E 'ERROR SUMMARY' "$tmp/memcheck.log" | tail -1 | sed 's/^=* *//' | oneline 80)
+    errors=$(sed -n 's/.*ERROR SUMMARY: \([0-9][0-9]*\) error.*/\1/p' "$tmp/memcheck.log" | tail -1)
+    oom=$(grep -c 'Program hit cudaErrorMemoryAllocation (error 2) due to "out of memory" on CUDA API call to \(cudaMalloc\|cudaGetLastError\)' "$tmp/memcheck.log")
+    read -r mtotal mpassed mskipped < <(uvu_counts "$tmp/memcheck.log")
     st=fail
     if [ -n "$errors" ] && [ "$mtotal" -gt 0 ] && [ "$mpassed" -eq "$mtotal" ] && [ "$mskipped" -eq 0 ] && [ "$errors" -eq "$oom" ] &&
       { [ "$rc" -eq 0 ] || [ "$rc" -eq 86 ]; }; then
@@ -336,12 +363,157 @@ if want control; then
   fi
 fi
 
-# --- our convolutions, last: the targets above come first; conv speed is reported, not a target ----
-# (issue 4), and one slow layer (conv1's backward) must not eat the time of the steps that are.
-if want bench; then
-  for layer in conv1 1x1_256_64_56 3x3_64_64_56 3x3_256_256_14 1x1_1024_256_14 3x3_512_512_7; do
-    bench_one "conv $layer fwd" 60 conv --layer "$layer" --batch "$conv_batch" --pass forward
-    bench_one "conv $layer fwd+bwd" 90 conv --layer "$layer" --batch "$conv_batch" --pass both
+# --- tensor-core convolutions vs cuDNN, in alternating rounds (issue 14) ---------------------------
+# Each round: our bench for every layer, precision (tf32 = float32 with --tf32, bf16, fp16) and pass,
+# one node process per command as bench_one, into ours-conv.jsonl with the round; then cuda_ops.py
+# --only conv for the same, its report one line of torch-conv.jsonl with the round. So a noisy side
+# shows as a spread across rounds rather than as a verdict that flips between calls. A command that
+# fails, times out or is left out of the time budget is recorded as its row's error or skip (the
+# table then says "not verified" for it), and the next one runs.
+conv_t0=$SECONDS
+conv_deadline=$((SECONDS + ${IFA_CHECK_CONV_BUDGET_S:-200}))
+# conv_limit WANTED [KEEP]: the lesser of WANTED, the step's time left less KEEP seconds and the
+# check's (limit); 0 when under 5 s are left. Our commands keep 30 s for the round's PyTorch run, so a
+# round cut short still has both sides of what it measured.
+conv_limit() {
+  local t left=$((conv_deadline - SECONDS - ${2:-0}))
+  t=$(limit "$1")
+  [ "$left" -lt 5 ] && { echo 0; return; }
+  [ "$t" -lt "$left" ] && echo "$t" || echo "$left"
+}
+# conv_entry ROUND LAYER PRECISION PASS KEY REASON: an error or skip line of ours-conv.jsonl.
+conv_entry() {
+  node -e 'const [r,l,p,pass,k,why]=process.argv.slice(1);const d={tf32:"float32",bf16:"bfloat16",fp16:"float16"}[p]??p;const o={bench:"conv",round:Number(r),layer:l,pass,dtype:d,tf32:p==="tf32",precision:p,shape:[]};o[k]=why;console.log(JSON.stringify(o))' \
+    "$@" >>"$OUT/ours-conv.jsonl"
+}
+# conv_one ROUND LAYER PRECISION PASS: one of our commands; sets conv_ok (1 measured, 0 not).
+conv_one() {
+  local r=$1 layer=$2 prec=$3 pass=$4 dargs lim line
+  conv_ok=0
+  case $prec in
+    tf32) dargs=(--dtype float32 --tf32) ;;
+    bf16) dargs=(--dtype bfloat16) ;;
+    fp16) dargs=(--dtype float16) ;;
+    *) conv_entry "$r" "$layer" "$prec" "$pass" error "unknown precision $prec"; return ;;
+  esac
+  [ -n "${IFA_CHECK_CONV_WARMUP:-}" ] && dargs+=(--warmup "$IFA_CHECK_CONV_WARMUP")
+  lim=$(conv_limit "${IFA_CHECK_CONV_CMD_S:-45}" 30)
+  if [ "$lim" -eq 0 ]; then
+    printf '{"bench":"conv","round":%d,"layer":"%s","pass":"%s","precision":"%s","shape":[],"skipped":"out of time budget"}\n' \
+      "$r" "$layer" "$pass" "$prec" >>"$OUT/ours-conv.jsonl"
+    conv_skips=$((conv_skips + 1))
+    return
+  fi
+  : >"$tmp/conv.out"
+  run "$tmp/conv.out" "$lim" node bin/ifa-ssl.js bench conv --layer "$layer" --batch "$conv_batch" --pass "$pass" "${dargs[@]}" \
+    --backend "$backend" --json --iters "$conv_iters"
+  line=$(grep '^{"bench"' "$tmp/conv.out" | tail -1)
+  if [ "$rc" -eq 0 ] && [ -n "$line" ]; then
+    # With the round, and the precision asked for: the table checks the bench's dtype/tf32 against it.
+    echo "{\"round\":$r,\"asked\":\"$prec\",${line#\{}" >>"$OUT/ours-conv.jsonl"
+    conv_ok=1
+    say "    round $r $layer $prec $pass: $(grep -o '"median_ms":[0-9.e+-]*' <<<"$line" | cut -d: -f2) ms, $(grep -o '"TFLOPs":[0-9.e+-]*' <<<"$line" | cut -d: -f2) TFLOP/s"
+  else
+    local st
+    st=$(status_of "$rc")
+    [ "$st" = timeout ] && st="timed out after ${lim}s" || st="rc $rc"
+    conv_entry "$r" "$layer" "$prec" "$pass" error "$st: $(grep -v '^\s*$' "$tmp/conv.out" | tail -2 | oneline 250)"
+    conv_fail_list+=("$layer $prec $pass")
+  fi
+}
+# conv_torch_round ROUND: cuda_ops.py --only conv, its report appended to torch-conv.jsonl as one line.
+conv_torch_round() {
+  local r=$1 t0=$SECONDS lim why=""
+  lim=$(conv_limit "${IFA_CHECK_CONV_TORCH_S:-120}")
+  if ! command -v "$python" >/dev/null 2>&1; then
+    why="$python not found"
+  elif [ "$lim" -eq 0 ]; then
+    why="out of time budget"
+  fi
+  if [ -n "$why" ]; then
+    echo "{\"round\":$r,\"skipped\":\"$why\"}" >>"$OUT/torch-conv.jsonl"
+    record "conv-tc round $r cudnn" skipped 0 "skipped: $why"
+    return
+  fi
+  local targs=(--only conv --conv-batch "$conv_batch" --conv-layers "$conv_tc_layers" --conv-precisions "$conv_tc_precisions"
+    --conv-iters "$conv_iters" --out "$tmp/torch-conv.json")
+  [ -n "$dryrun" ] && targs+=(--cpu-smoke)
+  rm -f "$tmp/torch-conv.json"
+  say "\$ $python bench/torch/cuda_ops.py ${targs[*]} (limit ${lim}s, $(date +%T))"
+  timeout -k 10 "$lim" "$python" bench/torch/cuda_ops.py "${targs[@]}" >"$tmp/torch-conv.stdout" 2> >(tee -a "$OUT/check.log" >&2)
+  rc=$?
+  [ -s "$tmp/torch-conv.json" ] || cp "$tmp/torch-conv.stdout" "$tmp/torch-conv.json"
+  # One line: the report with its round (a partial one says "complete": false), or why there is none.
+  local note
+  note=$(node -e '
+    const fs = require("fs");
+    const [r, file, rc, out] = process.argv.slice(1);
+    let o;
+    try { o = JSON.parse(fs.readFileSync(file, "utf8")); } catch (e) { o = { error: `cuda_ops.py exited with ${rc}, no readable JSON (see check.log)` }; }
+    if (Number(rc) !== 0 && Number(rc) !== 2 && !o.error) o.error = `cuda_ops.py exited with ${rc}` + (o.complete === false ? " (partial results kept)" : "");
+    o = { round: Number(r), ...o };
+    fs.appendFileSync(out, JSON.stringify(o) + "\n");
+    const res = o.results || [];
+    const n = (k) => res.filter((x) => x[k]).length;
+    console.log(o.skipped ? `skipped: ${o.skipped}` : `${res.length} results, ${n("error")} errors, ${n("skipped")} skipped${o.error ? `; ${o.error}` : ""}`);
+  ' "$r" "$tmp/torch-conv.json" "$rc" "$OUT/torch-conv.jsonl" 2>&1)
+  if grep -q '^skipped: ' <<<"$note"; then
+    record "conv-tc round $r cudnn" skipped $((SECONDS - t0)) "$note"
+  else
+    record "conv-tc round $r cudnn" "$(status_of "$rc")" $((SECONDS - t0)) "$note"
+  fi
+}
+if want conv-tc; then
+  IFS=, read -r -a tc_layers <<<"$conv_tc_layers"
+  IFS=, read -r -a tc_precisions <<<"$conv_tc_precisions"
+  say "--- conv-tc: $conv_rounds rounds of ${#tc_layers[@]} layers × ${#tc_precisions[@]} precisions × 2 passes (ours, then cuDNN), batch $conv_batch, $conv_iters timed runs per case, at most ${IFA_CHECK_CONV_BUDGET_S:-200}s"
+  if [ "$cuda_ok" -ne 1 ]; then
+    node -e 'console.log(JSON.stringify({bench:"conv",skipped:process.argv[1]}))' "CUDA unavailable (${cuda_reason:-unknown reason})" >>"$OUT/ours-conv.jsonl"
+    skip_cuda conv-tc
+  else
+    for ((round = 1; round <= conv_rounds; round++)); do
+      t0=$SECONDS
+      conv_fail_list=()
+      conv_skips=0
+      n_ok=0
+      n_all=0
+      for prec in "${tc_precisions[@]}"; do
+        for layer in "${tc_layers[@]}"; do
+          for pass in forward both; do
+            conv_one "$round" "$layer" "$prec" "$pass"
+            n_ok=$((n_ok + conv_ok))
+            n_all=$((n_all + 1))
+          done
+        done
+      done
+      failed=""
+      [ "${#conv_fail_list[@]}" -gt 0 ] && failed="; failed: $(IFS=,; echo "${conv_fail_list[*]}" | sed 's/,/, /g')"
+      if [ "$n_ok" -eq "$n_all" ]; then
+        record "conv-tc round $round ifa-ssl" pass $((SECONDS - t0)) "$n_ok/$n_all measured"
+      elif [ "$conv_skips" -eq "$n_all" ]; then
+        record "conv-tc round $round ifa-ssl" skipped $((SECONDS - t0)) "skipped: out of time budget"
+      else
+        record "conv-tc round $round ifa-ssl" fail $((SECONDS - t0)) "$n_ok/$n_all measured, $conv_skips out of time budget$failed"
+      fi
+      if [ "$conv_skips" -eq "$n_all" ]; then
+        echo "{\"round\":$round,\"skipped\":\"out of time budget\"}" >>"$OUT/torch-conv.jsonl"
+        record "conv-tc round $round cudnn" skipped 0 "skipped: out of time budget (no ifa-ssl run in this round to pair with)"
+      else
+        conv_torch_round "$round"
+      fi
+    done
+  fi
+  say "--- conv-tc done in $((SECONDS - conv_t0))s"
+  report # in case the fp32 convolutions below run out the clock
+fi
+
+# --- our fp32 convolutions, last: informational (the SIMT kernels, the exact path), and one slow
+# layer (conv1's fp32 backward, ~300 ms an iteration on an H200) must not eat the time of the steps
+# with targets; IFA_CHECK_CONV32_ITERS timed runs after one warm-up.
+if want conv-fp32; then
+  for layer in "${conv_fp32_layers[@]}"; do
+    BENCH_ITERS=$conv32_iters bench_one "conv $layer fwd" 60 conv --layer "$layer" --batch "$conv_batch" --pass forward --warmup 1
+    BENCH_ITERS=$conv32_iters bench_one "conv $layer fwd+bwd" 90 conv --layer "$layer" --batch "$conv_batch" --pass both --warmup 1
   done
 fi
 

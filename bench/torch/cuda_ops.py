@@ -12,10 +12,14 @@ shape is always NHWC order [N, H, W, C], as ifa-ssl's --shape, whatever the layo
        once, write dq), floor_ms = floor_bytes / copy bandwidth, x_floor = median_ms / floor_ms.
   bn   BatchNorm2d(training) + ReLU fwd+bwd on [128,256,56,56] NCHW, variant "eager"; floor 8N·4 bytes
        (two-pass forward and backward), anchor_bytes 5N·4 (../shared/anchors/README.md's count).
-  conv the ResNet-50 layers of src/cli/bench.ts's RESNET50_CONV_LAYERS (same names), cuDNN through
-       nn.Conv2d (no bias, padding k//2), channels_last (NHWC, our layout), pass "forward" and "both"
-       (forward + input and weight gradients), variants "cudnn-fp32" (TF32 disallowed) and
-       "cudnn-tf32" (TF32 allowed); flops 2·N·Ho·Wo·Cout·Cin·K² forward, 3× with the gradients.
+  conv the ResNet-50 layers of src/cli/bench.ts's RESNET50_CONV_LAYERS (same names; conv1_1ch is conv1
+       with the 1-channel radiograph input), cuDNN through nn.Conv2d (no bias, padding k//2),
+       channels_last (NHWC, our layout), pass "forward" and "both" (forward + input and weight
+       gradients), one result per precision of --conv-precisions, variant "cudnn-<precision>" and
+       "precision": fp32 (float32, TF32 disallowed), tf32 (float32, TF32 allowed for convolutions),
+       bf16 and fp16 (input, weight and output gradient in that dtype; no autocast); flops
+       2·N·Ho·Wo·Cout·Cin·K² forward, 3× with the gradients. A precision the device cannot run (fp16
+       convolutions on PyTorch 1.13's CPU) gives {"skipped": reason} entries instead of timings.
 A section that fails adds {"work", "error"} and the rest still runs. With --out FILE the JSON is also
 written to FILE after every result ("complete": false until the end), so a run stopped by a timeout
 leaves what it measured.
@@ -23,7 +27,9 @@ Exit status: 0 done (errors inside results are data), 2 skipped (no PyTorch, or 
 {"skipped": reason} is printed), 1 crashed.
 
 Usage (GPU machine): python3 bench/torch/cuda_ops.py [iters] [--no-compile] [--only ifa,bn,conv]
-                     [--conv-batch 128] [--conv-layers conv1,3x3_64_64_56,...] [--out FILE]
+                     [--conv-batch 128] [--conv-layers conv1,3x3_64_64_56,...]
+                     [--conv-precisions fp32,tf32,bf16,fp16] [--conv-iters N] [--out FILE]
+The copy bandwidth is measured only with ifa or bn (their floors need it).
 Without a GPU, `--cpu-smoke` runs every code path on the CPU with tiny shapes and wall-clock timing
 (the numbers mean nothing; it checks the script before a device call).
 """
@@ -37,12 +43,14 @@ import time
 # Mirrors RESNET50_CONV_LAYERS in src/cli/bench.ts: name -> (hw, cin, cout, kernel, stride).
 LAYERS = {
     "conv1": (224, 3, 64, 7, 2),
+    "conv1_1ch": (224, 1, 64, 7, 2),
     "1x1_256_64_56": (56, 256, 64, 1, 1),
     "3x3_64_64_56": (56, 64, 64, 3, 1),
     "3x3_256_256_14": (14, 256, 256, 3, 1),
     "1x1_1024_256_14": (14, 1024, 256, 1, 1),
     "3x3_512_512_7": (7, 512, 512, 3, 1),
 }
+CONV_PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 IFA_SHAPES = [(128, 14, 14, 1024), (32, 32, 32, 1024)]
 BN_SHAPE = (128, 56, 56, 256)
 
@@ -60,6 +68,8 @@ def parse_args(argv):
     ap.add_argument("--only", default="ifa,bn,conv", help="comma list of ifa, bn, conv")
     ap.add_argument("--conv-batch", type=int, default=128)
     ap.add_argument("--conv-layers", default=",".join(LAYERS), help="comma list of layer names")
+    ap.add_argument("--conv-precisions", default=",".join(CONV_PRECISIONS), help="comma list of fp32, tf32, bf16, fp16")
+    ap.add_argument("--conv-iters", type=int, help="timed runs per conv case (default: iters; no minimum of 20)")
     ap.add_argument("--out", help="also write the JSON here, after every result")
     ap.add_argument("--cpu-smoke", action="store_true", help="tiny shapes on the CPU, to test the script")
     a = ap.parse_args(argv)
@@ -69,6 +79,12 @@ def parse_args(argv):
     bad = [s for s in a.conv_layers if s not in LAYERS]
     if bad:
         ap.error(f"unknown --conv-layers {bad}; known: {', '.join(LAYERS)}")
+    a.conv_precisions = [s.strip() for s in a.conv_precisions.split(",") if s.strip()]
+    bad = [s for s in a.conv_precisions if s not in CONV_PRECISIONS]
+    if bad:
+        ap.error(f"unknown --conv-precisions {bad}; known: {', '.join(CONV_PRECISIONS)}")
+    if a.conv_iters is not None and a.conv_iters < 1:
+        ap.error("--conv-iters must be at least 1")
     return a
 
 
@@ -97,7 +113,7 @@ def main(argv):
     if smoke:
         args.conv_batch = 1
 
-    def time_ms(fn, warmup=5, fixed_reps=None):
+    def time_ms(fn, warmup=5, fixed_reps=None, n=None):
         # As `ifa-ssl bench` on cuda (src/cli/bench.ts repsFor): each sample times `reps` calls
         # enqueued back to back between two events, reps = ceil(2 ms / one call) within 1..10, so the
         # host's launch gaps overlap the GPU's work; per call.
@@ -118,7 +134,7 @@ def main(argv):
         if fixed_reps is not None:
             reps = fixed_reps
         ts = []
-        for _ in range(iters):
+        for _ in range(n or iters):
             if smoke:
                 t = time.perf_counter()
                 fn()
@@ -165,16 +181,18 @@ def main(argv):
 
     results = out["results"] = Results()
 
-    # Device-to-device copy: 1 GiB read + 1 GiB written.
-    src = torch.randn(copy_numel, device=dev)
-    dst = torch.empty_like(src)
-    med, _ = time_ms(lambda: dst.copy_(src))
-    copy_gbps = 2 * src.numel() * 4 / (med * 1e6)
-    out["copy"] = {"bytes": 2 * src.numel() * 4, "median_ms": round(med, 4), "GBps": round(copy_gbps, 1)}
-    del src, dst
     empty_cache = (lambda: None) if smoke else torch.cuda.empty_cache
-    empty_cache()
-    log(f"copy {copy_gbps:.0f} GB/s on {out['device']}")
+    copy_gbps = None
+    if args.only & {"ifa", "bn"}:
+        # Device-to-device copy: 1 GiB read + 1 GiB written.
+        src = torch.randn(copy_numel, device=dev)
+        dst = torch.empty_like(src)
+        med, _ = time_ms(lambda: dst.copy_(src))
+        copy_gbps = 2 * src.numel() * 4 / (med * 1e6)
+        out["copy"] = {"bytes": 2 * src.numel() * 4, "median_ms": round(med, 4), "GBps": round(copy_gbps, 1)}
+        del src, dst
+        empty_cache()
+        log(f"copy {copy_gbps:.0f} GB/s on {out['device']}")
     save(False)
 
     def floor_fields(med, floor_bytes):
@@ -259,6 +277,25 @@ def main(argv):
             cudnn.allow_tf32 = on
             return f"cudnn.allow_tf32={on}"
 
+        dtypes = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+        def unsupported(precision):
+            # A tiny forward + backward in the dtype: PyTorch 1.13 has no fp16 convolution on the CPU
+            # ("slow_conv2d_cpu" not implemented for 'Half'); the reason is logged and recorded.
+            dt = dtypes[precision]
+            try:
+                x = torch.randn(1, 8, 5, 5, device=dev).to(dt).to(memory_format=torch.channels_last).requires_grad_()
+                c = nn.Conv2d(8, 8, 3, padding=1, bias=False).to(dev).to(dt).to(memory_format=torch.channels_last)
+                c(x).sum().backward()
+                return None
+            except Exception as e:  # noqa: BLE001 - whatever the reason, that precision cannot run here
+                return f"{precision} convolution unsupported on {dev.type} (torch {torch.__version__}): {type(e).__name__}: {str(e)[:160]}"
+
+        precisions = args.conv_precisions
+        skip = {p: why for p in precisions if (why := unsupported(p))}
+        for p, why in skip.items():
+            log(f"conv {p}: skipped: {why}")
+        conv_iters = out["conv_iters"] = args.conv_iters or iters
         bsz = args.conv_batch
         for name in args.conv_layers:
             hw, cin, cout, k, s = LAYERS[name]
@@ -267,9 +304,12 @@ def main(argv):
             flops_fwd = 2 * bsz * cout * ho * ho * cin * k * k
             base = {"work": "conv", "layer": name, "shape": [bsz, hw, hw, cin], "kernel": k, "stride": s, "padding": pad, "cout": cout, "layout": "NHWC"}
 
-            def run_layer(base=base, cin=cin, cout=cout, k=k, s=s, pad=pad, hw=hw, flops_fwd=flops_fwd):
-                x = torch.randn(bsz, cin, hw, hw, device=dev).to(memory_format=torch.channels_last).requires_grad_()
-                conv = nn.Conv2d(cin, cout, k, stride=s, padding=pad, bias=False).to(dev).to(memory_format=torch.channels_last)
+            def run_precision(precision, base=base, cin=cin, cout=cout, k=k, s=s, pad=pad, hw=hw, flops_fwd=flops_fwd):
+                dt = dtypes[precision]
+                # fp32/tf32 and bf16/fp16 alike: input, weight and output gradient in the dtype,
+                # channels_last; cuDNN accumulates in fp32 and picks its algorithms (benchmark=True).
+                x = torch.randn(bsz, cin, hw, hw, device=dev).to(dt).to(memory_format=torch.channels_last).requires_grad_()
+                conv = nn.Conv2d(cin, cout, k, stride=s, padding=pad, bias=False).to(dev).to(dt).to(memory_format=torch.channels_last)
                 with torch.no_grad():
                     g = torch.randn_like(conv(x))
 
@@ -282,20 +322,35 @@ def main(argv):
                     conv.weight.grad = None
                     conv(x).backward(g)
 
-                for tf32 in (False, True):
-                    setting = set_tf32(tf32)
-                    for pass_name, fn, flops in (("forward", fwd, flops_fwd), ("both", both, 3 * flops_fwd)):
-                        entry = {**base, "variant": "cudnn-tf32" if tf32 else "cudnn-fp32", "pass": pass_name, "setting": setting}
+                setting = set_tf32(precision == "tf32")
+                if dt != torch.float32:
+                    setting = f"dtype={str(dt).replace('torch.', '')}"
+                for pass_name, fn, flops in (("forward", fwd, flops_fwd), ("both", both, 3 * flops_fwd)):
+                    entry = {**base, "variant": f"cudnn-{precision}", "precision": precision, "pass": pass_name, "setting": setting}
 
-                        def one(entry=entry, fn=fn, flops=flops):
-                            med, mn = time_ms(fn, warmup=3)
-                            results.append({**entry, "median_ms": round(med, 4), "min_ms": round(mn, 4), "flops": flops, "TFLOPs": round(flops / med / 1e9, 3)})
+                    def one(entry=entry, fn=fn, flops=flops):
+                        med, mn = time_ms(fn, warmup=3, n=conv_iters)
+                        results.append({**entry, "median_ms": round(med, 4), "min_ms": round(mn, 4), "flops": flops, "TFLOPs": round(flops / med / 1e9, 3)})
 
-                        guarded(entry, one)
-                log(f"conv {name} batch {bsz} done")
+                    guarded(entry, one)
 
-            guarded(base, run_layer)
-            empty_cache()
+            for precision in precisions:
+                entry = {**base, "variant": f"cudnn-{precision}", "precision": precision}
+                if precision in skip:
+                    for pass_name in ("forward", "both"):
+                        results.append({**entry, "pass": pass_name, "skipped": skip[precision]})
+                    continue
+                try:
+                    run_precision(precision)
+                except Exception as e:  # noqa: BLE001 - setting up the layer failed (out of memory, say): both passes say why
+                    why = f"{type(e).__name__}: {str(e)[:300]}"
+                    log(f"conv {name} {precision} failed: {why[:200]}")
+                    done = {r["pass"] for r in results if r.get("layer") == name and r.get("precision") == precision and "pass" in r}
+                    for pass_name in ("forward", "both"):
+                        if pass_name not in done:
+                            results.append({**entry, "pass": pass_name, "error": why})
+                empty_cache()
+            log(f"conv {name} batch {bsz} done ({', '.join(p for p in precisions if p not in skip)})")
         set_tf32(True)
 
     out.pop("complete", None)
