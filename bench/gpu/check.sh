@@ -22,7 +22,7 @@
 # verified (skipped or out of time), 3 the script could not start.
 #
 # Environment: IFA_CHECK_BUDGET_S (total seconds, default 400), IFA_CHECK_STEPS (comma list of probe,
-# conformance, bench, torch, memcheck, control, conv-tc, conv-fp32; default all), IFA_CHECK_PLANT_ADDON (the planted
+# conformance, sm70, bench, torch, memcheck, control, conv-tc, conv-fp32; default all), IFA_CHECK_PLANT_ADDON (the planted
 # build for the control step, default build-plant/Release/ifa_native.node: carry it), IFA_CHECK_ITERS (timed runs per bench, default
 # 20), IFA_CHECK_CONV_BATCH (default 128), IFA_CHECK_NO_COMPILE=1 (skip torch.compile),
 # IFA_TORCH_PYTHON (default python3), IFA_CHECK_SANITIZER (path of compute-sanitizer).
@@ -63,7 +63,7 @@ if [ -n "$dryrun" ]; then
   iters=${IFA_CHECK_ITERS:-3}
   conv_batch=${IFA_CHECK_CONV_BATCH:-1}
 fi
-steps=${IFA_CHECK_STEPS:-probe,conformance,bench,torch,memcheck,control,conv-tc,conv-fp32}
+steps=${IFA_CHECK_STEPS:-probe,conformance,sm70,bench,torch,memcheck,control,conv-tc,conv-fp32}
 # The six ResNet-50 convolutions of the anchors (our fp32 step and cuDNN fp32 in the torch step), and
 # issue 14's seven (those and conv1 on the 1-channel radiograph) for the tensor-core rounds.
 conv_fp32_layers=(conv1 1x1_256_64_56 3x3_64_64_56 3x3_256_256_14 1x1_1024_256_14 3x3_512_512_7)
@@ -171,8 +171,8 @@ skip_cuda() { record "$1" skipped 0 "skipped: CUDA unavailable (${cuda_reason:-u
 # path, a ResNet-50 forward+backward and three MoCo/SimCLR training steps against the CPU, the event
 # loop staying responsive while CUDA work drains, and the
 # boundary fuzz with CUDA buffers. IFA_TEST_BACKENDS=cuda keeps them off WebGPU.
-SUITE_ALL='(conformance|cuda|ifa-fused|device-resnet|device-train|boundary|event-loop)\.test\.js$'
-SUITE_MEMCHECK='(conformance|cuda|ifa-fused)\.test\.js$'
+SUITE_ALL='(conformance|cuda|ifa-fused|conv-tc|device-resnet|device-train|boundary|event-loop)\.test\.js$'
+SUITE_MEMCHECK='(conformance|cuda|ifa-fused|conv-tc)\.test\.js$'
 conformance_step() { # LOG LIMIT PATTERN [PREFIX...]: CUDA test files, judged by uvu's counts
   local logf=$1 lim=$2 pattern=$3
   shift 3
@@ -199,6 +199,25 @@ if want conformance; then
     record conformance "$CONF_STATUS" $((SECONDS - CONF_T0)) "$CONF_NOTE"
   else
     skip_cuda conformance
+  fi
+fi
+
+# --- sm70: the V100 path on this card ------------------------------------------------------------
+# A build carrying only compute_70 PTX (bench/gpu/build-sm70.sh build-ptx70 70-virtual, CUDA 11.8;
+# carried as build-ptx70/Release/ifa_native.node): the driver compiles that PTX for this card, and the
+# addon then runs its sm_70 code (conv: the fp16 WMMA kernels; bf16 and TF32 refused) on real tensor
+# cores. The conformance suite and the tensor-core conv tests must pass on it.
+SUITE_SM70='(conformance|conv-tc)\.test\.js$'
+if want sm70; then
+  ptx70=${IFA_CHECK_PTX70_ADDON:-$PWD/build-ptx70/Release/ifa_native.node}
+  if [ "$cuda_ok" -ne 1 ] || [ -n "$dryrun" ]; then
+    [ -n "$dryrun" ] && record sm70 skipped 0 "skipped: dry run" || skip_cuda sm70
+  elif [ ! -f "$ptx70" ]; then
+    record sm70 skipped 0 "skipped: no compute_70 build at $ptx70 (bash bench/gpu/build-sm70.sh build-ptx70 70-virtual)"
+  else
+    # Lazy loading: the driver JIT-compiles only the kernels the suites launch.
+    conformance_step "$tmp/sm70.log" "$(limit 180)" "$SUITE_SM70" IFA_NATIVE_PATH="$ptx70" CUDA_MODULE_LOADING=LAZY
+    record sm70 "$CONF_STATUS" $((SECONDS - CONF_T0)) "$CONF_NOTE; $(grep -m1 'tensor cores: sm_70' "$tmp/sm70.log" | oneline 160)"
   fi
 fi
 

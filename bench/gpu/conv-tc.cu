@@ -7,7 +7,8 @@
 //
 // Build here (no GPU needed), into .device/exp/, which travels with the device call's .device carry:
 //   mkdir -p .device/exp && nvcc -std=c++17 -O3 -arch=sm_90 -Xptxas -v -o .device/exp/conv-tc bench/gpu/conv-tc.cu 2> .device/exp/conv-tc.ptxas
-// Run there: .device/exp/conv-tc [--batch 128] [--check-batch 4] [--iters 10] [--samples 5] [--layers a,b] [--dtypes bf16,fp16,tf32]
+// Run there: .device/exp/conv-tc [--batch 128] [--check-batch 4] [--iters 10] [--samples 5] [--layers a,b] [--dtypes bf16,fp16,tf32,fp16-wmma]
+// (fp16-wmma: the sm_70 WMMA kernels, which also run on sm_80+).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -177,11 +178,11 @@ double relError(const std::vector<float>& ours, const double* refDev, int64_t n)
   return maxRef > 0 ? maxErr / maxRef : maxErr;
 }
 
-std::vector<Plan> plansFor(Pass p, DType dt, const ConvGeom& g) {
+std::vector<Plan> plansFor(Pass p, DType dt, const ConvGeom& g, bool wmma) {
   std::vector<Plan> out;
   const int vec = vectorOperands(p, dt, g);
   const int kt = kTileCountOf(dt, gemmDims(p, g).K);
-  for (int tile : tilesFor(p, vec)) {
+  for (int tile : tilesFor(p, vec, wmma)) {
     std::vector<int> splits = {1};
     if (p == Pass::WeightGrad)
       for (int s : {4, 8, 16, 32, 64, 128, 256})
@@ -193,6 +194,7 @@ std::vector<Plan> plansFor(Pass p, DType dt, const ConvGeom& g) {
       pl.tile = tile;
       pl.splits = s;
       pl.vec = vec;
+      pl.wmma = wmma;
       pl.wsBytes = wsBytesFor(pl, g);
       out.push_back(pl);
     }
@@ -206,7 +208,8 @@ void* outputOf(Pass p, const Buffers& b) { return p == Pass::Forward ? b.y : p =
 
 template <class T>
 void runLayer(const Layer& l, DType dt, int batch, int checkBatch, int iters, int samples, int sms) {
-  const char* dname = dt == DType::BFloat16 ? "bf16" : dt == DType::Float16 ? "fp16" : "tf32";
+  constexpr bool wmma = std::is_same<T, f16w>::value;  // the sm_70 kernels
+  const char* dname = wmma ? "fp16-wmma" : dt == DType::BFloat16 ? "bf16" : dt == DType::Float16 ? "fp16" : "tf32";
   const ConvGeom gc = geomOf(l, checkBatch), gt = geomOf(l, batch);
   const double flops = 2.0 * gt.n * gt.ho * gt.wo * gt.co * gt.kh * gt.kw * gt.ci;
   // Reference at the check batch.
@@ -233,10 +236,10 @@ void runLayer(const Layer& l, DType dt, int batch, int checkBatch, int iters, in
   CHECK(cudaEventCreate(&e0));
   CHECK(cudaEventCreate(&e1));
   for (Pass p : {Pass::Forward, Pass::InputGrad, Pass::WeightGrad}) {
-    const Plan chosen = choosePlan(p, dt, gt, sms);
+    const Plan chosen = choosePlan(p, dt, gt, sms, wmma ? 70 : 90);
     double bestMs = 1e30;
     std::string bestName;
-    for (const Plan& pl : plansFor(p, dt, gt)) {
+    for (const Plan& pl : plansFor(p, dt, gt, wmma)) {
       // Correctness at the check batch (the same tile and split count where it applies).
       Plan pc = pl;
       if (pc.splits > 1 && kTileCountOf(dt, gemmDims(p, gc).K) / pc.splits < 1) pc.splits = 1;
@@ -337,6 +340,7 @@ int main(int argc, char** argv) {
       if (d == "bf16") runLayer<bf16>(l, DType::BFloat16, batch, checkBatch, iters, samples, prop.multiProcessorCount);
       else if (d == "fp16") runLayer<f16>(l, DType::Float16, batch, checkBatch, iters, samples, prop.multiProcessorCount);
       else if (d == "tf32") runLayer<float>(l, DType::Float32, batch, checkBatch, iters, samples, prop.multiProcessorCount);
+      else if (d == "fp16-wmma") runLayer<f16w>(l, DType::Float16, batch, checkBatch, iters, samples, prop.multiProcessorCount);
     }
   }
   return 0;

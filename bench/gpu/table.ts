@@ -467,7 +467,8 @@ export function buildReport(input: ReportInput): Report {
       ? `no copy bandwidth (PyTorch skipped: ${torch.skipped})`
       : `no copy bandwidth measured (PyTorch ${torch.error ? `failed: ${torch.error}` : 'gave none'})`;
   const items: Item[] = [stepItem(steps, 'conformance', 'CUDA conformance suite (every op, forward + backward, vs CPU)'), stepItem(steps, 'memcheck', 'compute-sanitizer memcheck over the CUDA conformance suite'),
-    stepItem(steps, 'control', "memcheck's positive control: a planted out-of-bounds read is reported")];
+    stepItem(steps, 'control', "memcheck's positive control: a planted out-of-bounds read is reported"),
+    stepItem(steps, 'sm70', 'the V100 path: a compute_70-only build (CUDA 11.8 PTX, compiled by the driver for this card) passes the CUDA conformance suite and the fp16 tensor-core (WMMA) conv tests')];
 
   const memRows: string[] = [];
   const memRow = (work: string, shape: number[], floorN: number, o: OursEntry | undefined, eager: TorchEntry | undefined, compiled: TorchEntry | undefined, maxX: number, minVs: number, vsLabel: 'eager' | 'compile') => {

@@ -6,8 +6,18 @@
 //   conv2dBackwardFilter  dw[Co,K'] = dyᵀ[Co,P] · patches(x)[P,K']     split over P (split-K) with
 //                         atomicAdd into a zeroed dw, since Co×K' alone is too few tiles to fill the GPU
 // Each is 2·N·Ho·Wo·Co·KH·KW·Ci FLOPs. Channels are innermost in every operand, so the loaders read
-// consecutive addresses along ci / co. Correct first: the stride-2 backward input still multiplies the
-// zero taps (4× the needed FLOPs), and there are no tensor cores; conv speed is a later issue.
+// consecutive addresses along ci / co.
+//
+// Two paths. float32 without TF32 runs the exact fp32 SIMT GEMM of gemm.cuh (the reference path; on
+// an H200 7.5–9.7 TFLOP/s, and its stride-2 input gradient multiplies the zero taps). bfloat16 and
+// float16 tensors, and float32 with the tf32 attribute (setFloat32Precision('tf32')), run the
+// tensor-core kernels of conv_tc.cuh on sm_80 and newer, with the plan (tile, split-K) chosen per
+// shape by conv_tc_launch.cuh and recorded for convPlans().
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "conv_tc_launch.cuh"
 #include "gemm.cuh"
 
 namespace ifa {
@@ -97,8 +107,104 @@ Geom geomOf(const KernelCall& c, const Shape& xs, const Shape& ws, const Shape& 
   return g;
 }
 
+// --- tensor-core path ---------------------------------------------------------------------------
+
+// The device's SM count, and the architecture the tensor-core code runs as: the lower of the device's
+// and the one this addon's kernels were compiled for (a build carrying only compute_70 PTX runs its
+// sm_70 code on an H100 too, which is how the V100 path is tested on the GPU machine).
+struct DeviceShape {
+  int arch = 0, sms = 1;
+};
+const DeviceShape& deviceShape() {
+  static const DeviceShape d = [] {
+    DeviceShape r;
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) {
+      r.arch = prop.major * 10 + prop.minor;
+      r.sms = prop.multiProcessorCount;
+    }
+    cudaFuncAttributes fa;
+    if (cudaFuncGetAttributes(&fa, tc::splitSumKernel<float>) == cudaSuccess && fa.ptxVersion > 0) r.arch = std::min(r.arch, fa.ptxVersion);
+    return r;
+  }();
+  return d;
+}
+
+tc::ConvGeom tcGeom(const Geom& g) {
+  return tc::ConvGeom{int(g.n), int(g.h), int(g.w), int(g.ci), int(g.co), int(g.kh), int(g.kw), int(g.sh), int(g.sw), int(g.ph), int(g.pw), int(g.ho), int(g.wo)};
+}
+
+// Plans by (pass, dtype, geometry), and the description of each, newest last (convPlans()).
+struct PlanCache {
+  std::mutex mu;
+  std::map<std::tuple<int, int, std::vector<int>>, tc::Plan> plans;
+  std::vector<std::string> log;
+};
+PlanCache& planCache() {
+  static PlanCache& p = *new PlanCache();
+  return p;
+}
+
+// The plan for this call: attrs tcTile / tcSplits (tests and experiments) override the rule.
+tc::Plan planFor(const KernelCall& c, tc::Pass pass, DType dt, const tc::ConvGeom& g) {
+  tc::Plan p;
+  {
+    const std::vector<int> key = {g.n, g.h, g.w, g.ci, g.co, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.ho, g.wo};
+    PlanCache& cache = planCache();
+    std::lock_guard<std::mutex> lock(cache.mu);
+    auto k = std::make_tuple(int(pass), int(dt), key);
+    auto it = cache.plans.find(k);
+    if (it == cache.plans.end()) {
+      p = tc::choosePlan(pass, dt, g, deviceShape().sms, deviceShape().arch);
+      cache.plans.emplace(k, p);
+      std::string shape;
+      for (size_t i = 0; i < 4; i++) shape += (i ? "," : "[") + std::to_string(key[i]);
+      cache.log.push_back(c.name + " x" + shape + "] " + std::to_string(g.co) + "x" + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " s" +
+                          std::to_string(g.sh) + ": " + p.describe());
+      if (cache.log.size() > 4096) cache.log.erase(cache.log.begin());
+    } else {
+      p = it->second;
+    }
+  }
+  const double tile = c.attrs.number("tcTile", -1), splits = c.attrs.number("tcSplits", 0);
+  if (tile >= 0) {
+    const std::vector<int> ok = tc::tilesFor(pass, p.vec, p.wmma);
+    if (std::find(ok.begin(), ok.end(), int(tile)) == ok.end()) argFail(c, "tcTile " + std::to_string(int(tile)) + " is not a tile this pass can run here");
+    p.tile = int(tile);
+  }
+  if (splits >= 1) {
+    if (pass != tc::Pass::WeightGrad && splits != 1) argFail(c, "tcSplits applies to the weight gradient only");
+    p.splits = int(splits);
+  }
+  p.wsBytes = tc::wsBytesFor(p, g);
+  return p;
+}
+
+// Whether this call runs on the tensor cores; a dtype the device's tensor cores lack is refused
+// (sm_70/sm_75 have fp16 only: bfloat16 and TF32 need sm_80).
+bool useTensorCores(const KernelCall& c, DType dt) {
+  if (dt == DType::Float32 && !c.attrs.flag("tf32")) return false;
+  const int arch = deviceShape().arch;
+  const std::string what = dt == DType::Float32 ? "TF32" : dtypeName(dt);
+  if (arch >= 80 || (arch >= 70 && dt == DType::Float16)) return true;
+  throw ArgError(c.name + ": " + what + " convolutions need the tensor cores of sm_80 or newer; this device runs sm_" + std::to_string(arch) +
+                     " code, whose tensor cores take float16 only (use float16, or float32 without TF32)",
+                 true);
+}
+
+void runTensorCores(const KernelCall& c, tc::Pass pass, const Geom& geom, const void* a, const void* b, void* out) {
+  const DType dt = c.inputs[0].dtype;
+  const tc::ConvGeom g = tcGeom(geom);
+  const tc::Plan p = planFor(c, pass, dt, g);
+  Scratch ws(p.wsBytes);
+  checkCuda(tc::runConvAny(p, g, a, b, out, ws.as<void>(), stream()), c, "launching the tensor-core convolution");
+}
+
+// --- launchers -------------------------------------------------------------------------------------
+
 void launchConv2d(const KernelCall& c) {
   const Geom g = geomOf(c, c.inputs[0].shape, c.inputs[1].shape, c.outputs[0].shape);
+  if (useTensorCores(c, c.inputs[0].dtype)) return runTensorCores(c, tc::Pass::Forward, g, c.inputs[0].ptr, c.inputs[1].ptr, c.outputs[0].ptr);
   const int64_t P = g.n * g.ho * g.wo, K = g.kh * g.kw * g.ci;
   launchGemm<true, false>(c, "gemmKernel<Patch, Weight>", P, g.co, K, splitKChunk(P, g.co, K, false), PatchAsA{Patch{c.inputs[0].data, g}},
                           ColMajor{c.inputs[1].data, K}, Store{c.outputs[0].data, g.co});
@@ -107,14 +213,16 @@ void launchConv2d(const KernelCall& c) {
 void launchConv2dBackwardInput(const KernelCall& c) {
   // inputs: dy, w; output dx has x's shape.
   const Geom g = geomOf(c, c.outputs[0].shape, c.inputs[1].shape, c.inputs[0].shape);
+  if (useTensorCores(c, c.inputs[0].dtype)) return runTensorCores(c, tc::Pass::InputGrad, g, c.inputs[0].ptr, c.inputs[1].ptr, c.outputs[0].ptr);
   const int64_t Q = g.n * g.h * g.w, K = g.kh * g.kw * g.co;
   launchGemm<true, true>(c, "gemmKernel<DyTaps, WeightTaps>", Q, g.ci, K, splitKChunk(Q, g.ci, K, false), DyTaps{c.inputs[0].data, g},
                          WeightTaps{c.inputs[1].data, g}, Store{c.outputs[0].data, g.ci});
 }
 
 void launchConv2dBackwardFilter(const KernelCall& c) {
-  // inputs: x, dy; output dw.
+  // inputs: x, dy; output dw (float32 for every input dtype).
   const Geom g = geomOf(c, c.inputs[0].shape, c.outputs[0].shape, c.inputs[1].shape);
+  if (useTensorCores(c, c.inputs[0].dtype)) return runTensorCores(c, tc::Pass::WeightGrad, g, c.inputs[0].ptr, c.inputs[1].ptr, c.outputs[0].ptr);
   const int64_t P = g.n * g.ho * g.wo, Kp = g.kh * g.kw * g.ci;
   float* dw = c.outputs[0].data;
   zero(dw, size_t(c.outputs[0].numel()), "conv2dBackwardFilter");
@@ -125,9 +233,15 @@ void launchConv2dBackwardFilter(const KernelCall& c) {
 }  // namespace
 
 void registerConv(KernelRegistry& r, const KernelRegistry& cpu) {
-  addCuda(r, cpu, "conv2d", launchConv2d);
-  addCuda(r, cpu, "conv2dBackwardInput", launchConv2dBackwardInput);
-  addCuda(r, cpu, "conv2dBackwardFilter", launchConv2dBackwardFilter);
+  addCuda(r, cpu, "conv2d", launchConv2d, allDTypes());
+  addCuda(r, cpu, "conv2dBackwardInput", launchConv2dBackwardInput, allDTypes());
+  addCuda(r, cpu, "conv2dBackwardFilter", launchConv2dBackwardFilter, allDTypes());
+}
+
+std::vector<std::string> convPlans() {
+  PlanCache& cache = planCache();
+  std::lock_guard<std::mutex> lock(cache.mu);
+  return cache.log;
 }
 
 }  // namespace cuda

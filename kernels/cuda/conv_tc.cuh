@@ -20,9 +20,18 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "half.cuh"
 #include "mma.cuh"
+
+#ifdef IFA_CUDA_EMULATOR
+#include "emu/wmma.h"
+using WmmaHalf = nvcuda::wmma::half;
+#else
+#include <mma.h>
+using WmmaHalf = __half;
+#endif
 
 namespace ifa {
 namespace cuda {
@@ -53,25 +62,44 @@ struct Tile {
   static_assert(Stages >= 3, "the main loop refills a slot one tile after it was read");
 };
 
+// Padded: the sm_70 WMMA kernels' element type (f16w), whose tiles are unswizzled rows padded by 16
+// bytes (WMMA loads take a plain leading dimension; the padding staggers rows across banks).
 template <class T>
 struct Elem {
   static constexpr int Size = int(sizeof(T)), Vec = 16 / Size, BK = 64 / Size, KStep = Size == 2 ? 16 : 8;
+  static constexpr bool Padded = std::is_same<T, f16w>::value;
 };
 
 // Byte offset of 16-byte chunk `chunk` (0..3) of row `row` in a K-major tile (64-byte rows). Rows r
 // and r + 1 share a 128-byte bank line; the XOR spreads the 8 rows an ldmatrix reads over all 8
-// 16-byte bank groups.
-__device__ __forceinline__ int kOff(int row, int chunk) { return row * 64 + ((chunk ^ ((row >> 1) & 3)) << 4); }
+// 16-byte bank groups. (Padded: 80-byte rows.)
+template <class T>
+__device__ __forceinline__ int kOff(int row, int chunk) {
+  if constexpr (Elem<T>::Padded) return row * 80 + (chunk << 4);
+  return row * 64 + ((chunk ^ ((row >> 1) & 3)) << 4);
+}
 
 // The same in an M/N-major tile: row = k, Cols elements per row. ldmatrix.trans reads one chunk of 8
 // consecutive rows (16-bit); the TF32 fragment loads read rows t and chunks 2t-apart (32-bit).
+// (Padded: rows of Cols elements + 16 bytes.)
 template <class T, int Cols>
 __device__ __forceinline__ int mnOff(int krow, int chunk) {
+  if constexpr (Elem<T>::Padded) return krow * (Cols * 2 + 16) + (chunk << 4);
   constexpr int ChunksPerRow = Cols * int(sizeof(T)) / 16;
   constexpr int Mask = ChunksPerRow >= 8 ? 7 : ChunksPerRow - 1;
   const int sw = (sizeof(T) == 2 ? krow : krow << 1) & Mask;
   return krow * (Cols * int(sizeof(T))) + ((chunk ^ sw) << 4);
 }
+
+// Bytes of one stage's A or B tile (Rows = BM or BN).
+template <class T, bool KMajor, int Rows>
+constexpr int tileBytes() {
+  return !Elem<T>::Padded ? Rows * 64 : KMajor ? Rows * 80 : Elem<T>::BK * (Rows * 2 + 16);
+}
+template <class T, class Cfg, bool AK, bool BK>
+struct Smem {
+  static constexpr int A = tileBytes<T, AK, Cfg::BM>(), B = tileBytes<T, BK, Cfg::BN>(), Stage = A + B, Total = Cfg::Stages * Stage;
+};
 
 __device__ __forceinline__ uint32_t lds32(const unsigned char* p) { return *reinterpret_cast<const uint32_t*>(p); }
 
@@ -79,7 +107,7 @@ __device__ __forceinline__ uint32_t lds32(const unsigned char* p) { return *rein
 template <class T, bool KMajor, int BM>
 __device__ __forceinline__ void loadA(uint32_t (&a)[4], const unsigned char* As, int m0, int ks, int lane) {
   if constexpr (KMajor) {
-    ldmatrixX4(a, As + kOff(m0 + (lane & 15), 2 * ks + (lane >> 4)));
+    ldmatrixX4(a, As + kOff<T>(m0 + (lane & 15), 2 * ks + (lane >> 4)));
   } else if constexpr (sizeof(T) == 2) {
     const int j = lane >> 3, k = ks * 16 + (j >> 1) * 8 + (lane & 7);
     ldmatrixX4Trans(a, As + mnOff<T, BM>(k, (m0 + (j & 1) * 8) >> 3));
@@ -98,7 +126,7 @@ template <class T, bool KMajor, int BN>
 __device__ __forceinline__ void loadB(uint32_t (&b)[2][2], const unsigned char* Bs, int n0, int ks, int lane) {
   uint32_t r[4];
   if constexpr (KMajor) {
-    ldmatrixX4(r, Bs + kOff(n0 + (lane & 7) + ((lane >> 4) << 3), 2 * ks + ((lane >> 3) & 1)));
+    ldmatrixX4(r, Bs + kOff<T>(n0 + (lane & 7) + ((lane >> 4) << 3), 2 * ks + ((lane >> 3) & 1)));
   } else if constexpr (sizeof(T) == 2) {
     const int j = lane >> 3, k = ks * 16 + (j & 1) * 8 + (lane & 7);
     ldmatrixX4Trans(r, Bs + mnOff<T, BN>(k, (n0 + (j >> 1) * 8) >> 3));
@@ -201,7 +229,7 @@ struct PatchRows {
 #pragma unroll
       for (int i = 0; i < ChunksPerThread; i++) {
         const bool ok = kOk && inside(i, dy, dx);
-        cpAsync16(tile + kOff((threadIdx.x >> 2) + i * RowStep, col), ok ? src + base[i] + off : src, ok);
+        cpAsync16(tile + kOff<T>((threadIdx.x >> 2) + i * RowStep, col), ok ? src + base[i] + off : src, ok);
       }
     } else {
       Chunk<T> ch[ChunksPerThread];
@@ -218,7 +246,7 @@ struct PatchRows {
           if (inside(i, dy, dx)) ch[i].v[e] = src[base[i] + off];
       }
 #pragma unroll
-      for (int i = 0; i < ChunksPerThread; i++) ch[i].storeTo(tile + kOff((threadIdx.x >> 2) + i * RowStep, col));
+      for (int i = 0; i < ChunksPerThread; i++) ch[i].storeTo(tile + kOff<T>((threadIdx.x >> 2) + i * RowStep, col));
     }
   }
 };
@@ -242,7 +270,7 @@ struct DenseRows {
 #pragma unroll
     for (int i = 0; i < ChunksPerThread; i++) {
       const int r = row0 + i * RowStep;
-      unsigned char* dst = tile + kOff((threadIdx.x >> 2) + i * RowStep, col);
+      unsigned char* dst = tile + kOff<T>((threadIdx.x >> 2) + i * RowStep, col);
       if constexpr (Vec) {
         const bool ok = r < rows && k0 < K;
         cpAsync16(dst, ok ? s + int64_t(r) * K + k0 : s, ok);
@@ -410,6 +438,9 @@ struct StorePartial {
 // --- The kernel. grid.x: M tiles, grid.y: N tiles, grid.z: K splits of kTilesPerSplit k-tiles. ---
 template <class T, class Cfg, bool AKMajor, bool BKMajor, class LA, class LB, class Ep>
 __global__ void __launch_bounds__(Cfg::Threads) tcGemmKernel(LA la, LB lb, Ep ep, int kTiles, int kTilesPerSplit) {
+// Compiled for sm_80 and newer only (older devices run wmmaGemmKernel): keeps the build of the other
+// architectures short.
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800 || defined(IFA_CUDA_EMULATOR)
   IFA_DYNAMIC_SHARED(smem);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp % Cfg::WarpsM, wn = warp / Cfg::WarpsM;
@@ -417,6 +448,7 @@ __global__ void __launch_bounds__(Cfg::Threads) tcGemmKernel(LA la, LB lb, Ep ep
   const int kt0 = split * kTilesPerSplit;
   const int nk = min(kTiles - kt0, kTilesPerSplit);
   constexpr int BK = Elem<T>::BK;
+  using S = Smem<T, Cfg, AKMajor, BKMajor>;
   la.begin(m0, kt0 * BK, tid);
   lb.begin(n0, kt0 * BK, tid);
 
@@ -431,8 +463,8 @@ __global__ void __launch_bounds__(Cfg::Threads) tcGemmKernel(LA la, LB lb, Ep ep
 #pragma unroll
   for (int s = 0; s < Cfg::Stages - 1; s++) {
     if (s < nk) {
-      la.load(smem + s * Cfg::StageBytes, s);
-      lb.load(smem + s * Cfg::StageBytes + Cfg::ABytes, s);
+      la.load(smem + s * S::Stage, s);
+      lb.load(smem + s * S::Stage + S::A, s);
     }
     cpAsyncCommit();
   }
@@ -442,7 +474,7 @@ __global__ void __launch_bounds__(Cfg::Threads) tcGemmKernel(LA la, LB lb, Ep ep
   constexpr int KSteps = BK / Elem<T>::KStep;
   uint32_t a[2][Cfg::MT][4], b[2][Cfg::NT][2];
   auto loadFrags = [&](int buf, const unsigned char* As, int ks) {
-    const unsigned char* Bs = As + Cfg::ABytes;
+    const unsigned char* Bs = As + S::A;
 #pragma unroll
     for (int i = 0; i < Cfg::MT; i++) loadA<T, AKMajor, Cfg::BM>(a[buf][i], As, wm * Cfg::WTM + i * 16, ks, lane);
 #pragma unroll
@@ -461,7 +493,7 @@ __global__ void __launch_bounds__(Cfg::Threads) tcGemmKernel(LA la, LB lb, Ep ep
     loadFrags(0, smem, 0);
   }
   for (int kt = 0; kt < nk; kt++) {
-    const unsigned char* As = smem + (kt % Cfg::Stages) * Cfg::StageBytes;
+    const unsigned char* As = smem + (kt % Cfg::Stages) * S::Stage;
 #pragma unroll
     for (int ks = 0; ks < KSteps; ks++) {
       const int cur = ks & 1;  // KSteps is even, so k-step 0 of every tile is in buffer 0
@@ -471,12 +503,12 @@ __global__ void __launch_bounds__(Cfg::Threads) tcGemmKernel(LA la, LB lb, Ep ep
         __syncthreads();  // tile kt + 1 has landed; every warp is done reading tile kt − 1's slot
         const int next = kt + Cfg::Stages - 1;
         if (next < nk) {
-          unsigned char* slot = smem + (next % Cfg::Stages) * Cfg::StageBytes;
+          unsigned char* slot = smem + (next % Cfg::Stages) * S::Stage;
           la.load(slot, next);
-          lb.load(slot + Cfg::ABytes, next);
+          lb.load(slot + S::A, next);
         }
         cpAsyncCommit();
-        if (kt + 1 < nk) loadFrags(cur ^ 1, smem + ((kt + 1) % Cfg::Stages) * Cfg::StageBytes, 0);
+        if (kt + 1 < nk) loadFrags(cur ^ 1, smem + ((kt + 1) % Cfg::Stages) * S::Stage, 0);
       } else {
         loadFrags(cur ^ 1, As, ks + 1);
       }
@@ -497,6 +529,94 @@ __global__ void __launch_bounds__(Cfg::Threads) tcGemmKernel(LA la, LB lb, Ep ep
       ep.store(m, n, acc[i][j][0], acc[i][j][1], split);
       ep.store(m + 8, n, acc[i][j][2], acc[i][j][3], split);
     }
+#endif
+}
+
+// sm_70 and sm_75 (V100, T4): fp16 only, on WMMA 16×16×16 with fp32 accumulators, from the same
+// loaders writing padded tiles (T = f16w), then through shared memory to the same epilogues (a WMMA
+// accumulator's layout is opaque). cp.async is a synchronous copy there (mma.cuh).
+template <class Cfg, bool AKMajor, bool BKMajor, class LA, class LB, class Ep>
+__global__ void __launch_bounds__(Cfg::Threads) wmmaGemmKernel(LA la, LB lb, Ep ep, int kTiles, int kTilesPerSplit) {
+#if !defined(__CUDA_ARCH__) || (__CUDA_ARCH__ >= 700 && __CUDA_ARCH__ < 800) || defined(IFA_CUDA_EMULATOR)
+  using T = f16w;
+  using namespace nvcuda;
+  using S = Smem<T, Cfg, AKMajor, BKMajor>;
+  using LayoutA = typename std::conditional<AKMajor, wmma::row_major, wmma::col_major>::type;
+  using LayoutB = typename std::conditional<BKMajor, wmma::col_major, wmma::row_major>::type;
+  constexpr int FM = Cfg::WTM / 16, FN = Cfg::WTN / 16, BK = Elem<T>::BK;
+  constexpr int ldA = AKMajor ? 40 : Cfg::BM + 8, ldB = BKMajor ? 40 : Cfg::BN + 8;
+  IFA_DYNAMIC_SHARED(smem);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = warp % Cfg::WarpsM, wn = warp / Cfg::WarpsM;
+  const int m0 = int(blockIdx.x) * Cfg::BM, n0 = int(blockIdx.y) * Cfg::BN, split = int(blockIdx.z);
+  const int kt0 = split * kTilesPerSplit;
+  const int nk = min(kTiles - kt0, kTilesPerSplit);
+  la.begin(m0, kt0 * BK, tid);
+  lb.begin(n0, kt0 * BK, tid);
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[FM][FN];
+#pragma unroll
+  for (int i = 0; i < FM; i++)
+#pragma unroll
+    for (int j = 0; j < FN; j++) wmma::fill_fragment(acc[i][j], 0.f);
+#pragma unroll
+  for (int s = 0; s < Cfg::Stages - 1; s++) {
+    if (s < nk) {
+      la.load(smem + s * S::Stage, s);
+      lb.load(smem + s * S::Stage + S::A, s);
+    }
+    cpAsyncCommit();
+  }
+  for (int kt = 0; kt < nk; kt++) {
+    cpAsyncWait<Cfg::Stages - 2>();
+    __syncthreads();
+    const int next = kt + Cfg::Stages - 1;
+    if (next < nk) {
+      unsigned char* slot = smem + (next % Cfg::Stages) * S::Stage;
+      la.load(slot, next);
+      lb.load(slot + S::A, next);
+    }
+    cpAsyncCommit();
+    const unsigned char* As = smem + (kt % Cfg::Stages) * S::Stage;
+    const unsigned char* Bs = As + S::A;
+#pragma unroll
+    for (int ks = 0; ks < BK / 16; ks++) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, WmmaHalf, LayoutA> fa[FM];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, WmmaHalf, LayoutB> fb[FN];
+#pragma unroll
+      for (int i = 0; i < FM; i++) {
+        const int m = wm * Cfg::WTM + i * 16;
+        const unsigned char* p = AKMajor ? As + m * 80 + ks * 32 : As + ks * 16 * (Cfg::BM * 2 + 16) + m * 2;
+        wmma::load_matrix_sync(fa[i], reinterpret_cast<const WmmaHalf*>(p), ldA);
+      }
+#pragma unroll
+      for (int j = 0; j < FN; j++) {
+        const int n = wn * Cfg::WTN + j * 16;
+        const unsigned char* p = BKMajor ? Bs + n * 80 + ks * 32 : Bs + ks * 16 * (Cfg::BN * 2 + 16) + n * 2;
+        wmma::load_matrix_sync(fb[j], reinterpret_cast<const WmmaHalf*>(p), ldB);
+      }
+#pragma unroll
+      for (int i = 0; i < FM; i++)
+#pragma unroll
+        for (int j = 0; j < FN; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+  }
+  cpAsyncWait<0>();
+  __syncthreads();
+  // Each warp stages one 16×16 accumulator at a time in its own 1 KiB of shared memory.
+  float* stage = reinterpret_cast<float*>(smem) + warp * 256;
+  const int r = lane >> 1, c0 = (lane & 1) * 8;
+#pragma unroll
+  for (int i = 0; i < FM; i++)
+#pragma unroll
+    for (int j = 0; j < FN; j++) {
+      wmma::store_matrix_sync(stage, acc[i][j], 16, wmma::mem_row_major);
+      __syncwarp();
+      const int m = m0 + wm * Cfg::WTM + i * 16 + r, n = n0 + wn * Cfg::WTN + j * 16 + c0;
+#pragma unroll
+      for (int c = 0; c < 8; c += 2) ep.store(m, n + c, stage[r * 16 + c0 + c], stage[r * 16 + c0 + c + 1], split);
+      __syncwarp();
+    }
+#endif
 }
 
 // The input gradient's weights, K-major per stride phase: for each phase (ρh, ρw) in row-major order,

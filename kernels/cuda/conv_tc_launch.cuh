@@ -32,6 +32,8 @@ constexpr TileInfo kTiles[] = {
     {256, 128, 4, 2, 3},  // 3: 256 threads, 72 KiB
     {128, 32, 4, 1, 4},   // 4: 128 threads, 40 KiB (narrow N: the stem's 1–3 input channels)
     {64, 128, 2, 2, 4},   // 5: 128 threads, 48 KiB (the weight gradient of 64-channel layers)
+    {128, 128, 2, 2, 4},  // 6: 128 threads, 64 KiB (64×64 warp tiles)
+    {128, 64, 2, 2, 3},   // 7: 128 threads, 36 KiB
 };
 constexpr int kTileCount = int(sizeof(kTiles) / sizeof(kTiles[0]));
 inline int tileThreads(int t) { return 32 * kTiles[t].warpsM * kTiles[t].warpsN; }
@@ -53,11 +55,12 @@ struct Plan {
   DType dtype = DType::Float32;
   int tile = 0, splits = 1;
   int vec = 3;         // vectorOperands
+  bool wmma = false;   // the sm_70 kernels (fp16 only)
   size_t wsBytes = 0;  // scratch: the input gradient's phase weights, the weight gradient's fp32 partials
   std::string describe() const {
     const TileInfo& t = kTiles[tile];
     const char* gather = vec == 3 ? "" : vec == 0 ? " scalar-gather" : vec == 1 ? " scalar-gather B" : " scalar-gather A";
-    return std::string(passName(pass)) + " " + (dtype == DType::Float32 ? "tf32" : dtypeName(dtype)) + " tc " + std::to_string(t.bm) + "x" +
+    return std::string(passName(pass)) + " " + (dtype == DType::Float32 ? "tf32" : dtypeName(dtype)) + (wmma ? " wmma " : " tc ") + std::to_string(t.bm) + "x" +
            std::to_string(t.bn) + " warps " + std::to_string(t.warpsM) + "x" + std::to_string(t.warpsN) + " stages " + std::to_string(t.stages) +
            gather + (splits > 1 ? " split-k " + std::to_string(splits) : "");
   }
@@ -92,19 +95,23 @@ inline size_t wsBytesFor(const Plan& p, const ConvGeom& g) {
 
 // The plan for a pass, from a rule fitted to every tile and split of bench/gpu/conv-tc.cu on an H200
 // (bench/RESULTS.md): the forward pass and input gradient never gained from split-K, so they run one
-// split on 128×128 tiles where the output has ≥ 128 channels and ≥ 64 Ki pixels, else 128×64 (the
-// input gradient of a 1–3-channel stem on 128×32); the weight gradient (M = Co, N = KH·KW·Ci, K =
+// split on 128×128 tiles where the output has ≥ 128 channels and ≥ 64 Ki pixels, on 128×32 where it
+// has ≤ 32 (the input gradient of the 1- or 3-channel stem), else on 128×64; the weight gradient (M = Co, N = KH·KW·Ci, K =
 // pixels) runs on 64×64 tiles for Co ≤ 64, else 128×64, split over pixels into enough CTAs for about
 // eight per SM (each split ≥ 8 k-tiles). The same shape on the same device always gets the same plan,
-// so results are reproducible bit for bit.
-inline Plan choosePlan(Pass p, DType dt, const ConvGeom& g, int sms) {
+// so results are reproducible bit for bit. Below sm_80 (arch = the device's and the PTX's, lower) only
+// fp16 runs on tensor cores, on the WMMA kernels: one tile per pass and operand kind.
+inline Plan choosePlan(Pass p, DType dt, const ConvGeom& g, int sms, int arch = 90) {
   Plan pl;
   pl.pass = p;
   pl.dtype = dt;
   pl.vec = vectorOperands(p, dt, g);
+  pl.wmma = arch < 80;
   const GemmDims d = gemmDims(p, g);
-  if (p == Pass::WeightGrad) {
-    pl.tile = pl.vec != 3 ? 5 : d.M <= 64 ? 2 : 1;
+  if (pl.wmma && p != Pass::WeightGrad) {
+    pl.tile = p == Pass::InputGrad && (pl.vec != 3 || d.N <= 32) ? 4 : 1;
+  } else if (p == Pass::WeightGrad) {
+    pl.tile = pl.vec != 3 ? 5 : d.M <= 64 || pl.wmma ? 2 : 1;
     const int64_t tiles = tileCount(d, pl.tile), target = int64_t(8) * std::max(1, sms);
     const int kt = kTileCountOf(dt, d.K);
     int s = 1;
@@ -113,17 +120,22 @@ inline Plan choosePlan(Pass p, DType dt, const ConvGeom& g, int sms) {
   } else if (pl.vec != 3) {
     pl.tile = p == Pass::Forward ? 1 : 4;
   } else {
-    pl.tile = d.N >= 128 && d.M >= 65536 ? 0 : 1;
+    pl.tile = d.N <= 32 ? 4 : d.N >= 128 && d.M >= 65536 ? 0 : 1;
   }
   pl.wsBytes = wsBytesFor(pl, g);
   return pl;
 }
 
 // The tiles a pass can run (what runConv instantiates), for the experiment that times them all.
-inline std::vector<int> tilesFor(Pass p, int vec) {
+inline std::vector<int> tilesFor(Pass p, int vec, bool wmma = false) {
   if (vec != 3) return {p == Pass::Forward ? 1 : p == Pass::InputGrad ? 4 : 5};
-  if (p == Pass::WeightGrad) return {0, 1, 2, 5};
-  return {0, 1, 2, 3};
+  if (wmma) {
+    if (p == Pass::InputGrad) return {1, 4};
+    return {p == Pass::Forward ? 1 : 2};
+  }
+  if (p == Pass::WeightGrad) return {1, 2, 5};
+  if (p == Pass::InputGrad) return {0, 1, 4};
+  return {0, 1};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -131,13 +143,19 @@ inline std::vector<int> tilesFor(Pass p, int vec) {
 
 template <class T, class Cfg, bool AK, bool BK, class LA, class LB, class Ep>
 cudaError_t launchTile(const LA& la, const LB& lb, const Ep& ep, int64_t M, int64_t N, int kTiles, int splits, cudaStream_t st) {
-  auto kernel = tcGemmKernel<T, Cfg, AK, BK, LA, LB, Ep>;
-  static const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SmemBytes);
-  if (attr != cudaSuccess) return attr;
+  constexpr int smemBytes = Smem<T, Cfg, AK, BK>::Total;
   const int perSplit = splits > 0 ? (kTiles + splits - 1) / splits : kTiles;
   dim3 grid(unsigned((M + Cfg::BM - 1) / Cfg::BM), unsigned((N + Cfg::BN - 1) / Cfg::BN), unsigned(splits));
   if (grid.x == 0 || grid.y == 0) return cudaSuccess;
-  tcGemmKernel<T, Cfg, AK, BK><<<grid, Cfg::Threads, Cfg::SmemBytes, st>>>(la, lb, ep, kTiles, perSplit);
+  if constexpr (Elem<T>::Padded) {
+    static const cudaError_t attr = cudaFuncSetAttribute(wmmaGemmKernel<Cfg, AK, BK, LA, LB, Ep>, cudaFuncAttributeMaxDynamicSharedMemorySize, smemBytes);
+    if (attr != cudaSuccess) return attr;
+    wmmaGemmKernel<Cfg, AK, BK><<<grid, Cfg::Threads, smemBytes, st>>>(la, lb, ep, kTiles, perSplit);
+  } else {
+    static const cudaError_t attr = cudaFuncSetAttribute(tcGemmKernel<T, Cfg, AK, BK, LA, LB, Ep>, cudaFuncAttributeMaxDynamicSharedMemorySize, smemBytes);
+    if (attr != cudaSuccess) return attr;
+    tcGemmKernel<T, Cfg, AK, BK><<<grid, Cfg::Threads, smemBytes, st>>>(la, lb, ep, kTiles, perSplit);
+  }
   return cudaGetLastError();
 }
 
@@ -238,8 +256,6 @@ cudaError_t runConv(const Plan& p, const ConvGeom& g, const void* a, const void*
     switch (p.tile) {
       case 0: return forwardWith<T, TileOf<0>, true, true>(g, A, B, Y, st);
       case 1: return forwardWith<T, TileOf<1>, true, true>(g, A, B, Y, st);
-      case 2: return forwardWith<T, TileOf<2>, true, true>(g, A, B, Y, st);
-      case 3: return forwardWith<T, TileOf<3>, true, true>(g, A, B, Y, st);
       default: return cudaErrorInvalidValue;
     }
   }
@@ -248,8 +264,7 @@ cudaError_t runConv(const Plan& p, const ConvGeom& g, const void* a, const void*
     switch (p.tile) {
       case 0: return inputGradWith<T, TileOf<0>, true>(g, A, B, Y, ws, st);
       case 1: return inputGradWith<T, TileOf<1>, true>(g, A, B, Y, ws, st);
-      case 2: return inputGradWith<T, TileOf<2>, true>(g, A, B, Y, ws, st);
-      case 3: return inputGradWith<T, TileOf<3>, true>(g, A, B, Y, ws, st);
+      case 4: return inputGradWith<T, TileOf<4>, true>(g, A, B, Y, ws, st);
       default: return cudaErrorInvalidValue;
     }
   }
@@ -259,7 +274,6 @@ cudaError_t runConv(const Plan& p, const ConvGeom& g, const void* a, const void*
                      : weightGradWith<T, TileOf<5>, false, false>(g, A, B, DW, p.splits, WS, st);
   }
   switch (p.tile) {
-    case 0: return weightGradWith<T, TileOf<0>, true, true>(g, A, B, DW, p.splits, WS, st);
     case 1: return weightGradWith<T, TileOf<1>, true, true>(g, A, B, DW, p.splits, WS, st);
     case 2: return weightGradWith<T, TileOf<2>, true, true>(g, A, B, DW, p.splits, WS, st);
     case 5: return weightGradWith<T, TileOf<5>, true, true>(g, A, B, DW, p.splits, WS, st);
@@ -267,7 +281,33 @@ cudaError_t runConv(const Plan& p, const ConvGeom& g, const void* a, const void*
   }
 }
 
+// The sm_70 WMMA kernels, fp16: forward and input gradient on 128×64 (the narrow input gradient on
+// 128×32), the weight gradient on 64×64 (the scalar gathers as on sm_80).
+inline cudaError_t runConvWmma(const Plan& p, const ConvGeom& g, const void* a, const void* b, void* out, void* ws, cudaStream_t st) {
+  using T = f16w;
+  const T* A = static_cast<const T*>(a);
+  const T* B = static_cast<const T*>(b);
+  T* Y = static_cast<T*>(out);
+  float* DW = static_cast<float*>(out);
+  if (p.pass == Pass::Forward) {
+    if (p.tile != 1) return cudaErrorInvalidValue;
+    if (p.vec == 3) return forwardWith<T, TileOf<1>, true, true>(g, A, B, Y, st);
+    return p.vec & 1 ? forwardWith<T, TileOf<1>, true, false>(g, A, B, Y, st) : forwardWith<T, TileOf<1>, false, false>(g, A, B, Y, st);
+  }
+  if (p.pass == Pass::InputGrad) {
+    if (p.vec != 3) return p.tile == 4 ? inputGradWith<T, TileOf<4>, false>(g, A, B, Y, ws, st) : cudaErrorInvalidValue;
+    if (p.tile == 1) return inputGradWith<T, TileOf<1>, true>(g, A, B, Y, ws, st);
+    return p.tile == 4 ? inputGradWith<T, TileOf<4>, true>(g, A, B, Y, ws, st) : cudaErrorInvalidValue;
+  }
+  float* WS = static_cast<float*>(ws);
+  if (p.vec == 3) return p.tile == 2 ? weightGradWith<T, TileOf<2>, true, true>(g, A, B, DW, p.splits, WS, st) : cudaErrorInvalidValue;
+  if (p.tile != 5) return cudaErrorInvalidValue;
+  return p.vec & 1 ? weightGradWith<T, TileOf<5>, true, false>(g, A, B, DW, p.splits, WS, st)
+                   : weightGradWith<T, TileOf<5>, false, false>(g, A, B, DW, p.splits, WS, st);
+}
+
 inline cudaError_t runConvAny(const Plan& p, const ConvGeom& g, const void* a, const void* b, void* out, void* ws, cudaStream_t st) {
+  if (p.wmma) return p.dtype == DType::Float16 ? runConvWmma(p, g, a, b, out, ws, st) : cudaErrorInvalidValue;
   if (p.dtype == DType::BFloat16) return runConv<bf16>(p, g, a, b, out, ws, st);
   if (p.dtype == DType::Float16) return runConv<f16>(p, g, a, b, out, ws, st);
   return runConv<float>(p, g, a, b, out, ws, st);

@@ -22,6 +22,11 @@ struct bf16 {
 struct f16 {
   uint16_t bits;
 };
+// fp16 for the sm_70 WMMA convolution kernels: the same bits, a distinct type so that their shared
+// tiles take the padded (unswizzled) layout WMMA's loads need (conv_tc.cuh).
+struct f16w {
+  uint16_t bits;
+};
 
 template <class T>
 struct DTypeOf;
@@ -37,6 +42,10 @@ template <>
 struct DTypeOf<f16> {
   static constexpr DType value = DType::Float16;
 };
+template <>
+struct DTypeOf<f16w> {
+  static constexpr DType value = DType::Float16;
+};
 
 __device__ __forceinline__ float toFloat(float v) { return v; }
 __device__ __forceinline__ float toFloat(bf16 v) {
@@ -50,9 +59,13 @@ __device__ __forceinline__ float toFloat(f16 v) {
 #ifdef IFA_CUDA_EMULATOR
   return halfToFloat(v.bits);
 #else
-  return __half2float(__ushort_as_half(v.bits));
+  __half_raw r;
+  r.x = v.bits;
+  return __half2float(__half(r));
 #endif
 }
+
+__device__ __forceinline__ float toFloat(f16w v) { return toFloat(f16{v.bits}); }
 
 template <class T>
 __device__ __forceinline__ T fromFloat(float v);
@@ -65,7 +78,8 @@ __device__ __forceinline__ bf16 fromFloat<bf16>(float v) {
 #ifdef IFA_CUDA_EMULATOR
   return bf16{floatToBf16(v)};
 #else
-  return bf16{__bfloat16_as_ushort(__float2bfloat16_rn(v))};
+  const __nv_bfloat16_raw r = __float2bfloat16_rn(v);  // (CUDA 11.8 lacks __bfloat16_as_ushort)
+  return bf16{r.x};
 #endif
 }
 template <>
@@ -73,8 +87,14 @@ __device__ __forceinline__ f16 fromFloat<f16>(float v) {
 #ifdef IFA_CUDA_EMULATOR
   return f16{floatToHalf(v)};
 #else
-  return f16{__half_as_ushort(__float2half_rn(v))};
+  const __half_raw r = __float2half_rn(v);
+  return f16{r.x};
 #endif
+}
+
+template <>
+__device__ __forceinline__ f16w fromFloat<f16w>(float v) {
+  return f16w{fromFloat<f16>(v).bits};
 }
 
 // Two floats as one 32-bit word of two 16-bit values, `lo` in the low half (the lower address).

@@ -5,8 +5,10 @@
 //   bytes with zero fill, commit and wait groups; cvt.rna.tf32.f32.
 // Under the CUDA emulator (IFA_CUDA_EMULATOR) each function calls the emulator's warp-collective
 // version of the instruction (kernels/cuda/emu/cuda_runtime.h), which rounds inputs and accumulates in
-// fp32 as the hardware does, so kernels built on these run in CI. On devices older than sm_80 the
-// bodies trap: the launchers never choose a tensor-core kernel there.
+// fp32 as the hardware does, so kernels built on these run in CI. On devices older than sm_80 the mma
+// and ldmatrix bodies trap (the launchers choose the WMMA kernels there, conv_tc.cuh) and cp.async is
+// a plain synchronous 16- or 4-byte copy, complete before the next instruction, which every wait
+// then already finds done.
 #pragma once
 #include <cstdint>
 
@@ -134,7 +136,7 @@ __device__ __forceinline__ void cpAsync16(void* smem, const void* gmem, bool val
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smemAddress(smem)), "l"(gmem), "r"(valid ? 16 : 0));
 #elif defined(__CUDA_ARCH__)
-  __trap();
+  *static_cast<uint4*>(smem) = valid ? *static_cast<const uint4*>(gmem) : make_uint4(0, 0, 0, 0);
 #endif
 }
 // 4 bytes (.ca), same zero fill; 4-byte aligned.
@@ -144,7 +146,7 @@ __device__ __forceinline__ void cpAsync4(void* smem, const void* gmem, bool vali
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smemAddress(smem)), "l"(gmem), "r"(valid ? 4 : 0));
 #elif defined(__CUDA_ARCH__)
-  __trap();
+  *static_cast<uint32_t*>(smem) = valid ? *static_cast<const uint32_t*>(gmem) : 0u;
 #endif
 }
 // Closes the group of this thread's cp.asyncs issued since the last commit.

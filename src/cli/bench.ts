@@ -3,7 +3,9 @@
 // and waits for the backend to finish; we report the median and minimum over --iters iterations
 // after --warmup untimed ones. Inputs are seeded N(0,1), never all zeros (bn and conv inputs past
 // 4 M elements repeat their first 4 M values: see benchInput). `--layer NAME` picks one
-// of the ResNet-50 convolutions that bench/gpu/check.sh compares with cuDNN (batch --batch, 128).
+// of the ResNet-50 convolutions that bench/gpu/check.sh compares with cuDNN (batch --batch, 128);
+// `--dtype bfloat16|float16` runs it on half tensors and `--tf32` lets float32 use TF32 (the CUDA
+// tensor-core kernels; the JSON names the kernel plan each convolution ran, `plans`).
 import { parseArgs } from 'node:util';
 import '../core/autograd.js';
 import type { BackendName } from '../backends/backend.js';
@@ -11,7 +13,10 @@ import { BACKEND_NAMES } from '../backends/backend.js';
 import { initBackend } from '../backends/registry.js';
 import { tidy } from '../core/engine.js';
 import { rngFor } from '../core/random.js';
+import { type DType, checkDType, dtypeSize } from '../core/dtype.js';
+import { getFloat32Precision, setFloat32Precision } from '../core/precision.js';
 import { type Tensor, ones, randomNormal, tensor, zeros } from '../core/tensor.js';
+import { nativeAddon } from '../native.js';
 import { batchNorm2d } from '../ops/batchnorm.js';
 import { conv2d } from '../ops/conv2d.js';
 import { ifaLoss } from '../ops/ifa.js';
@@ -50,6 +55,10 @@ export interface BenchSpec {
   layer?: string;
   /** Batch size with `layer` (default 128). */
   batch?: number;
+  /** conv: the dtype of x, w and dy (default float32; the weight gradient is float32 always). */
+  dtype?: DType;
+  /** conv: float32 convolutions read their operands as TF32 (setFloat32Precision('tf32')). */
+  tf32?: boolean;
   /**
    * Iterations enqueued back to back per timed sample (CUDA): default adaptive, enough for ≥ 2 ms of
    * device work per sample, at most 10 (bench/torch/cuda_ops.py uses the same rule).
@@ -126,7 +135,7 @@ export const BENCH_BLOCK = 1 << 22;
  * first BENCH_BLOCK values repeat (JS makes a few million normals/s; the ResNet-50 layers at batch 128
  * need hundreds of millions; a kernel's speed does not depend on the values).
  */
-export function benchInput(shape: number[], opts: { seed: number; backend: BackendName; std?: number; requiresGrad?: boolean }): Tensor {
+export function benchInput(shape: number[], opts: { seed: number; backend: BackendName; std?: number; requiresGrad?: boolean; dtype?: DType }): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   if (n <= BENCH_BLOCK) return randomNormal(shape, opts);
   const std = opts.std ?? 1;
@@ -134,7 +143,7 @@ export function benchInput(shape: number[], opts: { seed: number; backend: Backe
   const rng = rngFor(opts.seed);
   for (let i = 0; i < BENCH_BLOCK; i++) v[i] = std * rng.normal();
   for (let filled = BENCH_BLOCK; filled < n; filled *= 2) v.copyWithin(filled, 0, Math.min(filled, n - filled));
-  return tensor(v, shape, { backend: opts.backend, requiresGrad: opts.requiresGrad });
+  return tensor(v, shape, { backend: opts.backend, requiresGrad: opts.requiresGrad, dtype: opts.dtype });
 }
 
 function bnWork(shape: number[], backend: BackendName, both: boolean): Work {
@@ -169,34 +178,50 @@ function bnWork(shape: number[], backend: BackendName, both: boolean): Work {
   };
 }
 
-function convWork(shape: number[], backend: BackendName, both: boolean, k: number, stride: number, cout: number): Work {
+/** The convolution plans the CUDA addon chose since `from` (convPlans() entries), for the JSON. */
+function plansSince(from: number): string[] {
+  const all = nativeAddon().convPlans?.() ?? [];
+  return all.slice(from);
+}
+
+function convWork(shape: number[], backend: BackendName, both: boolean, k: number, stride: number, cout: number, dtype: DType, tf32: boolean): Work {
   const [n, h, w, cin] = shape;
   const pad = Math.floor(k / 2);
   const ho = Math.floor((h + 2 * pad - k) / stride) + 1;
   const wo = Math.floor((w + 2 * pad - k) / stride) + 1;
-  const x = benchInput(shape, { seed: 1, backend, requiresGrad: both });
-  const wt = benchInput([cout, k, k, cin], { seed: 2, backend, std: 1 / Math.sqrt(cin * k * k), requiresGrad: both });
-  const up = benchInput([n, ho, wo, cout], { seed: 3, backend });
+  const x = benchInput(shape, { seed: 1, backend, requiresGrad: both, dtype });
+  const wt = benchInput([cout, k, k, cin], { seed: 2, backend, std: 1 / Math.sqrt(cin * k * k), requiresGrad: both, dtype });
+  const up = both ? benchInput([n, ho, wo, cout], { seed: 3, backend, dtype }) : null;
+  const plansFrom = backend === 'cuda' ? (nativeAddon().convPlans?.() ?? []).length : 0;
   // One multiply-add per output element per tap: 2·N·Ho·Wo·Cout·Cin·K² for the forward; the input
   // gradient and the weight gradient are each a GEMM of the same size, so forward+backward is 3×.
   const flopsFwd = 2 * n * cout * ho * wo * cin * k * k;
   const elems = x.size + wt.size + n * ho * wo * cout;
+  const extra: Record<string, unknown> = { kernel: k, stride, padding: pad, cout, out: [n, ho, wo, cout], dtype, tf32 };
   return {
-    run: () =>
-      tidy(() => {
-        const y = conv2d(x, wt, { stride, padding: pad });
-        if (both) {
-          y.backward(up);
-          for (const t of [x, wt]) {
-            t.grad!.dispose();
-            t.grad = null;
+    run: () => {
+      const before = getFloat32Precision();
+      if (tf32) setFloat32Precision('tf32');
+      try {
+        tidy(() => {
+          const y = conv2d(x, wt, { stride, padding: pad });
+          if (up) {
+            y.backward(up);
+            for (const t of [x, wt]) {
+              t.grad!.dispose();
+              t.grad = null;
+            }
           }
-        }
-      }),
-    bytes: (both ? 3 : 1) * elems * 4,
+        });
+      } finally {
+        setFloat32Precision(before);
+      }
+      if (backend === 'cuda' && extra.plans === undefined) extra.plans = plansSince(plansFrom);
+    },
+    bytes: (both ? 3 : 1) * elems * dtypeSize(dtype),
     flops: both ? 3 * flopsFwd : flopsFwd,
-    extra: { kernel: k, stride, padding: pad, cout, out: [n, ho, wo, cout] },
-    dispose: () => [x, wt, up].forEach((t) => t.dispose()),
+    extra,
+    dispose: () => [x, wt, up].forEach((t) => t?.dispose()),
   };
 }
 
@@ -220,7 +245,10 @@ export function prepareBench(spec: BenchSpec): Work {
   const both = (r.pass ?? 'both') === 'both';
   if (r.bench === 'ifa') return ifaWork(shape, r.backend, both);
   if (r.bench === 'bn') return bnWork(shape, r.backend, both);
-  const work = convWork(shape, r.backend, both, r.kernel ?? 3, r.stride ?? 1, r.cout ?? shape[3]);
+  if (r.bench !== 'conv' && (r.dtype !== undefined || r.tf32 !== undefined)) throw new RangeError(`--dtype and --tf32 apply to bench conv only, not ${r.bench}`);
+  const dtype = r.dtype ?? 'float32';
+  if (r.tf32 && dtype !== 'float32') throw new RangeError(`--tf32 applies to float32 convolutions, not ${dtype}`);
+  const work = convWork(shape, r.backend, both, r.kernel ?? 3, r.stride ?? 1, r.cout ?? shape[3], dtype, r.tf32 ?? false);
   if (r.layer !== undefined) work.extra = { layer: r.layer, title: RESNET50_CONV_LAYERS[r.layer].title, ...work.extra };
   return work;
 }
@@ -312,6 +340,7 @@ function positiveInt(v: string | undefined, what: string): number | undefined {
 
 export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cuda|webgpu] [--shape N,H,W,C]
                     [--kernel K --stride S --cout C | --layer NAME [--batch N]] [--pass forward|both]
+                    [--dtype float32|bfloat16|float16] [--tf32]
                     [--iters n] [--warmup n] [--reps n] [--threads n] [--json]
        ifa-ssl bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
   ifa   IFA loss on features q, p of shape N,H,W,C (default 16,8,8,1024)
@@ -321,6 +350,8 @@ export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cu
           .map(([k, l]) => `${k} (${l.title})`)
           .join(',\n        ')}
   data  two-view pairs/s of the chest-radiograph loader (cached preprocessed images, augmentation)
+  conv --dtype bfloat16|float16 runs x, w and dy in that dtype (the weight gradient is float32);
+  --tf32 lets float32 convolutions read their operands as TF32 (both: the CUDA tensor cores).
   --pass both (default) times the forward pass and all gradients together. bytes is the floor the
   work must move: IFA 3N·4 with the gradient (2N·4 forward), BN 8N·4 (3N·4 forward; anchor_bytes
   gives the anchor's 5N·4); conv flops are 2·N·Ho·Wo·Cout·Cin·K² forward, 3× that with the gradients.
@@ -351,6 +382,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
       warmup: { type: 'string' },
       reps: { type: 'string' },
       threads: { type: 'string' },
+      dtype: { type: 'string' },
+      tf32: { type: 'boolean' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -381,6 +414,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     layer: values.layer,
     batch: positiveInt(values.batch, '--batch'),
     reps: positiveInt(values.reps, '--reps'),
+    dtype: values.dtype === undefined ? undefined : checkDType(values.dtype, '--dtype'),
+    tf32: values.tf32,
   });
   if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {

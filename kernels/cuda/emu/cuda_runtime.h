@@ -306,6 +306,21 @@ inline cudaError_t cudaFuncSetAttribute(T* func, cudaFuncAttribute attr, int val
   return ::ifa_emu::funcSetAttribute(reinterpret_cast<const void*>(func), attr, value);
 }
 
+// The PTX architecture a kernel was compiled for: IFA_CUDA_EMU_ARCH (e.g. 70, default 90), so the
+// launchers' choice between the sm_80 tensor-core kernels and the sm_70 WMMA ones can be run here.
+struct cudaFuncAttributes {
+  int ptxVersion, binaryVersion;
+};
+namespace ifa_emu {
+int emulatedArch();
+}
+template <typename T>
+inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, T* func) {
+  (void)func;
+  attr->ptxVersion = attr->binaryVersion = ::ifa_emu::emulatedArch();
+  return cudaSuccess;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Launch.
 namespace ifa_emu {

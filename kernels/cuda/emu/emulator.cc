@@ -609,6 +609,15 @@ void cpAsyncWait(int n) {
   f.copies.erase(f.copies.begin(), f.copies.begin() + long(done));
 }
 
+int emulatedArch() {
+  static const int arch = [] {
+    const char* v = std::getenv("IFA_CUDA_EMU_ARCH");
+    const int a = v ? std::atoi(v) : 90;
+    return a >= 50 && a <= 120 ? a : 90;
+  }();
+  return arch;
+}
+
 cudaError_t funcSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
   if (!func) return cudaErrorInvalidDeviceFunction;
   switch (attr) {
@@ -733,8 +742,8 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   prop->maxGridSize[2] = 65535;
   prop->warpSize = 32;
   prop->multiProcessorCount = 1;
-  prop->major = 9;
-  prop->minor = 0;
+  prop->major = ifa_emu::emulatedArch() / 10;  // sm_90 unless IFA_CUDA_EMU_ARCH says otherwise
+  prop->minor = ifa_emu::emulatedArch() % 10;
   return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
