@@ -102,6 +102,7 @@ void registerPool(KernelRegistry& r, const KernelRegistry& cpu);
 void registerLoss(KernelRegistry& r, const KernelRegistry& cpu);
 void registerLayout(KernelRegistry& r, const KernelRegistry& cpu);
 void registerOptim(KernelRegistry& r, const KernelRegistry& cpu);
+void registerCast(KernelRegistry& r, const KernelRegistry& cpu);
 
 }  // namespace cuda
 

@@ -22,10 +22,12 @@
 //       Bytes 4·2|logits| (a row re-read from L2).
 //   softmaxCrossEntropyBackward(dloss, logits, labels) → dlogits = dloss/N·(softmax − onehot).
 //   l2Normalize(x[...,D]) → y = x/max(‖x‖,eps); l2NormalizeBackward(dy, x) → dx = dy/d −
-//       [‖x‖ ≥ eps]·x·⟨x,dy⟩/(d·‖x‖²). A warp per row. Bytes 4·2|x| and 4·3|x| (+ row re-reads).
+//       [‖x‖ ≥ eps]·x·⟨x,dy⟩/(d·‖x‖²). A warp per row; float, bf16 or f16 rows (fp32 math, rounded
+//       on store). Bytes size·2|x| and size·3|x| (+ row re-reads).
 #include <cmath>
 
 #include "common.cuh"
+#include "half.cuh"
 
 namespace ifa {
 namespace cuda {
@@ -280,33 +282,36 @@ __global__ void softmaxGradKernel(const float* __restrict dloss, const float* __
   }
 }
 
-__global__ void l2NormalizeKernel(const float* __restrict x, float* __restrict y, int64_t rows, int64_t D, double eps) {
+// l2Normalize(+Backward) take float, bf16 or f16 rows (computed in float, rounded once on store).
+template <class T>
+__global__ void l2NormalizeKernel(const T* __restrict x, T* __restrict y, int64_t rows, int64_t D, double eps) {
   const int lane = threadIdx.x & 31;
   for (int64_t row = warpId(); row < rows; row += warpCount()) {
-    const float* xr = x + row * D;
+    const T* xr = x + row * D;
     float f = 0.f;
-    for (int64_t j = lane; j < D; j += 32) f += xr[j] * xr[j];
+    for (int64_t j = lane; j < D; j += 32) f += toFloat(xr[j]) * toFloat(xr[j]);
     const float d = float(fmax(sqrt(warpSumD(f)), eps));
-    for (int64_t j = lane; j < D; j += 32) y[row * D + j] = xr[j] / d;
+    for (int64_t j = lane; j < D; j += 32) y[row * D + j] = fromFloat<T>(toFloat(xr[j]) / d);
   }
 }
 
-__global__ void l2NormalizeBackwardKernel(const float* __restrict dy, const float* __restrict x, float* __restrict dx, int64_t rows, int64_t D,
-                                          double eps) {
+template <class T>
+__global__ void l2NormalizeBackwardKernel(const T* __restrict dy, const T* __restrict x, T* __restrict dx, int64_t rows, int64_t D, double eps) {
   const int lane = threadIdx.x & 31;
   for (int64_t row = warpId(); row < rows; row += warpCount()) {
-    const float* xr = x + row * D;
-    const float* gr = dy + row * D;
+    const T* xr = x + row * D;
+    const T* gr = dy + row * D;
     float fxg = 0.f, fxx = 0.f;
     for (int64_t j = lane; j < D; j += 32) {
-      fxg += xr[j] * gr[j];
-      fxx += xr[j] * xr[j];
+      const float xj = toFloat(xr[j]);
+      fxg += xj * toFloat(gr[j]);
+      fxx += xj * xj;
     }
     const double xg = warpSumD(fxg), xx = warpSumD(fxx);
     const double n = sqrt(xx), d = fmax(n, eps);
     const float inv = float(1.0 / d);
     const float k = n >= eps ? float(xg / (d * xx)) : 0.f;
-    for (int64_t j = lane; j < D; j += 32) dx[row * D + j] = gr[j] * inv - xr[j] * k;
+    for (int64_t j = lane; j < D; j += 32) dx[row * D + j] = fromFloat<T>(toFloat(gr[j]) * inv - toFloat(xr[j]) * k);
   }
 }
 
@@ -403,17 +408,23 @@ void launchL2(const KernelCall& c) {
   const TensorView& xv = c.inputs[0];
   const int64_t D = xv.shape.back(), rows = D ? xv.numel() / D : 0;
   if (rows == 0) return;
-  l2NormalizeKernel<<<warpBlocks(rows), 32 * kWarpsPerBlock, 0, stream()>>>(xv.data, c.outputs[0].data, rows, D, c.attrs.number("eps", 1e-12));
-  checkLaunch(c, "l2NormalizeKernel");
+  withElementType(xv.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    l2NormalizeKernel<T><<<warpBlocks(rows), 32 * kWarpsPerBlock, 0, stream()>>>(xv.as<T>(), c.outputs[0].as<T>(), rows, D, c.attrs.number("eps", 1e-12));
+    checkLaunch(c, "l2NormalizeKernel");
+  });
 }
 
 void launchL2Backward(const KernelCall& c) {
   const TensorView& xv = c.inputs[1];
   const int64_t D = xv.shape.back(), rows = D ? xv.numel() / D : 0;
   if (rows == 0) return;
-  l2NormalizeBackwardKernel<<<warpBlocks(rows), 32 * kWarpsPerBlock, 0, stream()>>>(c.inputs[0].data, xv.data, c.outputs[0].data, rows, D,
-                                                                                    c.attrs.number("eps", 1e-12));
-  checkLaunch(c, "l2NormalizeBackwardKernel");
+  withElementType(xv.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    l2NormalizeBackwardKernel<T><<<warpBlocks(rows), 32 * kWarpsPerBlock, 0, stream()>>>(c.inputs[0].as<T>(), xv.as<T>(), c.outputs[0].as<T>(), rows, D,
+                                                                                       c.attrs.number("eps", 1e-12));
+    checkLaunch(c, "l2NormalizeBackwardKernel");
+  });
 }
 
 }  // namespace
@@ -424,8 +435,8 @@ void registerLoss(KernelRegistry& r, const KernelRegistry& cpu) {
   addCuda(r, cpu, "ifaLossWithGrad", launchIfaWithGrad);
   addCuda(r, cpu, "softmaxCrossEntropy", launchSoftmaxCE);
   addCuda(r, cpu, "softmaxCrossEntropyBackward", launchSoftmaxCEBackward);
-  addCuda(r, cpu, "l2Normalize", launchL2);
-  addCuda(r, cpu, "l2NormalizeBackward", launchL2Backward);
+  addCuda(r, cpu, "l2Normalize", launchL2, allDTypes());
+  addCuda(r, cpu, "l2NormalizeBackward", launchL2Backward, allDTypes());
 }
 
 }  // namespace cuda
