@@ -28,6 +28,7 @@ registerOp({
     { label: 'per-channel bias NHWC', shapes: [[2, 3, 3, 6], [6]] },
     { label: 'both broadcast', shapes: [[2, 1, 4], [3, 1]] },
     { label: 'scalar', shapes: [[4, 3], []] },
+    { label: 'batch 1, bias of 13 channels', shapes: [[1, 2, 2, 13], [13]] },
   ],
   run: ([a, b]) => add(a, b),
   tolerance: { atol: 1e-6, rtol: 1e-6 },

@@ -144,6 +144,7 @@ registerOp({
     { label: 'eval relu, batch 1', shapes: [[1, 3, 5, 6], [6], [6]], attrs: { training: false, relu: true } },
     { label: 'eval, C 12 (float4 paths on CUDA)', shapes: [[2, 2, 3, 12], [12], [12]], attrs: { training: false } },
     { label: 'training relu, C 8 (float4 paths on CUDA)', shapes: [[3, 3, 3, 8], [8], [8]], attrs: { relu: true } },
+    { label: 'training batch 1, C 13', shapes: [[1, 4, 3, 13], [13], [13]] },
   ],
   run: ([x, gamma, beta], attrs) => {
     const training = attrs.training !== false;

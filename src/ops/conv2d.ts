@@ -114,6 +114,7 @@ registerOp({
     { label: 'bias', shapes: [[2, 4, 4, 3], [4, 3, 3, 3], [4]], attrs: { padding: 1 } },
     { label: '3x1 kernel, stride [2,1], padding [1,0]', shapes: [[1, 6, 5, 3], [4, 3, 1, 3]], attrs: { stride: [2, 1], padding: [1, 0] } },
     { label: 'padding wider than the kernel', shapes: [[1, 4, 4, 2], [3, 2, 2, 2]], attrs: { padding: 2 } },
+    { label: 'batch 1, Ci 12 and Co 10 (not multiples of 8)', shapes: [[1, 4, 4, 12], [10, 3, 3, 12]], attrs: { padding: 1 } },
   ],
   run: ([x, w, b], attrs) => conv2d(x, w, { ...(attrs as Conv2dOptions), bias: b }),
   tolerance: { atol: 1e-4, rtol: 1e-4 },

@@ -16,6 +16,7 @@ registerOp({
   cases: [
     { label: 'matrix', shapes: [[4, 6]] },
     { label: 'NHWC', shapes: [[2, 3, 5, 7]] },
+    { label: 'odd length', shapes: [[37]] },
   ],
   run: ([x]) => relu(x),
   tolerance: { atol: 0, rtol: 0 },
