@@ -341,19 +341,26 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   auto arr = info[1].As<Napi::Float32Array>();
   if (arr.ElementLength() != buf->numel)
     rangeError(env, "write", "data has " + std::to_string(arr.ElementLength()) + " elements, the buffer holds " + std::to_string(buf->numel));
-  // The encoded bytes, taken now: JS may change the array once write() returns.
-  auto copy = std::make_shared<std::vector<uint8_t>>(buf->bytes());
-  encodeFloats(arr.Data(), copy->data(), buf->numel, buf->dtype);
 #ifdef IFA_WITH_CUDA
   if (buf->device == Device::Cuda) {
     try {
-      cuda::uploadBytes(buf->data, copy->data(), copy->size(), "write");
+      // upload() copies into pinned staging before it returns, so the source may go at once.
+      if (buf->dtype == DType::Float32) {
+        cuda::uploadBytes(buf->data, arr.Data(), buf->bytes(), "write");
+      } else {
+        std::vector<uint16_t> half(buf->numel);
+        encodeFloats(arr.Data(), half.data(), buf->numel, buf->dtype);
+        cuda::uploadBytes(buf->data, half.data(), buf->bytes(), "write");
+      }
     } catch (...) {
       rethrowDeviceError(env, "write");
     }
     return env.Undefined();
   }
 #endif
+  // The encoded bytes, taken now: JS may change the array once write() returns.
+  auto copy = std::make_shared<std::vector<uint8_t>>(buf->bytes());
+  encodeFloats(arr.Data(), copy->data(), buf->numel, buf->dtype);
   CpuStream::instance().enqueue("write", [buf, copy] { std::memcpy(buf->data, copy->data(), copy->size()); });
   return env.Undefined();
 }

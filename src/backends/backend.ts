@@ -7,8 +7,9 @@
 // Dtypes: every tensor slot of a kernel is either T, the call's dtype (one dtype for all T slots of a
 // call), or F, always float32; a backend says which T each kernel takes (kernelDtypes). Slots are T
 // unless marked F below. The CPU takes float32, bfloat16 and float16 for every kernel but
-// softmaxCrossEntropy(+Backward), sgd and ema (float32 only), computing half kernels in fp32 on the
-// widened inputs and rounding the outputs (the half reference). WebGPU is float32 only.
+// softmaxCrossEntropy(+Backward), sgd, ema and sgemm (float32 only), computing half kernels in fp32 on
+// the widened inputs and rounding the outputs (the half reference). CUDA says per kernel (conv2d* and
+// matmul are float32 there so far). WebGPU is float32 only.
 //   add(a, b) → out            numpy broadcasting; out has the broadcast shape
 //   mul(a, b) → out            same
 //   broadcastTo(x) → out       out = scale · x broadcast to out's shape; attrs {scale = 1}

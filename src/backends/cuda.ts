@@ -1,8 +1,9 @@
 // The CUDA backend: hand-written CUDA kernels in the addon (kernels/cuda/), launched on one CUDA
 // stream per device. Buffers are device memory from the addon's caching allocator; reads copy through
 // pinned staging and resolve off the event loop. A kernel's validator is the CPU kernel's, so shapes
-// are checked identically on both backends. hasKernel lists what the addon registered for CUDA, so the
-// conformance suite runs exactly those ops CUDA-vs-CPU and names the rest as skipped.
+// are checked identically on both backends. hasKernel lists what the addon registered for CUDA, and
+// kernelDtypes the dtypes each of them takes, so the conformance suite runs exactly those ops and dtypes
+// CUDA-vs-CPU and names the rest as skipped.
 import { nativeAddon, type NativeAddon, type NativeTensorArg } from '../native.js';
 import type { DType } from '../core/dtype.js';
 import type { Backend, BackendMemory, BackendStatus, KernelAttrs, Storage, TensorRef } from './backend.js';

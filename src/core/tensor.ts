@@ -51,7 +51,7 @@ export class Tensor {
   }
 
   /**
-   * When set, every element is known on the host to equal this number (up to float32 rounding)
+   * When set, every element is known on the host to equal this number (up to rounding to the dtype)
    * without reading the device: the seed gradient of backward() and what scale's and add's
    * gradients make of it. A gradient rule may then use a result computed ahead for that upstream
    * value (ifaLoss with gradScale). It belongs to the storage, so views (detach, reshape) share it
