@@ -11,6 +11,7 @@
         "native/storage.cc",
         "native/cuda_info_none.cc",
         "kernels/cpu/batchnorm.cc",
+        "kernels/cpu/cast.cc",
         "kernels/cpu/conv.cc",
         "kernels/cpu/elementwise.cc",
         "kernels/cpu/gemm.cc",

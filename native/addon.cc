@@ -1,13 +1,16 @@
 // N-API entry points of ifa_native. Every entry point checks its arguments and throws a TypeError or
-// RangeError naming itself; kernels are validated here and run on the CPU stream thread (CPU buffers)
-// or are launched on the CUDA stream (CUDA buffers; see cuda_device.h). Each entry point dispatches
-// on the device of the buffers it is given; a kernel's buffers must all be on one device.
+// RangeError naming itself; kernels are checked here (dtypes against the kernel's contract, then the
+// validator) and run on the CPU stream thread (CPU buffers) or are launched on the CUDA stream (CUDA
+// buffers; see cuda_device.h). Each entry point dispatches on the device of the buffers it is given;
+// a kernel's buffers must all be on one device. Buffers hold float32, bfloat16 or float16; JS always
+// sees Float32Arrays, converted here on the host (round to nearest even one way, exact the other).
 #include <napi.h>
 
 #include <cmath>
 #include <cstring>
 #include <new>
 #include <sstream>
+#include <vector>
 
 #include "../kernels/cpu/cpu_kernels.h"
 #include "../kernels/cpu/parallel.h"
@@ -126,6 +129,35 @@ Device deviceArg(Napi::Env env, const std::string& fn, const Napi::Value& v) {
   typeError(env, fn, "device must be 'cpu' or 'cuda', got '" + d.substr(0, 32) + "'");
 }
 
+// "float32" (also when undefined), "bfloat16" or "float16".
+DType dtypeArg(Napi::Env env, const std::string& fn, const Napi::Value& v) {
+  const char* allowed = "dtype must be 'float32', 'bfloat16' or 'float16'";
+  if (v.IsUndefined()) return DType::Float32;
+  if (!v.IsString()) typeError(env, fn, allowed);
+  std::string s = v.As<Napi::String>().Utf8Value();
+  DType d;
+  if (!parseDType(s, &d)) typeError(env, fn, std::string(allowed) + ", got '" + s.substr(0, 32) + "'");
+  return d;
+}
+
+// Host conversions between JS's float32 values and a buffer's dtype.
+void encodeFloats(const float* src, void* dst, size_t n, DType t) {
+  if (t == DType::Float32) {
+    std::memcpy(dst, src, n * sizeof(float));
+    return;
+  }
+  uint16_t* h = static_cast<uint16_t*>(dst);
+  for (size_t i = 0; i < n; i++) h[i] = fromFloat(t, src[i]);
+}
+void decodeFloats(const void* src, float* dst, size_t n, DType t) {
+  if (t == DType::Float32) {
+    std::memcpy(dst, src, n * sizeof(float));
+    return;
+  }
+  const uint16_t* h = static_cast<const uint16_t*>(src);
+  for (size_t i = 0; i < n; i++) dst[i] = toFloat(t, h[i]);
+}
+
 // Rethrows a failure of a CUDA call as a JS error naming fn: out of memory as a RangeError with the
 // requested and free bytes, anything else as an Error.
 [[noreturn]] void rethrowDeviceError(Napi::Env env, const std::string& fn) {
@@ -204,7 +236,9 @@ std::vector<TensorView> tensorsArg(Napi::Env env, const std::string& fn, const N
     if (uint64_t(t.numel()) != t.buffer->numel)
       rangeError(env, fn, name + " shape " + shapeString(t.shape) + " has " + std::to_string(t.numel()) +
                               " elements but its buffer holds " + std::to_string(t.buffer->numel));
-    t.data = t.buffer->data;
+    t.dtype = t.buffer->dtype;
+    t.ptr = t.buffer->data;
+    t.data = t.dtype == DType::Float32 ? static_cast<float*>(t.ptr) : nullptr;
     out.push_back(std::move(t));
   }
   return out;
@@ -239,13 +273,14 @@ Attrs attrsArg(Napi::Env env, const std::string& fn, const Napi::Value& v) {
   return a;
 }
 
-// alloc(numel[, data: Float32Array]) → handle
+// alloc(numel[, data: Float32Array[, device[, dtype]]]) → handle; data is rounded to the dtype.
 Napi::Value Alloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  expectArgs(info, "alloc", 1, 3);
+  expectArgs(info, "alloc", 1, 4);
   int64_t n = integerArg(env, "alloc", info[0], "numel", 0, double(kMaxNumel));
   const float* src = nullptr;
   const Device device = deviceArg(env, "alloc", info.Length() > 2 ? info[2] : env.Undefined());
+  const DType dtype = dtypeArg(env, "alloc", info.Length() > 3 ? info[3] : env.Undefined());
   if (info.Length() >= 2 && !info[1].IsUndefined()) {
     if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
       typeError(env, "alloc", "data must be a Float32Array");
@@ -256,16 +291,25 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   }
   std::shared_ptr<Buffer> buf;
   try {
-    buf = std::make_shared<Buffer>(device, size_t(n));
+    buf = std::make_shared<Buffer>(device, size_t(n), dtype);
   } catch (const std::bad_alloc&) {
-    rangeError(env, "alloc", "out of host memory allocating " + std::to_string(n * 4) + " bytes");
+    rangeError(env, "alloc", "out of host memory allocating " + std::to_string(n * int64_t(dtypeSize(dtype))) + " bytes");
   } catch (...) {
     rethrowDeviceError(env, "alloc");
   }
 #ifdef IFA_WITH_CUDA
   if (device == Device::Cuda) {
     try {
-      if (src && n) cuda::upload(buf->data, src, size_t(n), "alloc");
+      if (src && n) {
+        std::vector<uint16_t> half;
+        const void* bytes = src;
+        if (isHalf(dtype)) {
+          half.resize(size_t(n));
+          encodeFloats(src, half.data(), size_t(n), dtype);
+          bytes = half.data();
+        }
+        cuda::uploadBytes(buf->data, bytes, buf->bytes(), "alloc");
+      }
     } catch (...) {
       rethrowDeviceError(env, "alloc");
     }
@@ -273,7 +317,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   }
 #endif
   // A fresh buffer is referenced by no queued task, so it can be filled here synchronously.
-  if (src && n) std::memcpy(buf->data, src, size_t(n) * sizeof(float));
+  if (src && n) encodeFloats(src, buf->data, size_t(n), dtype);
   return Napi::Number::New(env, double(BufferTable::instance().add(std::move(buf))));
 }
 
@@ -287,7 +331,7 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, BufferTable::instance().remove(uint64_t(d)));
 }
 
-// write(handle, data: Float32Array): queued behind earlier work on the stream.
+// write(handle, data: Float32Array): rounded to the buffer's dtype; queued behind earlier work.
 Napi::Value Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   expectArgs(info, "write", 2, 2);
@@ -300,15 +344,24 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
 #ifdef IFA_WITH_CUDA
   if (buf->device == Device::Cuda) {
     try {
-      cuda::upload(buf->data, arr.Data(), buf->numel, "write");
+      // upload() copies into pinned staging before it returns, so the source may go at once.
+      if (buf->dtype == DType::Float32) {
+        cuda::uploadBytes(buf->data, arr.Data(), buf->bytes(), "write");
+      } else {
+        std::vector<uint16_t> half(buf->numel);
+        encodeFloats(arr.Data(), half.data(), buf->numel, buf->dtype);
+        cuda::uploadBytes(buf->data, half.data(), buf->bytes(), "write");
+      }
     } catch (...) {
       rethrowDeviceError(env, "write");
     }
     return env.Undefined();
   }
 #endif
-  auto copy = std::make_shared<std::vector<float>>(arr.Data(), arr.Data() + arr.ElementLength());
-  CpuStream::instance().enqueue("write", [buf, copy] { std::memcpy(buf->data, copy->data(), copy->size() * sizeof(float)); });
+  // The encoded bytes, taken now: JS may change the array once write() returns.
+  auto copy = std::make_shared<std::vector<uint8_t>>(buf->bytes());
+  encodeFloats(arr.Data(), copy->data(), buf->numel, buf->dtype);
+  CpuStream::instance().enqueue("write", [buf, copy] { std::memcpy(buf->data, copy->data(), copy->size()); });
   return env.Undefined();
 }
 
@@ -327,8 +380,10 @@ Napi::Value enqueueRead(Napi::Env env, std::shared_ptr<Buffer> buf, Device devic
 #ifdef IFA_WITH_CUDA
   if (device == Device::Cuda) {
     try {
-      // buf is captured so the block outlives the copy even if JS frees the handle meanwhile.
-      cuda::download(buf ? buf->data : nullptr, dst, buf ? buf->numel : 0, [job, buf](const std::string& err) {
+      // buf is captured so the block outlives the copy even if JS frees the handle meanwhile; dst
+      // belongs to job->target, alive until the job is delivered.
+      cuda::download(buf ? buf->data : nullptr, buf ? buf->bytes() : 0, [job, buf, dst](const std::string& err, const void* staged) {
+        if (staged && buf) decodeFloats(staged, dst, buf->numel, buf->dtype);
         job->error = err;
         state->tsfn.NonBlockingCall(job);
       });
@@ -342,7 +397,7 @@ Napi::Value enqueueRead(Napi::Env env, std::shared_ptr<Buffer> buf, Device devic
 #endif
   if (state->pendingReads++ == 0) state->tsfn.Ref(env);
   CpuStream::instance().enqueue("read", [job, buf, dst] {
-    if (buf && buf->numel) std::memcpy(dst, buf->data, buf->numel * sizeof(float));
+    if (buf && buf->numel) decodeFloats(buf->data, dst, buf->numel, buf->dtype);
     std::string err = CpuStream::instance().takeError();
     if (!err.empty()) job->error = "CPU stream: " + err;
     state->tsfn.BlockingCall(job);
@@ -350,7 +405,8 @@ Napi::Value enqueueRead(Napi::Env env, std::shared_ptr<Buffer> buf, Device devic
   return promise;
 }
 
-// read(handle) → Promise<Float32Array>, resolved when the stream reaches it.
+// read(handle) → Promise<Float32Array>, resolved when the stream reaches it (half values widened,
+// exactly).
 Napi::Value Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   expectArgs(info, "read", 1, 1);
@@ -363,6 +419,36 @@ Napi::Value Sync(const Napi::CallbackInfo& info) {
   expectArgs(info, "sync", 0, 1);
   Device d = deviceArg(info.Env(), "sync", info.Length() ? info[0] : info.Env().Undefined());
   return enqueueRead(info.Env(), nullptr, d);
+}
+
+// The call's dtypes against the kernel's contract (KernelDef roles and dtypes); "" when they fit.
+std::string dtypeMismatch(const KernelDef& def, const KernelCall& c, Device device) {
+  if (def.anyDtype) return "";
+  const TensorView* first = nullptr;
+  std::string firstName;
+  auto slots = [&](const std::vector<TensorView>& ts, const char* what, bool outputs) -> std::string {
+    for (size_t i = 0; i < ts.size(); i++) {
+      const char role = outputs ? def.outputRole(i) : def.inputRole(i);
+      const DType got = ts[i].dtype;
+      const std::string here = std::string(what) + " " + std::to_string(i);
+      if (role == 'F') {
+        if (got != DType::Float32) return here + " (float32 expected) is " + dtypeName(got);
+      } else if (!first) {
+        first = &ts[i];
+        firstName = here;
+        if (!def.takes(got)) {
+          std::string list;
+          for (DType d : def.dtypes) list += std::string(list.empty() ? "" : ", ") + dtypeName(d);
+          return here + " is " + dtypeName(got) + ", but the " + deviceName(device) + " " + c.name + " kernel takes " + list;
+        }
+      } else if (got != first->dtype) {
+        return here + " (" + dtypeName(first->dtype) + " expected, the dtype of " + firstName + ") is " + dtypeName(got);
+      }
+    }
+    return "";
+  };
+  std::string e = slots(c.inputs, "input", false);
+  return e.empty() ? slots(c.outputs, "output", true) : e;
 }
 
 // run(kernel, inputs, outputs, attrs?)
@@ -410,6 +496,8 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     for (size_t j = 0; j < i; j++)
       if (call->outputs[j].buffer == call->outputs[i].buffer) rangeError(env, fn, "the same buffer is given as two outputs");
   }
+  std::string mismatch = dtypeMismatch(*def, *call, device);
+  if (!mismatch.empty()) typeError(env, fn, mismatch);
   try {
     def->validate(*call);
   } catch (const ArgError& e) {
@@ -470,6 +558,13 @@ Napi::Value CudaEventElapsed(const Napi::CallbackInfo& info) {
 }
 #endif
 
+// Live bytes by dtype (numel · dtype size as allocated; CUDA's `bytes` counts the allocator's blocks).
+Napi::Object dtypeBytes(Napi::Env env, Device d) {
+  Napi::Object o = Napi::Object::New(env);
+  for (DType t : kAllDTypes) o.Set(dtypeName(t), double(liveDtypeBytes(d, t)));
+  return o;
+}
+
 Napi::Value Memory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   expectArgs(info, "memory", 0, 0);
@@ -479,6 +574,7 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   cpu.Set("bytes", double(a.liveBytes()));
   cpu.Set("cachedBytes", double(a.cachedBytes()));
   cpu.Set("handles", double(BufferTable::instance().size()));
+  cpu.Set("dtypeBytes", dtypeBytes(env, Device::Cpu));
   Napi::Object out = Napi::Object::New(env);
   out.Set("cpu", cpu);
 #ifdef IFA_WITH_CUDA
@@ -486,6 +582,7 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   gpu.Set("buffers", double(cuda::liveBuffers()));
   gpu.Set("bytes", double(cuda::liveBytes()));
   gpu.Set("cachedBytes", double(cuda::cachedBytes()));
+  gpu.Set("dtypeBytes", dtypeBytes(env, Device::Cuda));
   out.Set("cuda", gpu);
 #endif
   return out;
@@ -519,6 +616,22 @@ Napi::Value Kernels(const Napi::CallbackInfo& info) {
   auto arr = Napi::Array::New(env, names.size());
   for (uint32_t i = 0; i < names.size(); i++) arr.Set(i, names[i]);
   return arr;
+}
+
+// kernelDtypes(device = 'cpu') → { [kernel]: dtypes its T slots take } (every dtype for cast).
+Napi::Value KernelDtypes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "kernelDtypes", 0, 1);
+  Device d = deviceArg(env, "kernelDtypes", info.Length() ? info[0] : env.Undefined());
+  const KernelRegistry& reg = d == Device::Cuda ? KernelRegistry::cuda() : KernelRegistry::cpu();
+  Napi::Object out = Napi::Object::New(env);
+  for (const std::string& name : reg.names()) {
+    const KernelDef* def = reg.find(name);
+    auto arr = Napi::Array::New(env, def->dtypes.size());
+    for (uint32_t i = 0; i < def->dtypes.size(); i++) arr.Set(i, dtypeName(def->dtypes[i]));
+    out.Set(name, arr);
+  }
+  return out;
 }
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
@@ -567,6 +680,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerLossKernels(reg);
   registerLayoutKernels(reg);
   registerOptimKernels(reg);
+  registerCastKernels(reg);
 #ifdef IFA_WITH_CUDA
   registerCudaKernels(KernelRegistry::cuda(), reg);
 #endif
@@ -584,6 +698,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache, "emptyCache"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("kernels", Napi::Function::New(env, Kernels, "kernels"));
+  exports.Set("kernelDtypes", Napi::Function::New(env, KernelDtypes, "kernelDtypes"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
 #ifdef IFA_WITH_CUDA
   exports.Set("cudaEventRecord", Napi::Function::New(env, CudaEventRecord, "cudaEventRecord"));

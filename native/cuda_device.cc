@@ -191,9 +191,9 @@ void ensureStarted() {
   started = true;
 }
 
-float* allocate(size_t numel) {
+void* allocateBytes(size_t asked) {
   ensureStarted();
-  const size_t bytes = exactAllocs() ? std::max(numel, size_t(1)) * sizeof(float) : bucketBytes(numel * sizeof(float));
+  const size_t bytes = exactAllocs() ? std::max(asked, size_t(1)) : bucketBytes(asked);
   auto& c = dcache();
   std::lock_guard<std::mutex> lock(c.mu);
   auto it = c.free.find(bytes);
@@ -221,10 +221,10 @@ float* allocate(size_t numel) {
   }
   c.live.emplace(p, bytes);
   c.liveBytes += int64_t(bytes);
-  return static_cast<float*>(p);
+  return p;
 }
 
-void release(float* p) {
+void release(void* p) {
   if (!p) return;
   auto& c = dcache();
   std::lock_guard<std::mutex> lock(c.mu);
@@ -261,10 +261,9 @@ int64_t cachedBytes() {
   return c.cachedBytes;
 }
 
-void upload(float* dst, const float* src, size_t numel, const char* what) {
+void uploadBytes(void* dst, const void* src, size_t bytes, const char* what) {
   ensureStarted();
-  if (numel == 0) return;
-  const size_t bytes = numel * sizeof(float);
+  if (bytes == 0) return;
   void* stage = pinned().get(bytes);
   std::memcpy(stage, src, bytes);
   cudaError_t e = cudaMemcpyAsync(dst, stage, bytes, cudaMemcpyHostToDevice, theStream);
@@ -275,14 +274,13 @@ void upload(float* dst, const float* src, size_t numel, const char* what) {
   completions().push(recordEvent(what), [stage, bytes](const std::string&) { pinned().put(stage, bytes); });
 }
 
-void zero(float* dst, size_t numel, const char* what) {
+void zeroBytes(void* dst, size_t bytes, const char* what) {
   ensureStarted();
-  if (numel) check(cudaMemsetAsync(dst, 0, numel * sizeof(float), theStream), std::string(what) + ": cudaMemsetAsync");
+  if (bytes) check(cudaMemsetAsync(dst, 0, bytes, theStream), std::string(what) + ": cudaMemsetAsync");
 }
 
-void download(const float* src, float* dst, size_t numel, std::function<void(const std::string&)> done) {
+void download(const void* src, size_t bytes, std::function<void(const std::string&, const void*)> done) {
   ensureStarted();
-  const size_t bytes = numel * sizeof(float);
   void* stage = nullptr;
   if (src && bytes) {
     stage = pinned().get(bytes);
@@ -299,12 +297,9 @@ void download(const float* src, float* dst, size_t numel, std::function<void(con
     if (stage) pinned().put(stage, bytes);
     throw;
   }
-  completions().push(ev, [stage, dst, bytes, done](const std::string& err) {
-    if (stage) {
-      if (err.empty()) std::memcpy(dst, stage, bytes);
-      pinned().put(stage, bytes);
-    }
-    done(err);
+  completions().push(ev, [stage, bytes, done](const std::string& err) {
+    done(err, err.empty() ? stage : nullptr);
+    if (stage) pinned().put(stage, bytes);
   });
 }
 

@@ -41,20 +41,23 @@ void ensureStarted();
 
 // Caching device allocator: freed blocks go to size-bucketed free lists and are reused; on
 // cudaErrorMemoryAllocation the cache is freed and the allocation retried once.
-float* allocate(size_t numel);  // throws CudaOutOfMemory, CudaError
-void release(float* p);         // stream-ordered: later work on the stream may reuse the block at once
+void* allocateBytes(size_t bytes);  // throws CudaOutOfMemory, CudaError
+inline float* allocate(size_t numel) { return static_cast<float*>(allocateBytes(numel * sizeof(float))); }
+void release(void* p);  // stream-ordered: later work on the stream may reuse the block at once
 void emptyCache();
 int64_t liveBuffers();
 int64_t liveBytes();
 int64_t cachedBytes();
 
 // host → device through pinned staging; returns at once (the staging is released when the copy ends).
-void upload(float* dst, const float* src, size_t numel, const char* what);
+void uploadBytes(void* dst, const void* src, size_t bytes, const char* what);
+inline void upload(float* dst, const float* src, size_t numel, const char* what) { uploadBytes(dst, src, numel * sizeof(float), what); }
 // device memset to zero (stream-ordered).
-void zero(float* dst, size_t numel, const char* what);
-// device → pinned staging → dst, then done(error) on the completion thread ("" on success). dst must
-// stay valid until done runs. With src null, only waits for the stream (sync).
-void download(const float* src, float* dst, size_t numel, std::function<void(const std::string&)> done);
+void zeroBytes(void* dst, size_t bytes, const char* what);
+inline void zero(float* dst, size_t numel, const char* what) { zeroBytes(dst, numel * sizeof(float), what); }
+// device → pinned staging, then done(error, staged) on the completion thread ("" on success; staged
+// holds the bytes during the call only). With src null, only waits for the stream (sync).
+void download(const void* src, size_t bytes, std::function<void(const std::string&, const void* staged)> done);
 
 // Timing: an event recorded on the stream now (a handle), and the milliseconds between two of them,
 // delivered by done(error, ms) on the completion thread once `end` has completed. Both events are

@@ -7,24 +7,59 @@
 #include <string>
 #include <vector>
 
+#include "dtype.h"
 #include "tensor_view.h"
 
 namespace ifa {
 
 // Outputs are written by the kernel; a kernel that updates tensors in place (optimizers, running
 // statistics) lists them as outputs and may read them too.
+//
+// The dtype contract: each tensor slot has a role, 'T' (the call's dtype: every T slot of one call
+// has the same dtype) or 'F' (always float32: batch-norm statistics and affine parameters, a conv's
+// weight gradient, a loss). A role string names the slots in order, a variadic list repeats its last
+// role, and an empty string means all 'T'. `dtypes` are the T's this backend's body takes. The addon
+// checks a call against both before the validator runs, so a body never sees a dtype it was not
+// written for.
 struct KernelDef {
   int inputs;   // -1: any number
   int outputs;  // -1: any number
   std::function<void(const KernelCall&)> validate;
   std::function<void(const KernelCall&)> run;
+  std::string inputRoles = "";
+  std::string outputRoles = "";
+  std::vector<DType> dtypes = {DType::Float32};
+  bool anyDtype = false;        // each slot may be any dtype (cast): the body dispatches on each
+  bool updatesOutputs = false;  // reads its outputs too (in place)
+
+  KernelDef& roles(std::string in, std::string out) {
+    inputRoles = std::move(in);
+    outputRoles = std::move(out);
+    return *this;
+  }
+  KernelDef& inPlace() {
+    updatesOutputs = true;
+    return *this;
+  }
+  static char roleAt(const std::string& roles, size_t i) {
+    return roles.empty() ? 'T' : roles[i < roles.size() ? i : roles.size() - 1];
+  }
+  char inputRole(size_t i) const { return roleAt(inputRoles, i); }
+  char outputRole(size_t i) const { return roleAt(outputRoles, i); }
+  bool takes(DType t) const {
+    for (DType d : dtypes)
+      if (d == t) return true;
+    return false;
+  }
 };
+
+constexpr DType kAllDTypes[] = {DType::Float32, DType::BFloat16, DType::Float16};
 
 class KernelRegistry {
  public:
   static KernelRegistry& cpu();
   static KernelRegistry& cuda();  // empty in a build without CUDA
-  void add(const std::string& name, KernelDef def) { defs_[name] = std::move(def); }
+  KernelDef& add(const std::string& name, KernelDef def) { return defs_[name] = std::move(def); }
   const KernelDef* find(const std::string& name) const {
     auto it = defs_.find(name);
     return it == defs_.end() ? nullptr : &it->second;

@@ -2,6 +2,7 @@
 
 #include "cuda_device.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 
@@ -16,13 +17,14 @@ CpuAllocator& CpuAllocator::instance() {
   return a;
 }
 
-float* CpuAllocator::allocate(size_t numel) {
-  size_t bytes = (numel == 0 ? 1 : numel) * sizeof(float);
+// Live bytes count what was asked for (an empty buffer is 0 bytes); the block itself is at least one
+// 64-byte line, and the cache is keyed by the asked-for size.
+void* CpuAllocator::allocate(size_t bytes) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(bytes);
     if (it != cache_.end()) {
-      float* p = it->second;
+      void* p = it->second;
       cache_.erase(it);
       cached_bytes_ -= bytes;
       live_buffers_++;
@@ -31,7 +33,7 @@ float* CpuAllocator::allocate(size_t numel) {
     }
   }
   // 64-byte alignment for AVX-512 loads; round the size up as aligned_alloc requires.
-  size_t rounded = (bytes + 63) / 64 * 64;
+  size_t rounded = std::max<size_t>(64, (bytes + 63) / 64 * 64);
   void* p = std::aligned_alloc(64, rounded);
   if (!p) {
     emptyCache();
@@ -40,11 +42,10 @@ float* CpuAllocator::allocate(size_t numel) {
   }
   live_buffers_++;
   live_bytes_ += bytes;
-  return static_cast<float*>(p);
+  return p;
 }
 
-void CpuAllocator::release(float* p, size_t numel) {
-  size_t bytes = (numel == 0 ? 1 : numel) * sizeof(float);
+void CpuAllocator::release(void* p, size_t bytes) {
   live_buffers_--;
   live_bytes_ -= bytes;
   std::lock_guard<std::mutex> lock(mu_);
@@ -64,26 +65,34 @@ void CpuAllocator::emptyCache() {
   cached_bytes_ = 0;
 }
 
-Buffer::Buffer(Device d, size_t n) : device(d), data(nullptr), numel(n) {
+namespace {
+std::atomic<int64_t> dtypeBytes[2][3];  // [device][dtype]
+}
+
+int64_t liveDtypeBytes(Device d, DType t) { return dtypeBytes[int(d)][int(t)].load(); }
+
+Buffer::Buffer(Device d, size_t n, DType t) : device(d), dtype(t), data(nullptr), numel(n) {
   if (d == Device::Cuda) {
 #ifdef IFA_WITH_CUDA
-    data = cuda::allocate(n);
+    data = cuda::allocateBytes(bytes());
 #else
     throw CudaError("the addon was built without CUDA");
 #endif
-    return;
+  } else {
+    data = CpuAllocator::instance().allocate(bytes());
   }
-  data = CpuAllocator::instance().allocate(n);
+  dtypeBytes[int(device)][int(dtype)] += int64_t(bytes());
 }
 
 Buffer::~Buffer() {
+  dtypeBytes[int(device)][int(dtype)] -= int64_t(bytes());
   if (device == Device::Cuda) {
 #ifdef IFA_WITH_CUDA
     cuda::release(data);
 #endif
     return;
   }
-  CpuAllocator::instance().release(data, numel);
+  CpuAllocator::instance().release(data, bytes());
 }
 
 BufferTable& BufferTable::instance() {

@@ -1,5 +1,6 @@
 // Device-independent storage handles. JS holds a number (a handle id that is never reused), so a
-// disposed or foreign handle is simply not found: it cannot point at freed memory.
+// disposed or foreign handle is simply not found: it cannot point at freed memory. A buffer holds
+// numel elements of one dtype (native/dtype.h); allocators work in bytes.
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -10,6 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dtype.h"
+
 namespace ifa {
 
 // Host allocator with a cache of freed blocks keyed by size. Counts live buffers and bytes, and the
@@ -17,8 +20,8 @@ namespace ifa {
 class CpuAllocator {
  public:
   static CpuAllocator& instance();
-  float* allocate(size_t numel);  // throws std::bad_alloc
-  void release(float* p, size_t numel);
+  void* allocate(size_t bytes);  // throws std::bad_alloc
+  void release(void* p, size_t bytes);
   void emptyCache();
   int64_t liveBuffers() const { return live_buffers_.load(); }
   int64_t liveBytes() const { return live_bytes_.load(); }
@@ -26,7 +29,7 @@ class CpuAllocator {
 
  private:
   std::mutex mu_;
-  std::multimap<size_t, float*> cache_;
+  std::multimap<size_t, void*> cache_;
   std::atomic<int64_t> live_buffers_{0}, live_bytes_{0}, cached_bytes_{0};
 };
 
@@ -38,13 +41,19 @@ inline const char* deviceName(Device d) { return d == Device::Cuda ? "cuda" : "c
 
 struct Buffer {
   Device device;
-  float* data;
+  DType dtype;
+  void* data;
   size_t numel;
-  Buffer(Device d, size_t n);  // Cuda: throws CudaOutOfMemory / CudaError (cuda_device.h)
+  size_t bytes() const { return numel * dtypeSize(dtype); }
+  Buffer(Device d, size_t n, DType t = DType::Float32);  // Cuda: throws CudaOutOfMemory / CudaError (cuda_device.h)
   ~Buffer();
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 };
+
+// Live bytes (numel · dtype size, as requested) of the buffers of one device and dtype, for
+// memory()'s per-dtype breakdown.
+int64_t liveDtypeBytes(Device d, DType t);
 
 class BufferTable {
  public:

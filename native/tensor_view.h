@@ -1,5 +1,5 @@
-// What a kernel sees: float32 buffers with the shapes given by the call, plus parsed attributes.
-// Shapes travel with each call (storage is a flat array), so a reshape costs nothing.
+// What a kernel sees: buffers of one dtype each with the shapes given by the call, plus parsed
+// attributes. Shapes travel with each call (storage is a flat array), so a reshape costs nothing.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "dtype.h"
 
 namespace ifa {
 
@@ -24,9 +26,17 @@ struct Buffer;  // storage.h
 
 struct TensorView {
   std::shared_ptr<Buffer> buffer;  // keeps the memory alive while the kernel is queued
+  DType dtype = DType::Float32;
+  void* ptr = nullptr;
+  // ptr for a float32 buffer, nullptr for a half one: a kernel body not written for half dtypes
+  // fails at once on a null pointer instead of reading 16-bit values as floats.
   float* data = nullptr;
   Shape shape;
   int64_t numel() const { return numelOf(shape); }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(ptr);
+  }
 };
 
 // Attributes from JS: numbers, booleans (as 0/1) and integer lists.

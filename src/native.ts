@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { DType } from './core/dtype.js';
 
 export interface NativeCudaInfo {
   compiled: boolean;
@@ -31,15 +32,20 @@ export interface NativeDeviceMemory {
   buffers: number;
   bytes: number;
   cachedBytes: number;
+  /** Live bytes per dtype (numel · element size). */
+  dtypeBytes: Record<DType, number>;
 }
 
 /**
  * The addon's entry points. A buffer lives on the device it was allocated on; run() executes on the
- * device of its buffers (all one device); read/write/free work on either. The CUDA entry points
+ * device of its buffers (all one device); read/write/free work on either. Buffers hold float32,
+ * bfloat16 or float16; data in and out is a Float32Array, rounded (to nearest even) on the way in and
+ * widened exactly on the way out. run() refuses a dtype the kernel does not take with a TypeError
+ * naming the kernel, the slot and the dtypes (kernelDtypes lists them). The CUDA entry points
  * (device 'cuda', memory().cuda, the timing events) exist when info().cuda.compiled is true.
  */
 export interface NativeAddon {
-  alloc(numel: number, data?: Float32Array, device?: NativeDevice): number;
+  alloc(numel: number, data?: Float32Array, device?: NativeDevice, dtype?: DType): number;
   free(handle: number): boolean;
   write(handle: number, data: Float32Array): void;
   read(handle: number): Promise<Float32Array>;
@@ -49,6 +55,8 @@ export interface NativeAddon {
   emptyCache(): void;
   setThreads(n: number): void;
   kernels(device?: NativeDevice): string[];
+  /** Per kernel, the dtypes its T slots take on that device (every dtype for cast). */
+  kernelDtypes(device?: NativeDevice): Record<string, DType[]>;
   info(): NativeInfo;
   /** Records a timing event on the CUDA stream; a handle for cudaEventElapsed. */
   cudaEventRecord?(): number;

@@ -19,6 +19,8 @@ const pick = <T>(xs: T[]): T => xs[Math.floor(rng.uniform() * xs.length)];
 const live: number[] = [];
 const dead: number[] = [];
 for (let i = 0; i < 8; i++) live.push(addon.alloc(6, new Float32Array(6).fill(i)));
+// Half buffers too, so calls mix dtypes a kernel does not take (a TypeError, never a misread).
+for (const dtype of ['bfloat16', 'float16', 'bfloat16'] as const) live.push(addon.alloc(6, new Float32Array(6).fill(0.5), 'cpu', dtype));
 for (let i = 0; i < 4; i++) {
   const h = addon.alloc(3);
   addon.free(h);
@@ -56,6 +58,7 @@ const entryPoints: Record<string, () => unknown[]> = {
       [garbage(), garbage()],
       [pick([-1, NaN, 2 ** 60, 1.5, 3]), pick([new Float32Array(2), new Float64Array(3), [1, 2, 3], 'x'])],
       [pick([3, 6, -1]), pick([undefined, new Float32Array(6), new Float32Array(2)]), pick([...devices, 'tpu', garbage()])],
+      [pick([3, 6]), pick([undefined, new Float32Array(6)]), pick(devices), pick(['bfloat16', 'float16', 'float32', 'half', 'Float16', garbage()])],
       [],
     ]),
   free: () => pick([[garbage()], [], [garbage(), garbage()]]),
@@ -76,6 +79,7 @@ const entryPoints: Record<string, () => unknown[]> = {
   emptyCache: () => pick([[], [garbage()]]),
   setThreads: () => pick([[pick([0, -1, NaN, 1.5, 2 ** 40, '2', null, 257])], [], [1, 2]]),
   kernels: () => pick([[], [garbage()]]),
+  kernelDtypes: () => pick([[], [garbage()], [pick(devices)], [pick(devices), garbage()]]),
   info: () => pick([[], [garbage()]]),
 };
 

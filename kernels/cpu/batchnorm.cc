@@ -554,13 +554,14 @@ void runBackwardReference(const KernelCall& c) {
 }  // namespace
 
 void registerNormKernels(KernelRegistry& r) {
-  r.add("batchNormTrain", {3, 3, validateTrain, runTrain});
-  r.add("batchNormEval", {5, 1, validateEval, runEval});
-  r.add("batchNormBackward", {6, 3, [](const KernelCall& c) { validateBackward(c, false); }, runBackward});
-  r.add("batchNormEvalBackward", {6, 3, [](const KernelCall& c) { validateBackward(c, true); }, runEvalBackward});
-  r.add("batchNormUpdateStats", {2, 2, validateUpdateStats, runUpdateStats});
-  r.add("batchNormTrainReference", {3, 3, validateTrain, runTrainReference});
-  r.add("batchNormBackwardReference", {6, 3, [](const KernelCall& c) { validateBackward(c, false); }, runBackwardReference});
+  // Activations (x, y, dy, dx) in the call's dtype; statistics and affine parameters float32.
+  halfByConversion(r.add("batchNormTrain", {3, 3, validateTrain, runTrain}).roles("TFF", "TFF"));
+  halfByConversion(r.add("batchNormEval", {5, 1, validateEval, runEval}).roles("TFFFF", "T"));
+  halfByConversion(r.add("batchNormBackward", {6, 3, [](const KernelCall& c) { validateBackward(c, false); }, runBackward}).roles("TTFFFF", "TFF"));
+  halfByConversion(r.add("batchNormEvalBackward", {6, 3, [](const KernelCall& c) { validateBackward(c, true); }, runEvalBackward}).roles("TTFFFF", "TFF"));
+  r.add("batchNormUpdateStats", {2, 2, validateUpdateStats, runUpdateStats}).roles("FF", "FF").inPlace();
+  halfByConversion(r.add("batchNormTrainReference", {3, 3, validateTrain, runTrainReference}).roles("TFF", "TFF"));
+  halfByConversion(r.add("batchNormBackwardReference", {6, 3, [](const KernelCall& c) { validateBackward(c, false); }, runBackwardReference}).roles("TTFFFF", "TFF"));
 }
 
 }  // namespace ifa

@@ -584,12 +584,13 @@ void backwardFilterFast(const KernelCall& c) {
 }  // namespace
 
 void registerConvKernels(KernelRegistry& r) {
-  r.add("conv2d", {2, 1, [](const KernelCall& c) { forwardGeom(c); }, forwardFast});
-  r.add("conv2dBackwardInput", {2, 1, [](const KernelCall& c) { backwardInputGeom(c); }, backwardInputFast});
-  r.add("conv2dBackwardFilter", {2, 1, [](const KernelCall& c) { backwardFilterGeom(c); }, backwardFilterFast});
-  r.add("conv2dReference", {2, 1, [](const KernelCall& c) { forwardGeom(c); }, forwardReference});
-  r.add("conv2dBackwardInputReference", {2, 1, [](const KernelCall& c) { backwardInputGeom(c); }, backwardInputReference});
-  r.add("conv2dBackwardFilterReference", {2, 1, [](const KernelCall& c) { backwardFilterGeom(c); }, backwardFilterReference});
+  // The weight gradient is float32 from half activations (a half weight is a cast of an fp32 master).
+  halfByConversion(r.add("conv2d", {2, 1, [](const KernelCall& c) { forwardGeom(c); }, forwardFast}));
+  halfByConversion(r.add("conv2dBackwardInput", {2, 1, [](const KernelCall& c) { backwardInputGeom(c); }, backwardInputFast}));
+  halfByConversion(r.add("conv2dBackwardFilter", {2, 1, [](const KernelCall& c) { backwardFilterGeom(c); }, backwardFilterFast}).roles("TT", "F"));
+  halfByConversion(r.add("conv2dReference", {2, 1, [](const KernelCall& c) { forwardGeom(c); }, forwardReference}));
+  halfByConversion(r.add("conv2dBackwardInputReference", {2, 1, [](const KernelCall& c) { backwardInputGeom(c); }, backwardInputReference}));
+  halfByConversion(r.add("conv2dBackwardFilterReference", {2, 1, [](const KernelCall& c) { backwardFilterGeom(c); }, backwardFilterReference}).roles("TT", "F"));
 }
 
 }  // namespace ifa

@@ -11,4 +11,9 @@ void registerPoolKernels(KernelRegistry& r);    // pool.cc
 void registerLossKernels(KernelRegistry& r);    // loss.cc (softmax cross-entropy, IFA, l2 normalize)
 void registerLayoutKernels(KernelRegistry& r);  // layout.cc (concat, slice)
 void registerOptimKernels(KernelRegistry& r);   // optim.cc (SGD, EMA)
+void registerCastKernels(KernelRegistry& r);    // cast.cc
+
+// Gives an fp32 kernel bfloat16 and float16 tensors by converting around its body (cast.cc): the
+// CPU's half-precision reference. Returns def, so a registration reads r.add(...) then this.
+KernelDef& halfByConversion(KernelDef& def);
 }  // namespace ifa

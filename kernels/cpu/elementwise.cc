@@ -125,18 +125,18 @@ void runCopyRows(const KernelCall& c) {
 }  // namespace
 
 void registerElementwiseKernels(KernelRegistry& r) {
-  r.add("gatherRows", {1, 1, validateGatherRows, runGatherRows});
-  r.add("copyRows", {1, 1, validateCopyRows, runCopyRows});
-  r.add("add", {2, 1, validateBinary, [](const KernelCall& c) {
+  halfByConversion(r.add("gatherRows", {1, 1, validateGatherRows, runGatherRows}));
+  halfByConversion(r.add("copyRows", {1, 1, validateCopyRows, runCopyRows}).inPlace());
+  halfByConversion(r.add("add", {2, 1, validateBinary, [](const KernelCall& c) {
                   binaryBroadcast(c.inputs[0], c.inputs[1], c.outputs[0],
                                   [](float x, float y) { return x + y; });
-                }});
-  r.add("mul", {2, 1, validateBinary, [](const KernelCall& c) {
+                }}));
+  halfByConversion(r.add("mul", {2, 1, validateBinary, [](const KernelCall& c) {
                   binaryBroadcast(c.inputs[0], c.inputs[1], c.outputs[0],
                                   [](float x, float y) { return x * y; });
-                }});
+                }}));
   // out = scale · broadcast(x); x broadcasts to out's shape (its reduced axes given as size 1).
-  r.add("broadcastTo",
+  halfByConversion(r.add("broadcastTo",
         {1, 1,
          [](const KernelCall& c) {
            Shape want = broadcastShapes(c, c.inputs[0].shape, c.outputs[0].shape);
@@ -149,30 +149,30 @@ void registerElementwiseKernels(KernelRegistry& r) {
            one.data = &unit;
            one.shape = {1};
            binaryBroadcast(c.inputs[0], one, c.outputs[0], [s](float x, float) { return x * s; });
-         }});
-  r.add("relu", {1, 1, validateUnarySame, [](const KernelCall& c) {
+         }}));
+  halfByConversion(r.add("relu", {1, 1, validateUnarySame, [](const KernelCall& c) {
                    const float* x = c.inputs[0].data;
                    float* y = c.outputs[0].data;
                    parallelFor(0, c.outputs[0].numel(), kGrain, [&](int64_t lo, int64_t hi) {
                      for (int64_t i = lo; i < hi; i++) y[i] = x[i] > 0.f ? x[i] : 0.f;
                    });
-                 }});
+                 }}));
   // dx = dy where y > 0 (y is relu's output, so the mask is the same as x > 0).
-  r.add("reluBackward", {2, 1, validateUnarySame, [](const KernelCall& c) {
+  halfByConversion(r.add("reluBackward", {2, 1, validateUnarySame, [](const KernelCall& c) {
                            const float* dy = c.inputs[0].data;
                            const float* y = c.inputs[1].data;
                            float* dx = c.outputs[0].data;
                            parallelFor(0, c.outputs[0].numel(), kGrain, [&](int64_t lo, int64_t hi) {
                              for (int64_t i = lo; i < hi; i++) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
                            });
-                         }});
-  r.add("fill", {0, 1, [](const KernelCall&) {}, [](const KernelCall& c) {
+                         }}));
+  halfByConversion(r.add("fill", {0, 1, [](const KernelCall&) {}, [](const KernelCall& c) {
                    float v = float(c.attrs.number("value", 0.0));
                    float* y = c.outputs[0].data;
                    parallelFor(0, c.outputs[0].numel(), kGrain, [&](int64_t lo, int64_t hi) {
                      std::fill(y + lo, y + hi, v);
                    });
-                 }});
+                 }}));
 }
 
 }  // namespace ifa

@@ -129,13 +129,13 @@ void runSliceBackward(const KernelCall& c) {
 }  // namespace
 
 void registerLayoutKernels(KernelRegistry& r) {
-  r.add("concat", {-1, 1, validateConcat, runConcat});
-  r.add("slice", {1, 1,
-                  [](const KernelCall& c) { validateSlice(c, c.inputs[0].shape, c.outputs[0].shape, "x", "y"); },
-                  runSlice});
-  r.add("sliceBackward", {1, 1,
-                          [](const KernelCall& c) { validateSlice(c, c.outputs[0].shape, c.inputs[0].shape, "dx", "dy"); },
-                          runSliceBackward});
+  halfByConversion(r.add("concat", {-1, 1, validateConcat, runConcat}));
+  halfByConversion(r.add("slice", {1, 1,
+                                    [](const KernelCall& c) { validateSlice(c, c.inputs[0].shape, c.outputs[0].shape, "x", "y"); },
+                                    runSlice}));
+  halfByConversion(r.add("sliceBackward", {1, 1,
+                                            [](const KernelCall& c) { validateSlice(c, c.outputs[0].shape, c.inputs[0].shape, "dx", "dy"); },
+                                            runSliceBackward}));
 }
 
 }  // namespace ifa

@@ -497,13 +497,15 @@ void registerLossKernels(KernelRegistry& r) {
                                           expectSameShape(c, c.outputs[0].shape, c.inputs[1].shape, "dlogits");
                                         },
                                         runSoftmaxCEBackward});
-  r.add("ifaLoss", {2, 1,
+  // IFA: half q and p (and their gradients), fp32 arithmetic and a float32 loss. Softmax
+  // cross-entropy stays float32 (the logits of the MLP head are float32 in AMP too).
+  halfByConversion(r.add("ifaLoss", {2, 1,
                     [](const KernelCall& c) {
                       validateIfaPair(c, c.inputs[0], c.inputs[1]);
                       expectScalar(c, c.outputs[0], "loss");
                     },
-                    runIfa});
-  r.add("ifaLossBackward", {3, -1,
+                    runIfa}).roles("TT", "F"));
+  halfByConversion(r.add("ifaLossBackward", {3, -1,
                             [](const KernelCall& c) {
                               expectScalar(c, c.inputs[0], "dloss");
                               validateIfaPair(c, c.inputs[1], c.inputs[2]);
@@ -512,22 +514,22 @@ void registerLossKernels(KernelRegistry& r) {
                               expectSameShape(c, c.outputs[0].shape, c.inputs[1].shape, "dq");
                               if (c.outputs.size() == 2) expectSameShape(c, c.outputs[1].shape, c.inputs[1].shape, "dp");
                             },
-                            runIfaBackward});
-  r.add("ifaLossWithGrad", {2, -1, validateIfaWithGrad, runIfaWithGrad});
-  r.add("ifaLossWithGradReference", {2, -1, validateIfaWithGrad, runIfaWithGradReference});
-  r.add("l2Normalize", {1, 1,
+                            runIfaBackward}).roles("FTT", "T"));
+  halfByConversion(r.add("ifaLossWithGrad", {2, -1, validateIfaWithGrad, runIfaWithGrad}).roles("TT", "FT"));
+  halfByConversion(r.add("ifaLossWithGradReference", {2, -1, validateIfaWithGrad, runIfaWithGradReference}).roles("TT", "FT"));
+  halfByConversion(r.add("l2Normalize", {1, 1,
                         [](const KernelCall& c) {
                           validateL2(c, c.inputs[0]);
                           expectSameShape(c, c.outputs[0].shape, c.inputs[0].shape, "y");
                         },
-                        runL2});
-  r.add("l2NormalizeBackward", {2, 1,
+                        runL2}));
+  halfByConversion(r.add("l2NormalizeBackward", {2, 1,
                                 [](const KernelCall& c) {
                                   validateL2(c, c.inputs[1]);
                                   expectSameShape(c, c.inputs[0].shape, c.inputs[1].shape, "dy");
                                   expectSameShape(c, c.outputs[0].shape, c.inputs[1].shape, "dx");
                                 },
-                                runL2Backward});
+                                runL2Backward}));
 }
 
 }  // namespace ifa

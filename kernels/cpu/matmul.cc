@@ -103,8 +103,8 @@ GemmCall gemmCallOf(const KernelCall& c) {
 }  // namespace
 
 void registerMatmulKernels(KernelRegistry& r) {
-  r.add("matmul", {2, 1, validateMatmul, runFast});
-  r.add("matmulReference", {2, 1, validateMatmul, runReference});
+  halfByConversion(r.add("matmul", {2, 1, validateMatmul, runFast}));
+  halfByConversion(r.add("matmulReference", {2, 1, validateMatmul, runReference}));
   r.add("sgemm", {2, 1, [](const KernelCall& c) { gemmCallOf(c); }, [](const KernelCall& c) {
                     GemmCall g = gemmCallOf(c);
                     sgemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, c.inputs[0].data, g.lda, c.inputs[1].data, g.ldb,

@@ -123,8 +123,9 @@ void runEma(const KernelCall& c) {
 }  // namespace
 
 void registerOptimKernels(KernelRegistry& r) {
-  r.add("sgd", {-1, -1, validateSgd, runSgd});
-  r.add("ema", {-1, -1, validateEma, runEma});
+  // float32 only: parameters, momenta and MoCo's key encoder are fp32 masters in mixed precision.
+  r.add("sgd", {-1, -1, validateSgd, runSgd}).inPlace();
+  r.add("ema", {-1, -1, validateEma, runEma}).inPlace();
 }
 
 }  // namespace ifa

@@ -160,8 +160,8 @@ void runBackward(const KernelCall& c) {
 }  // namespace
 
 void registerPoolKernels(KernelRegistry& r) {
-  r.add("maxPool2d", {1, 1, validateForward, runForward});
-  r.add("maxPool2dBackward", {2, 1, validateBackward, runBackward});
+  halfByConversion(r.add("maxPool2d", {1, 1, validateForward, runForward}));
+  halfByConversion(r.add("maxPool2dBackward", {2, 1, validateBackward, runBackward}));
 }
 
 }  // namespace ifa

@@ -129,6 +129,6 @@ void runReduce(const KernelCall& c) {
 
 }  // namespace
 
-void registerReduceKernels(KernelRegistry& r) { r.add("reduceSum", {1, 1, validateReduce, runReduce}); }
+void registerReduceKernels(KernelRegistry& r) { halfByConversion(r.add("reduceSum", {1, 1, validateReduce, runReduce})); }
 
 }  // namespace ifa

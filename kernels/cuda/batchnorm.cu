@@ -21,9 +21,14 @@
 //       momentum update with the unbiased variance.
 // Forward + backward training with ReLU moves 8·4|x| bytes: the memory floor of a two-pass forward
 // and a two-pass backward.
+// Activations (x, y, dy, dx) may be float, bf16 or f16 (the sweeps are templated on their element
+// type T, compute in float and round once on store; the float4 sweeps are float32's); gamma, beta,
+// the statistics, dgamma and dbeta are always float32. A half activation halves the bytes above.
 #include <algorithm>
+#include <type_traits>
 
 #include "common.cuh"
+#include "half.cuh"
 
 namespace ifa {
 namespace cuda {
@@ -47,16 +52,17 @@ __device__ __forceinline__ bool laneSum(double& a, double& b, bool active) {
   return true;
 }
 
-__global__ void statsPartialKernel(const float* __restrict x, double* __restrict s1, double* __restrict s2, int64_t M, int64_t C,
+template <class T>
+__global__ void statsPartialKernel(const T* __restrict x, double* __restrict s1, double* __restrict s2, int64_t M, int64_t C,
                                    int64_t rowsPerSlice) {
   const int64_t ch = int64_t(blockIdx.x) * 32 + threadIdx.x;
   const int64_t r0 = int64_t(blockIdx.y) * rowsPerSlice, r1 = min(M, r0 + rowsPerSlice);
   double a = 0, b = 0;
   if (ch < C) {
-    const float pivot = x[ch];
+    const float pivot = toFloat(x[ch]);
 #pragma unroll 4
     for (int64_t r = r0 + threadIdx.y; r < r1; r += kLanes) {
-      const double d = double(x[r * C + ch] - pivot);
+      const double d = double(toFloat(x[r * C + ch]) - pivot);
       a += d;
       b += d * d;
     }
@@ -87,7 +93,8 @@ __device__ __forceinline__ bool sumSlices(const double* __restrict s1, const dou
 }
 
 // mean, invStd, and the forward's per-channel coefficients coef[0..2][C] = mean, gamma·invStd, beta.
-__global__ void statsFinishKernel(const float* __restrict x, const double* __restrict s1, const double* __restrict s2, float* __restrict mean,
+template <class T>
+__global__ void statsFinishKernel(const T* __restrict x, const double* __restrict s1, const double* __restrict s2, float* __restrict mean,
                                   float* __restrict invStd, const float* __restrict gamma, const float* __restrict beta, float* __restrict coef,
                                   int64_t M, int64_t C, int64_t slices, double eps) {
   double a, b;
@@ -95,7 +102,7 @@ __global__ void statsFinishKernel(const float* __restrict x, const double* __res
   const int64_t ch = int64_t(blockIdx.x) * 32 + threadIdx.x;
   const double m = a / double(M);
   const double var = max(0.0, b / double(M) - m * m);
-  const float mf = float(double(x[ch]) + m), is = float(1.0 / sqrt(var + eps));
+  const float mf = float(double(toFloat(x[ch])) + m), is = float(1.0 / sqrt(var + eps));
   mean[ch] = mf;
   invStd[ch] = is;
   coef[ch] = mf;
@@ -125,12 +132,12 @@ __global__ void evalCoefKernel(float* __restrict coef, int64_t C, Affine f) {
 
 // y = relu?((x − coef[0])·coef[1] + coef[2]) per channel (coef from statsFinishKernel or evalCoefKernel).
 // I: uint32_t when |x| < 2^32 (a 64-bit modulo per element would make these sweeps compute-bound).
-template <bool Relu, typename I>
-__global__ void normalizeKernel(const float* __restrict x, float* __restrict y, I n, I C, const float* __restrict coef) {
+template <bool Relu, typename I, class T>
+__global__ void normalizeKernel(const T* __restrict x, T* __restrict y, I n, I C, const float* __restrict coef) {
   for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < n; i += I(gridDim.x) * blockDim.x) {
     const I ch = i % C;
-    const float o = (x[i] - coef[ch]) * coef[C + ch] + coef[2 * C + ch];
-    y[i] = Relu && o <= 0.f ? 0.f : o;
+    const float o = (toFloat(x[i]) - coef[ch]) * coef[C + ch] + coef[2 * C + ch];
+    y[i] = fromFloat<T>(Relu && o <= 0.f ? 0.f : o);
   }
 }
 
@@ -152,8 +159,8 @@ __global__ void normalizeKernel4(const float4* __restrict x, float4* __restrict 
 }
 
 // Σg and Σg·(x − center) per channel over a slice of rows; with WriteDx also dx = g·scale (eval).
-template <bool Relu, bool WriteDx>
-__global__ void gradPartialKernel(const float* __restrict dy, const float* __restrict x, float* __restrict dx, double* __restrict s1,
+template <bool Relu, bool WriteDx, class T>
+__global__ void gradPartialKernel(const T* __restrict dy, const T* __restrict x, T* __restrict dx, double* __restrict s1,
                                   double* __restrict s2, int64_t M, int64_t C, int64_t rowsPerSlice, Affine f) {
   const int64_t ch = int64_t(blockIdx.x) * 32 + threadIdx.x;
   const int64_t r0 = int64_t(blockIdx.y) * rowsPerSlice, r1 = min(M, r0 + rowsPerSlice);
@@ -163,10 +170,10 @@ __global__ void gradPartialKernel(const float* __restrict dy, const float* __res
 #pragma unroll 4
     for (int64_t r = r0 + threadIdx.y; r < r1; r += kLanes) {
       const int64_t i = r * C + ch;
-      const float xc = x[i] - center;
-      float g = dy[i];
+      const float xc = toFloat(x[i]) - center;
+      float g = toFloat(dy[i]);
       if (Relu && !(xc * scale + beta > 0.f)) g = 0.f;
-      if (WriteDx) dx[i] = g * scale;
+      if (WriteDx) dx[i] = fromFloat<T>(g * scale);
       a += g;
       b += double(g) * xc;
     }
@@ -197,15 +204,14 @@ __global__ void gradFinishKernel(const double* __restrict s1, const double* __re
 
 // dx = scale·(g − dbeta/M − (x − center)·invStd·dgamma/M), g = dy masked where the recomputed output
 // ≤ 0; the per-channel terms from gradFinishKernel's coef.
-template <bool Relu, typename I>
-__global__ void backwardDxKernel(const float* __restrict dy, const float* __restrict x, float* __restrict dx, I n, I C,
-                                 const float* __restrict coef) {
+template <bool Relu, typename I, class T>
+__global__ void backwardDxKernel(const T* __restrict dy, const T* __restrict x, T* __restrict dx, I n, I C, const float* __restrict coef) {
   for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < n; i += I(gridDim.x) * blockDim.x) {
     const I ch = i % C;
-    const float scale = coef[C + ch], xc = x[i] - coef[ch];
-    float g = dy[i];
+    const float scale = coef[C + ch], xc = toFloat(x[i]) - coef[ch];
+    float g = toFloat(dy[i]);
     if (Relu && !(xc * scale + coef[2 * C + ch] > 0.f)) g = 0.f;
-    dx[i] = scale * (g - coef[3 * C + ch] - xc * coef[4 * C + ch]);
+    dx[i] = fromFloat<T>(scale * (g - coef[3 * C + ch] - xc * coef[4 * C + ch]));
   }
 }
 
@@ -256,10 +262,10 @@ Slicing slicingFor(int64_t M, int64_t C) {
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-template <bool Relu>
-void normalize(const KernelCall& c, const float* x, float* y, int64_t n, int64_t C, const float* coef) {
+template <bool Relu, class T>
+void normalize(const KernelCall& c, const T* x, T* y, int64_t n, int64_t C, const float* coef) {
   if (n == 0) return;
-  if (C % 4 == 0 && n < (int64_t(1) << 31) && aligned16(x) && aligned16(y) && aligned16(coef)) {
+  if (std::is_same<T, float>::value && C % 4 == 0 && n < (int64_t(1) << 31) && aligned16(x) && aligned16(y) && aligned16(coef)) {
     normalizeKernel4<Relu><<<blocksFor(n / 4, 256), 256, 0, stream()>>>(reinterpret_cast<const float4*>(x), reinterpret_cast<float4*>(y),
                                                                         uint32_t(n / 4), uint32_t(C / 4), reinterpret_cast<const float4*>(coef));
     checkLaunch(c, Relu ? "normalizeKernel4<relu>" : "normalizeKernel4");
@@ -267,16 +273,16 @@ void normalize(const KernelCall& c, const float* x, float* y, int64_t n, int64_t
   }
   // n < 2^31 and the grid stride < 2^30 (blocksFor caps the grid), so a uint32 index never wraps.
   if (n < (int64_t(1) << 31))
-    normalizeKernel<Relu, uint32_t><<<blocksFor(n, 256), 256, 0, stream()>>>(x, y, uint32_t(n), uint32_t(C), coef);
+    normalizeKernel<Relu, uint32_t, T><<<blocksFor(n, 256), 256, 0, stream()>>>(x, y, uint32_t(n), uint32_t(C), coef);
   else
-    normalizeKernel<Relu, int64_t><<<blocksFor(n, 256), 256, 0, stream()>>>(x, y, n, C, coef);
+    normalizeKernel<Relu, int64_t, T><<<blocksFor(n, 256), 256, 0, stream()>>>(x, y, n, C, coef);
   checkLaunch(c, Relu ? "normalizeKernel<relu>" : "normalizeKernel");
 }
 
-template <bool Relu>
-void backwardDx(const KernelCall& c, const float* dy, const float* x, float* dx, int64_t n, int64_t C, const float* coef) {
+template <bool Relu, class T>
+void backwardDx(const KernelCall& c, const T* dy, const T* x, T* dx, int64_t n, int64_t C, const float* coef) {
   if (n == 0) return;
-  if (C % 4 == 0 && n < (int64_t(1) << 31) && aligned16(dy) && aligned16(x) && aligned16(dx) && aligned16(coef)) {
+  if (std::is_same<T, float>::value && C % 4 == 0 && n < (int64_t(1) << 31) && aligned16(dy) && aligned16(x) && aligned16(dx) && aligned16(coef)) {
     backwardDxKernel4<Relu><<<blocksFor(n / 4, 256), 256, 0, stream()>>>(reinterpret_cast<const float4*>(dy), reinterpret_cast<const float4*>(x),
                                                                          reinterpret_cast<float4*>(dx), uint32_t(n / 4), uint32_t(C / 4),
                                                                          reinterpret_cast<const float4*>(coef));
@@ -284,35 +290,42 @@ void backwardDx(const KernelCall& c, const float* dy, const float* x, float* dx,
     return;
   }
   if (n < (int64_t(1) << 31))
-    backwardDxKernel<Relu, uint32_t><<<blocksFor(n, 256), 256, 0, stream()>>>(dy, x, dx, uint32_t(n), uint32_t(C), coef);
+    backwardDxKernel<Relu, uint32_t, T><<<blocksFor(n, 256), 256, 0, stream()>>>(dy, x, dx, uint32_t(n), uint32_t(C), coef);
   else
-    backwardDxKernel<Relu, int64_t><<<blocksFor(n, 256), 256, 0, stream()>>>(dy, x, dx, n, C, coef);
+    backwardDxKernel<Relu, int64_t, T><<<blocksFor(n, 256), 256, 0, stream()>>>(dy, x, dx, n, C, coef);
   checkLaunch(c, Relu ? "backwardDxKernel<relu>" : "backwardDxKernel");
 }
 
 const dim3 kFinishBlock(32, kFinishLanes);
 unsigned finishBlocks(int64_t C) { return unsigned((C + 31) / 32); }
 
-void launchTrain(const KernelCall& c) {
+template <class T>
+void train(const KernelCall& c) {
   const TensorView& xv = c.inputs[0];
+  const T* x = xv.as<T>();
   const int64_t C = xv.shape.back(), M = xv.numel() / C, n = xv.numel();
   const double eps = c.attrs.number("eps", 1e-5);
   float *mean = c.outputs[1].data, *invStd = c.outputs[2].data;
   const Slicing s = slicingFor(M, C);
   Scratch s1(size_t(s.slices * C) * sizeof(double)), s2(size_t(s.slices * C) * sizeof(double)), coef(size_t(3 * C) * sizeof(float));
-  statsPartialKernel<<<dim3(unsigned((C + 31) / 32), unsigned(s.slices)), dim3(32, kLanes), 0, stream()>>>(xv.data, s1.as<double>(), s2.as<double>(), M,
-                                                                                                        C, s.rowsPerSlice);
+  statsPartialKernel<T><<<dim3(unsigned((C + 31) / 32), unsigned(s.slices)), dim3(32, kLanes), 0, stream()>>>(x, s1.as<double>(), s2.as<double>(), M,
+                                                                                                           C, s.rowsPerSlice);
   checkLaunch(c, "statsPartialKernel");
-  statsFinishKernel<<<finishBlocks(C), kFinishBlock, 0, stream()>>>(xv.data, s1.as<double>(), s2.as<double>(), mean, invStd, c.inputs[1].data,
-                                                                    c.inputs[2].data, coef.as<float>(), M, C, s.slices, eps);
+  statsFinishKernel<T><<<finishBlocks(C), kFinishBlock, 0, stream()>>>(x, s1.as<double>(), s2.as<double>(), mean, invStd, c.inputs[1].data,
+                                                                       c.inputs[2].data, coef.as<float>(), M, C, s.slices, eps);
   checkLaunch(c, "statsFinishKernel");
   if (c.attrs.flag("relu"))
-    normalize<true>(c, xv.data, c.outputs[0].data, n, C, coef.as<float>());
+    normalize<true>(c, x, c.outputs[0].as<T>(), n, C, coef.as<float>());
   else
-    normalize<false>(c, xv.data, c.outputs[0].data, n, C, coef.as<float>());
+    normalize<false>(c, x, c.outputs[0].as<T>(), n, C, coef.as<float>());
 }
 
-void launchEval(const KernelCall& c) {
+void launchTrain(const KernelCall& c) {
+  withElementType(c.inputs[0].dtype, [&](auto tag) { train<decltype(tag)>(c); });
+}
+
+template <class T>
+void eval(const KernelCall& c) {
   const TensorView& xv = c.inputs[0];
   const int64_t C = xv.shape.back(), n = xv.numel();
   if (C == 0 || n == 0) return;
@@ -321,17 +334,23 @@ void launchEval(const KernelCall& c) {
   evalCoefKernel<<<blocksFor(C, 128), 128, 0, stream()>>>(coef.as<float>(), C, f);
   checkLaunch(c, "evalCoefKernel");
   if (c.attrs.flag("relu"))
-    normalize<true>(c, xv.data, c.outputs[0].data, n, C, coef.as<float>());
+    normalize<true>(c, xv.as<T>(), c.outputs[0].as<T>(), n, C, coef.as<float>());
   else
-    normalize<false>(c, xv.data, c.outputs[0].data, n, C, coef.as<float>());
+    normalize<false>(c, xv.as<T>(), c.outputs[0].as<T>(), n, C, coef.as<float>());
 }
 
-template <bool Eval>
-void launchBackward(const KernelCall& c) {
-  const float* dy = c.inputs[0].data;
+void launchEval(const KernelCall& c) {
+  withElementType(c.inputs[0].dtype, [&](auto tag) { eval<decltype(tag)>(c); });
+}
+
+template <bool Eval, class T>
+void backward(const KernelCall& c) {
+  const T* dy = c.inputs[0].as<T>();
   const TensorView& xv = c.inputs[1];
+  const T* x = xv.as<T>();
   const int64_t C = xv.shape.back(), n = xv.numel(), M = C ? n / C : 0;
-  float *dx = c.outputs[0].data, *dgamma = c.outputs[1].data, *dbeta = c.outputs[2].data;
+  T* dx = c.outputs[0].as<T>();
+  float *dgamma = c.outputs[1].data, *dbeta = c.outputs[2].data;
   Affine f = Eval ? Affine{c.inputs[2].data, c.inputs[3].data, c.inputs[4].data, nullptr, c.inputs[5].data, float(c.attrs.number("eps", 1e-5))}
                   : Affine{c.inputs[2].data, c.inputs[3].data, c.inputs[4].data, c.inputs[5].data, nullptr, 0.f};
   const bool relu = c.attrs.flag("relu");
@@ -346,9 +365,9 @@ void launchBackward(const KernelCall& c) {
       coef(Eval ? sizeof(float) : size_t(5 * C) * sizeof(float));
   dim3 grid(unsigned((C + 31) / 32), unsigned(s.slices)), block(32, kLanes);
   if (relu)
-    gradPartialKernel<true, Eval><<<grid, block, 0, stream()>>>(dy, xv.data, dx, s1.as<double>(), s2.as<double>(), M, C, s.rowsPerSlice, f);
+    gradPartialKernel<true, Eval, T><<<grid, block, 0, stream()>>>(dy, x, dx, s1.as<double>(), s2.as<double>(), M, C, s.rowsPerSlice, f);
   else
-    gradPartialKernel<false, Eval><<<grid, block, 0, stream()>>>(dy, xv.data, dx, s1.as<double>(), s2.as<double>(), M, C, s.rowsPerSlice, f);
+    gradPartialKernel<false, Eval, T><<<grid, block, 0, stream()>>>(dy, x, dx, s1.as<double>(), s2.as<double>(), M, C, s.rowsPerSlice, f);
   checkLaunch(c, "gradPartialKernel");
   const double invM = 1.0 / double(M);
   gradFinishKernel<<<finishBlocks(C), kFinishBlock, 0, stream()>>>(s1.as<double>(), s2.as<double>(), dgamma, dbeta, Eval ? nullptr : coef.as<float>(),
@@ -356,9 +375,14 @@ void launchBackward(const KernelCall& c) {
   checkLaunch(c, "gradFinishKernel");
   if (Eval) return;
   if (relu)
-    backwardDx<true>(c, dy, xv.data, dx, n, C, coef.as<float>());
+    backwardDx<true>(c, dy, x, dx, n, C, coef.as<float>());
   else
-    backwardDx<false>(c, dy, xv.data, dx, n, C, coef.as<float>());
+    backwardDx<false>(c, dy, x, dx, n, C, coef.as<float>());
+}
+
+template <bool Eval>
+void launchBackward(const KernelCall& c) {
+  withElementType(c.inputs[1].dtype, [&](auto tag) { backward<Eval, decltype(tag)>(c); });
 }
 
 void launchUpdateStats(const KernelCall& c) {
@@ -372,10 +396,10 @@ void launchUpdateStats(const KernelCall& c) {
 }  // namespace
 
 void registerBatchNorm(KernelRegistry& r, const KernelRegistry& cpu) {
-  addCuda(r, cpu, "batchNormTrain", launchTrain);
-  addCuda(r, cpu, "batchNormEval", launchEval);
-  addCuda(r, cpu, "batchNormBackward", launchBackward<false>);
-  addCuda(r, cpu, "batchNormEvalBackward", launchBackward<true>);
+  addCuda(r, cpu, "batchNormTrain", launchTrain, allDTypes());
+  addCuda(r, cpu, "batchNormEval", launchEval, allDTypes());
+  addCuda(r, cpu, "batchNormBackward", launchBackward<false>, allDTypes());
+  addCuda(r, cpu, "batchNormEvalBackward", launchBackward<true>, allDTypes());
   addCuda(r, cpu, "batchNormUpdateStats", launchUpdateStats);
 }
 

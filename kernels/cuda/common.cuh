@@ -41,17 +41,17 @@ inline void checkLaunch(const KernelCall& c, const char* kernel) {
 // work is on one stream, so the next user of the block runs after the kernels that use it here.
 class Scratch {
  public:
-  explicit Scratch(size_t bytes) : p_(allocate((bytes + 3) / 4)) {}
+  explicit Scratch(size_t bytes) : p_(allocateBytes(bytes)) {}
   ~Scratch() { release(p_); }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
   template <typename T>
   T* as() const {
-    return reinterpret_cast<T*>(p_);
+    return static_cast<T*>(p_);
   }
 
  private:
-  float* p_;
+  void* p_;
 };
 
 // Scratch holding a copy of host data (pointer tables, index lists), uploaded on the stream.
@@ -59,8 +59,7 @@ template <typename T>
 class ScratchArray {
  public:
   ScratchArray(const std::vector<T>& host, const char* what) : s_(host.size() * sizeof(T) + 4) {
-    static_assert(sizeof(T) % 4 == 0, "upload copies whole floats");
-    if (!host.empty()) upload(s_.as<float>(), reinterpret_cast<const float*>(host.data()), host.size() * sizeof(T) / 4, what);
+    if (!host.empty()) uploadBytes(s_.as<void>(), host.data(), host.size() * sizeof(T), what);
   }
   T* get() const { return s_.as<T>(); }
 
@@ -77,11 +76,21 @@ inline unsigned blocksFor(int64_t n, int threads, int64_t cap = 65535LL * 32) {
 
 using Launcher = void (*)(const KernelCall&);
 
-// The CUDA entry takes the CPU kernel's arity and validator: one shape rule for every device.
-inline void addCuda(KernelRegistry& cudaReg, const KernelRegistry& cpuReg, const std::string& name, Launcher run) {
+// Accepted T dtypes of a CUDA kernel (KernelDef::dtypes): float32 alone, or all three.
+using DTypes = std::vector<DType>;
+inline DTypes float32Only() { return {DType::Float32}; }
+inline DTypes allDTypes() { return DTypes(std::begin(kAllDTypes), std::end(kAllDTypes)); }
+
+// The CUDA entry takes the CPU kernel's arity, validator and dtype roles (one contract for every
+// device) and says which T dtypes its launcher takes (float32 unless given).
+inline void addCuda(KernelRegistry& cudaReg, const KernelRegistry& cpuReg, const std::string& name, Launcher run,
+                    DTypes dtypes = float32Only()) {
   const KernelDef* cpu = cpuReg.find(name);
   if (!cpu) throw std::logic_error("CUDA kernel " + name + " has no CPU kernel (validator) of the same name");
-  cudaReg.add(name, {cpu->inputs, cpu->outputs, cpu->validate, run});
+  KernelDef def = *cpu;
+  def.run = run;
+  def.dtypes = std::move(dtypes);
+  cudaReg.add(name, std::move(def));
 }
 
 void registerElementwise(KernelRegistry& r, const KernelRegistry& cpu);
@@ -93,6 +102,7 @@ void registerPool(KernelRegistry& r, const KernelRegistry& cpu);
 void registerLoss(KernelRegistry& r, const KernelRegistry& cpu);
 void registerLayout(KernelRegistry& r, const KernelRegistry& cpu);
 void registerOptim(KernelRegistry& r, const KernelRegistry& cpu);
+void registerCast(KernelRegistry& r, const KernelRegistry& cpu);
 
 }  // namespace cuda
 

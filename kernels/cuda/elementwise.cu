@@ -1,10 +1,12 @@
-// Elementwise kernels over float32, one thread per output element (grid-stride loops):
+// Elementwise kernels, one thread per output element (grid-stride loops), each templated on the
+// element type T (float, bf16, f16; half values are computed in float and rounded once on store):
 //   add(a, b) / mul(a, b) → out with numpy broadcasting; broadcastTo(x) → scale·x broadcast;
 //   relu, reluBackward(dy, y), fill; gatherRows(x) → y[i] = x[index[i]]; copyRows(src) → dst rows.
-// All are bandwidth-bound: bytes = 4·(inputs read + output written); ≤ 1 FLOP per element.
+// All are bandwidth-bound: bytes = size(T)·(inputs read + output written); ≤ 1 FLOP per element.
 // Broadcast indexing decomposes the flat output index over ≤ 8 dims with per-input strides (0 on
-// broadcast axes); the same-shape case takes a float4 path.
+// broadcast axes); the same-shape float32 case takes a float4 path.
 #include "common.cuh"
+#include "half.cuh"
 
 namespace ifa {
 namespace cuda {
@@ -26,7 +28,7 @@ __device__ __forceinline__ float apply(float a, float b) {
 }
 
 template <Op op>
-__global__ void binarySameKernel(const float* __restrict a, const float* __restrict b, float* __restrict out, int64_t n) {
+__global__ void binarySameFloat4Kernel(const float* __restrict a, const float* __restrict b, float* __restrict out, int64_t n) {
   const int64_t n4 = n / 4;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n4; i += stride) {
@@ -36,8 +38,14 @@ __global__ void binarySameKernel(const float* __restrict a, const float* __restr
   for (int64_t i = n4 * 4 + blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += stride) out[i] = apply<op>(a[i], b[i]);
 }
 
-template <Op op>
-__global__ void binaryBroadcastKernel(const float* __restrict a, const float* __restrict b, float* __restrict out, int64_t n, Bcast g) {
+template <Op op, class T>
+__global__ void binarySameKernel(const T* __restrict a, const T* __restrict b, T* __restrict out, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    out[i] = fromFloat<T>(apply<op>(toFloat(a[i]), toFloat(b[i])));
+}
+
+template <Op op, class T>
+__global__ void binaryBroadcastKernel(const T* __restrict a, const T* __restrict b, T* __restrict out, int64_t n, Bcast g) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t rem = i, oa = 0, ob = 0;
     for (int d = g.rank - 1; d >= 0; d--) {
@@ -46,40 +54,46 @@ __global__ void binaryBroadcastKernel(const float* __restrict a, const float* __
       oa += idx * g.sa[d];
       ob += idx * g.sb[d];
     }
-    out[i] = apply<op>(a[oa], b[ob]);
+    out[i] = fromFloat<T>(apply<op>(toFloat(a[oa]), toFloat(b[ob])));
   }
 }
 
-__global__ void broadcastToKernel(const float* __restrict x, float* __restrict out, int64_t n, Bcast g, float scale) {
+template <class T>
+__global__ void broadcastToKernel(const T* __restrict x, T* __restrict out, int64_t n, Bcast g, float scale) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t rem = i, o = 0;
     for (int d = g.rank - 1; d >= 0; d--) {
       o += (rem % g.dims[d]) * g.sa[d];
       rem /= g.dims[d];
     }
-    out[i] = x[o] * scale;
+    out[i] = fromFloat<T>(toFloat(x[o]) * scale);
   }
 }
 
-__global__ void reluKernel(const float* __restrict x, float* __restrict y, int64_t n) {
+template <class T>
+__global__ void reluKernel(const T* __restrict x, T* __restrict y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
 #ifdef IFA_PLANT_OOB  // the sanitizer's positive control (CMake IFA_PLANT_OOB): x[n] is past the end
-    y[i] = x[i + 1 == n ? n : i] > 0.f ? x[i] : 0.f;
+    y[i] = toFloat(x[i + 1 == n ? n : i]) > 0.f ? x[i] : fromFloat<T>(0.f);
 #else
-    y[i] = x[i] > 0.f ? x[i] : 0.f;
+    y[i] = toFloat(x[i]) > 0.f ? x[i] : fromFloat<T>(0.f);
 #endif
 }
 
-__global__ void reluBackwardKernel(const float* __restrict dy, const float* __restrict y, float* __restrict dx, int64_t n) {
+template <class T>
+__global__ void reluBackwardKernel(const T* __restrict dy, const T* __restrict y, T* __restrict dx, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+    dx[i] = toFloat(y[i]) > 0.f ? dy[i] : fromFloat<T>(0.f);
 }
 
-__global__ void fillKernel(float* __restrict y, int64_t n, float v) {
+template <class T>
+__global__ void fillKernel(T* __restrict y, int64_t n, T v) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) y[i] = v;
 }
 
-__global__ void gatherRowsKernel(const float* __restrict x, const int64_t* __restrict index, float* __restrict y, int64_t n, int64_t row) {
+// A copy, so it moves 16-bit values as they are.
+template <class T>
+__global__ void gatherRowsKernel(const T* __restrict x, const int64_t* __restrict index, T* __restrict y, int64_t n, int64_t row) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t r = i / row;
     y[i] = x[index[r] * row + (i - r * row)];
@@ -114,43 +128,65 @@ void launchBinary(const KernelCall& c) {
   const auto &a = c.inputs[0], &b = c.inputs[1], &o = c.outputs[0];
   const int64_t n = o.numel();
   if (n == 0) return;
-  if (a.shape == o.shape && b.shape == o.shape) {
-    binarySameKernel<op><<<blocksFor(n / 4 + 1, kThreads), kThreads, 0, stream()>>>(a.data, b.data, o.data, n);
-    checkLaunch(c, "binarySameKernel");
+  const bool same = a.shape == o.shape && b.shape == o.shape;
+  if (same && o.dtype == DType::Float32) {
+    binarySameFloat4Kernel<op><<<blocksFor(n / 4 + 1, kThreads), kThreads, 0, stream()>>>(a.data, b.data, o.data, n);
+    checkLaunch(c, "binarySameFloat4Kernel");
     return;
   }
-  binaryBroadcastKernel<op><<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(a.data, b.data, o.data, n, bcastOf(o.shape, a.shape, &b.shape));
-  checkLaunch(c, "binaryBroadcastKernel");
+  withElementType(o.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (same) {
+      binarySameKernel<op, T><<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(a.as<T>(), b.as<T>(), o.as<T>(), n);
+      checkLaunch(c, "binarySameKernel");
+      return;
+    }
+    binaryBroadcastKernel<op, T><<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(a.as<T>(), b.as<T>(), o.as<T>(), n, bcastOf(o.shape, a.shape, &b.shape));
+    checkLaunch(c, "binaryBroadcastKernel");
+  });
 }
 
 void launchBroadcastTo(const KernelCall& c) {
   const int64_t n = c.outputs[0].numel();
   if (n == 0) return;
-  broadcastToKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.inputs[0].data, c.outputs[0].data, n,
-                                                                      bcastOf(c.outputs[0].shape, c.inputs[0].shape, nullptr),
-                                                                      float(c.attrs.number("scale", 1.0)));
-  checkLaunch(c, "broadcastToKernel");
+  withElementType(c.outputs[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    broadcastToKernel<T><<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.inputs[0].as<T>(), c.outputs[0].as<T>(), n,
+                                                                           bcastOf(c.outputs[0].shape, c.inputs[0].shape, nullptr),
+                                                                           float(c.attrs.number("scale", 1.0)));
+    checkLaunch(c, "broadcastToKernel");
+  });
 }
 
 void launchRelu(const KernelCall& c) {
   const int64_t n = c.outputs[0].numel();
   if (n == 0) return;
-  reluKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.inputs[0].data, c.outputs[0].data, n);
-  checkLaunch(c, "reluKernel");
+  withElementType(c.outputs[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    reluKernel<T><<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.inputs[0].as<T>(), c.outputs[0].as<T>(), n);
+    checkLaunch(c, "reluKernel");
+  });
 }
 
 void launchReluBackward(const KernelCall& c) {
   const int64_t n = c.outputs[0].numel();
   if (n == 0) return;
-  reluBackwardKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.inputs[0].data, c.inputs[1].data, c.outputs[0].data, n);
-  checkLaunch(c, "reluBackwardKernel");
+  withElementType(c.outputs[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    reluBackwardKernel<T><<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.inputs[0].as<T>(), c.inputs[1].as<T>(), c.outputs[0].as<T>(), n);
+    checkLaunch(c, "reluBackwardKernel");
+  });
 }
 
 void launchFill(const KernelCall& c) {
   const int64_t n = c.outputs[0].numel();
   if (n == 0) return;
-  fillKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.outputs[0].data, n, float(c.attrs.number("value", 0.0)));
-  checkLaunch(c, "fillKernel");
+  withElementType(c.outputs[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    // The value is rounded once, on the host's side of the launch (as the CPU reference rounds it).
+    fillKernel<T><<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.outputs[0].as<T>(), n, fromFloat<T>(float(c.attrs.number("value", 0.0))));
+    checkLaunch(c, "fillKernel");
+  });
 }
 
 void launchGatherRows(const KernelCall& c) {
@@ -160,8 +196,11 @@ void launchGatherRows(const KernelCall& c) {
   const int64_t n = c.outputs[0].numel();
   if (n == 0 || row == 0) return;
   ScratchArray<int64_t> idx(index, "gatherRows index");
-  gatherRowsKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.inputs[0].data, idx.get(), c.outputs[0].data, n, row);
-  checkLaunch(c, "gatherRowsKernel");
+  withElementType(c.outputs[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    gatherRowsKernel<T><<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.inputs[0].as<T>(), idx.get(), c.outputs[0].as<T>(), n, row);
+    checkLaunch(c, "gatherRowsKernel");
+  });
 }
 
 void launchCopyRows(const KernelCall& c) {
@@ -170,21 +209,22 @@ void launchCopyRows(const KernelCall& c) {
   const int64_t start = int64_t(c.attrs.number("start", 0));
   const int64_t n = c.inputs[0].numel();
   if (n == 0) return;
-  checkCuda(cudaMemcpyAsync(c.outputs[0].data + start * row, c.inputs[0].data, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream()), c,
+  const size_t size = dtypeSize(c.inputs[0].dtype);
+  checkCuda(cudaMemcpyAsync(c.outputs[0].as<char>() + size_t(start * row) * size, c.inputs[0].ptr, size_t(n) * size, cudaMemcpyDeviceToDevice, stream()), c,
             "cudaMemcpyAsync device to device");
 }
 
 }  // namespace
 
 void registerElementwise(KernelRegistry& r, const KernelRegistry& cpu) {
-  addCuda(r, cpu, "add", launchBinary<Op::Add>);
-  addCuda(r, cpu, "mul", launchBinary<Op::Mul>);
-  addCuda(r, cpu, "broadcastTo", launchBroadcastTo);
-  addCuda(r, cpu, "relu", launchRelu);
-  addCuda(r, cpu, "reluBackward", launchReluBackward);
-  addCuda(r, cpu, "fill", launchFill);
-  addCuda(r, cpu, "gatherRows", launchGatherRows);
-  addCuda(r, cpu, "copyRows", launchCopyRows);
+  addCuda(r, cpu, "add", launchBinary<Op::Add>, allDTypes());
+  addCuda(r, cpu, "mul", launchBinary<Op::Mul>, allDTypes());
+  addCuda(r, cpu, "broadcastTo", launchBroadcastTo, allDTypes());
+  addCuda(r, cpu, "relu", launchRelu, allDTypes());
+  addCuda(r, cpu, "reluBackward", launchReluBackward, allDTypes());
+  addCuda(r, cpu, "fill", launchFill, allDTypes());
+  addCuda(r, cpu, "gatherRows", launchGatherRows, allDTypes());
+  addCuda(r, cpu, "copyRows", launchCopyRows, allDTypes());
 }
 
 }  // namespace cuda

@@ -103,5 +103,22 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   return uint32_t(fromFloat<T>(lo).bits) | (uint32_t(fromFloat<T>(hi).bits) << 16);
 }
 
+// Calls f(T{}) with T the element type of d (float, bf16 or f16): a launcher's one switch over the
+// dtypes its templated kernels take.
+template <class F>
+void withElementType(DType d, F&& f) {
+  switch (d) {
+    case DType::BFloat16:
+      f(bf16{});
+      return;
+    case DType::Float16:
+      f(f16{});
+      return;
+    case DType::Float32:
+      f(float{});
+      return;
+  }
+}
+
 }  // namespace cuda
 }  // namespace ifa

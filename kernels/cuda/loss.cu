@@ -17,15 +17,19 @@
 //       does ifaBackwardKernel<V>'s work with g = gradScale/M and also sums |target − cos| into
 //       per-block partials, which the last block reduces in a fixed order (deterministic). Bytes
 //       4·(2|q| + |dq| [+ |dp|]), against 4·(4|q| + |dq| [+ |dp|]) for ifaLoss then ifaLossBackward.
+//   q, p, dq and dp may be float, bf16 or f16 (the loss and dloss are float32): a half row takes the
+//       scalar paths (<0>), reading 16-bit values, computing in float, rounding dq and dp once.
 //   softmaxCrossEntropy(logits[N,K], labels[N]) → loss[1]: a block per row (max, Σexp in double),
 //       row losses reduced by a final single-block kernel; an invalid label gives NaN, as on the CPU.
 //       Bytes 4·2|logits| (a row re-read from L2).
 //   softmaxCrossEntropyBackward(dloss, logits, labels) → dlogits = dloss/N·(softmax − onehot).
 //   l2Normalize(x[...,D]) → y = x/max(‖x‖,eps); l2NormalizeBackward(dy, x) → dx = dy/d −
-//       [‖x‖ ≥ eps]·x·⟨x,dy⟩/(d·‖x‖²). A warp per row. Bytes 4·2|x| and 4·3|x| (+ row re-reads).
+//       [‖x‖ ≥ eps]·x·⟨x,dy⟩/(d·‖x‖²). A warp per row; float, bf16 or f16 rows (fp32 math, rounded
+//       on store). Bytes size·2|x| and size·3|x| (+ row re-reads).
 #include <cmath>
 
 #include "common.cuh"
+#include "half.cuh"
 
 namespace ifa {
 namespace cuda {
@@ -37,8 +41,9 @@ __device__ __forceinline__ int64_t warpId() { return (blockIdx.x * int64_t(block
 __device__ __forceinline__ int64_t warpCount() { return (int64_t(gridDim.x) * blockDim.x) >> 5; }
 
 // Per-lane partial dot products of one row, then warp sums in double: w = ⟨a,b⟩, aa = ‖a‖², bb = ‖b‖².
-template <bool Vec4>
-__device__ __forceinline__ void rowDots(const float* __restrict a, const float* __restrict b, int64_t C, double& w, double& aa, double& bb) {
+// Vec4 (float4 loads) only with T = float.
+template <bool Vec4, class T = float>
+__device__ __forceinline__ void rowDots(const T* __restrict a, const T* __restrict b, int64_t C, double& w, double& aa, double& bb) {
   const int lane = threadIdx.x & 31;
   float fw = 0.f, fa = 0.f, fb = 0.f;
   if (Vec4) {
@@ -52,7 +57,7 @@ __device__ __forceinline__ void rowDots(const float* __restrict a, const float* 
     }
   } else {
     for (int64_t j = lane; j < C; j += 32) {
-      const float x = a[j], y = b[j];
+      const float x = toFloat(a[j]), y = toFloat(b[j]);
       fw += x * y;
       fa += x * x;
       fb += y * y;
@@ -104,14 +109,14 @@ __device__ __forceinline__ void lastBlockMean(double* partial, float* __restrict
   if (threadIdx.x == 0) out[0] = M ? float(total / double(M)) : nanf("");
 }
 
-template <bool Vec4>
-__global__ void ifaForwardKernel(const float* __restrict q, const float* __restrict p, double* partial, float* __restrict out, int64_t M, int64_t C,
+template <bool Vec4, class T = float>
+__global__ void ifaForwardKernel(const T* __restrict q, const T* __restrict p, double* partial, float* __restrict out, int64_t M, int64_t C,
                                  double target, double eps) {
   __shared__ double sh[32];
   double acc = 0;
   for (int64_t row = warpId(); row < M; row += warpCount()) {
     double w, qq, pp;
-    rowDots<Vec4>(q + row * C, p + row * C, C, w, qq, pp);
+    rowDots<Vec4, T>(q + row * C, p + row * C, C, w, qq, pp);
     const double cosv = w / (fmax(sqrt(qq), eps) * fmax(sqrt(pp), eps));
     acc += fabs(target - cosv);  // identical in every lane
   }
@@ -142,10 +147,11 @@ __device__ __forceinline__ IfaCoef ifaCoef(double w, double qq, double pp, doubl
 
 // One pixel by its warp: dq (and dp unless null) for g = dloss/M; returns |target − cos| (the same
 // in every lane). V > 0: C % 4 == 0 and C ≤ 128·V, and the row stays in registers between the sums
-// and the writes. V = 0: any C; the writes read the row a second time.
-template <int V>
-__device__ __forceinline__ double ifaGradRow(const float* __restrict qr, const float* __restrict pr, float* __restrict dqr, float* __restrict dpr,
-                                             int64_t C, double g, double target, double eps) {
+// and the writes. V = 0: any C and any T; the writes read the row a second time. V > 0 only with T =
+// float.
+template <int V, class T = float>
+__device__ __forceinline__ double ifaGradRow(const T* __restrict qr, const T* __restrict pr, T* __restrict dqr, T* __restrict dpr, int64_t C, double g,
+                                             double target, double eps) {
   const int lane = threadIdx.x & 31;
   if (V > 0) {
     const int64_t C4 = C / 4;
@@ -181,12 +187,12 @@ __device__ __forceinline__ double ifaGradRow(const float* __restrict qr, const f
     return k.term;
   } else {
     double w, qq, pp;
-    rowDots<false>(qr, pr, C, w, qq, pp);
+    rowDots<false, T>(qr, pr, C, w, qq, pp);
     const IfaCoef k = ifaCoef(w, qq, pp, g, target, eps);
     for (int64_t j = lane; j < C; j += 32) {
-      const float a = qr[j], b = pr[j];
-      dqr[j] = k.alpha * b - k.betaQ * a;
-      if (dpr) dpr[j] = k.alpha * a - k.betaP * b;
+      const float a = toFloat(qr[j]), b = toFloat(pr[j]);
+      dqr[j] = fromFloat<T>(k.alpha * b - k.betaQ * a);
+      if (dpr) dpr[j] = fromFloat<T>(k.alpha * a - k.betaP * b);
     }
     return k.term;
   }
@@ -200,23 +206,23 @@ int ifaRowVectors(int64_t C) {
   return perLane <= 1 ? 1 : perLane <= 2 ? 2 : perLane <= 4 ? 4 : perLane <= 8 ? 8 : 0;
 }
 
-template <int V>
-__global__ void __launch_bounds__(256) ifaBackwardKernel(const float* __restrict dloss, const float* __restrict q, const float* __restrict p,
-                                                         float* __restrict dq, float* __restrict dp, int64_t M, int64_t C, double target, double eps) {
+template <int V, class T = float>
+__global__ void __launch_bounds__(256) ifaBackwardKernel(const float* __restrict dloss, const T* __restrict q, const T* __restrict p, T* __restrict dq,
+                                                         T* __restrict dp, int64_t M, int64_t C, double target, double eps) {
   const double g = double(dloss[0]) / double(M > 0 ? M : 1);
   for (int64_t row = warpId(); row < M; row += warpCount())
-    ifaGradRow<V>(q + row * C, p + row * C, dq + row * C, dp ? dp + row * C : nullptr, C, g, target, eps);
+    ifaGradRow<V, T>(q + row * C, p + row * C, dq + row * C, dp ? dp + row * C : nullptr, C, g, target, eps);
 }
 
 // ifaBackwardKernel's work for g = gradScale/M, plus the block's Σ |target − cos| in partial.
-template <int V>
-__global__ void __launch_bounds__(256) ifaWithGradKernel(const float* __restrict q, const float* __restrict p, float* __restrict dq,
-                                                         float* __restrict dp, double* partial, float* __restrict out, int64_t M, int64_t C,
-                                                         double g, double target, double eps) {
+template <int V, class T = float>
+__global__ void __launch_bounds__(256) ifaWithGradKernel(const T* __restrict q, const T* __restrict p, T* __restrict dq, T* __restrict dp,
+                                                         double* partial, float* __restrict out, int64_t M, int64_t C, double g, double target,
+                                                         double eps) {
   __shared__ double sh[32];
   double acc = 0;
   for (int64_t row = warpId(); row < M; row += warpCount())
-    acc += ifaGradRow<V>(q + row * C, p + row * C, dq + row * C, dp ? dp + row * C : nullptr, C, g, target, eps);
+    acc += ifaGradRow<V, T>(q + row * C, p + row * C, dq + row * C, dp ? dp + row * C : nullptr, C, g, target, eps);
   // Every thread of the block gets here (the loop above is per warp): one value per warp, from lane 0.
   const double v = blockSumD((threadIdx.x & 31) == 0 ? acc : 0.0, sh);
   if (threadIdx.x == 0) partial[blockIdx.x] = v;
@@ -280,33 +286,36 @@ __global__ void softmaxGradKernel(const float* __restrict dloss, const float* __
   }
 }
 
-__global__ void l2NormalizeKernel(const float* __restrict x, float* __restrict y, int64_t rows, int64_t D, double eps) {
+// l2Normalize(+Backward) take float, bf16 or f16 rows (computed in float, rounded once on store).
+template <class T>
+__global__ void l2NormalizeKernel(const T* __restrict x, T* __restrict y, int64_t rows, int64_t D, double eps) {
   const int lane = threadIdx.x & 31;
   for (int64_t row = warpId(); row < rows; row += warpCount()) {
-    const float* xr = x + row * D;
+    const T* xr = x + row * D;
     float f = 0.f;
-    for (int64_t j = lane; j < D; j += 32) f += xr[j] * xr[j];
+    for (int64_t j = lane; j < D; j += 32) f += toFloat(xr[j]) * toFloat(xr[j]);
     const float d = float(fmax(sqrt(warpSumD(f)), eps));
-    for (int64_t j = lane; j < D; j += 32) y[row * D + j] = xr[j] / d;
+    for (int64_t j = lane; j < D; j += 32) y[row * D + j] = fromFloat<T>(toFloat(xr[j]) / d);
   }
 }
 
-__global__ void l2NormalizeBackwardKernel(const float* __restrict dy, const float* __restrict x, float* __restrict dx, int64_t rows, int64_t D,
-                                          double eps) {
+template <class T>
+__global__ void l2NormalizeBackwardKernel(const T* __restrict dy, const T* __restrict x, T* __restrict dx, int64_t rows, int64_t D, double eps) {
   const int lane = threadIdx.x & 31;
   for (int64_t row = warpId(); row < rows; row += warpCount()) {
-    const float* xr = x + row * D;
-    const float* gr = dy + row * D;
+    const T* xr = x + row * D;
+    const T* gr = dy + row * D;
     float fxg = 0.f, fxx = 0.f;
     for (int64_t j = lane; j < D; j += 32) {
-      fxg += xr[j] * gr[j];
-      fxx += xr[j] * xr[j];
+      const float xj = toFloat(xr[j]);
+      fxg += xj * toFloat(gr[j]);
+      fxx += xj * xj;
     }
     const double xg = warpSumD(fxg), xx = warpSumD(fxx);
     const double n = sqrt(xx), d = fmax(n, eps);
     const float inv = float(1.0 / d);
     const float k = n >= eps ? float(xg / (d * xx)) : 0.f;
-    for (int64_t j = lane; j < D; j += 32) dx[row * D + j] = gr[j] * inv - xr[j] * k;
+    for (int64_t j = lane; j < D; j += 32) dx[row * D + j] = fromFloat<T>(toFloat(gr[j]) * inv - toFloat(xr[j]) * k);
   }
 }
 
@@ -327,10 +336,16 @@ void launchIfa(const KernelCall& c) {
   }
   const unsigned blocks = warpBlocks(M);
   Scratch partial(size_t(blocks) * sizeof(double));
-  if (C % 4 == 0)
+  if (qv.dtype != DType::Float32) {
+    withElementType(qv.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      ifaForwardKernel<false, T><<<blocks, 32 * kWarpsPerBlock, 0, stream()>>>(qv.as<T>(), c.inputs[1].as<T>(), partial.as<double>(), out, M, C, target, eps);
+    });
+  } else if (C % 4 == 0) {
     ifaForwardKernel<true><<<blocks, 32 * kWarpsPerBlock, 0, stream()>>>(qv.data, c.inputs[1].data, partial.as<double>(), out, M, C, target, eps);
-  else
+  } else {
     ifaForwardKernel<false><<<blocks, 32 * kWarpsPerBlock, 0, stream()>>>(qv.data, c.inputs[1].data, partial.as<double>(), out, M, C, target, eps);
+  }
   checkLaunch(c, "ifaForwardKernel");
 }
 
@@ -339,8 +354,17 @@ void launchIfaBackward(const KernelCall& c) {
   const int64_t C = qv.shape.back(), M = C ? qv.numel() / C : 0;
   if (M == 0) return;
   const double target = c.attrs.number("target", 1.0), eps = c.attrs.number("eps", 1e-6);
-  float* dp = c.outputs.size() > 1 ? c.outputs[1].data : nullptr;
   const unsigned blocks = warpBlocks(M), threads = 32 * kWarpsPerBlock;
+  if (qv.dtype != DType::Float32) {
+    withElementType(qv.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      ifaBackwardKernel<0, T><<<blocks, threads, 0, stream()>>>(c.inputs[0].data, qv.as<T>(), c.inputs[2].as<T>(), c.outputs[0].as<T>(),
+                                                                c.outputs.size() > 1 ? c.outputs[1].as<T>() : nullptr, M, C, target, eps);
+    });
+    checkLaunch(c, "ifaBackwardKernel");
+    return;
+  }
+  float* dp = c.outputs.size() > 1 ? c.outputs[1].data : nullptr;
   const float *dl = c.inputs[0].data, *q = qv.data, *p = c.inputs[2].data;
   float* dq = c.outputs[0].data;
   switch (ifaRowVectors(C)) {
@@ -366,6 +390,16 @@ void launchIfaWithGrad(const KernelCall& c) {
   }
   const unsigned blocks = warpBlocks(M), threads = 32 * kWarpsPerBlock;
   Scratch partial(size_t(blocks) * sizeof(double));
+  if (qv.dtype != DType::Float32) {
+    withElementType(qv.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      ifaWithGradKernel<0, T><<<blocks, threads, 0, stream()>>>(qv.as<T>(), c.inputs[1].as<T>(), c.outputs[1].as<T>(),
+                                                                c.outputs.size() > 2 ? c.outputs[2].as<T>() : nullptr, partial.as<double>(), out, M, C, g,
+                                                                target, eps);
+    });
+    checkLaunch(c, "ifaWithGradKernel");
+    return;
+  }
   const float *q = qv.data, *p = c.inputs[1].data;
   float* dq = c.outputs[1].data;
   float* dp = c.outputs.size() > 2 ? c.outputs[2].data : nullptr;
@@ -403,29 +437,35 @@ void launchL2(const KernelCall& c) {
   const TensorView& xv = c.inputs[0];
   const int64_t D = xv.shape.back(), rows = D ? xv.numel() / D : 0;
   if (rows == 0) return;
-  l2NormalizeKernel<<<warpBlocks(rows), 32 * kWarpsPerBlock, 0, stream()>>>(xv.data, c.outputs[0].data, rows, D, c.attrs.number("eps", 1e-12));
-  checkLaunch(c, "l2NormalizeKernel");
+  withElementType(xv.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    l2NormalizeKernel<T><<<warpBlocks(rows), 32 * kWarpsPerBlock, 0, stream()>>>(xv.as<T>(), c.outputs[0].as<T>(), rows, D, c.attrs.number("eps", 1e-12));
+    checkLaunch(c, "l2NormalizeKernel");
+  });
 }
 
 void launchL2Backward(const KernelCall& c) {
   const TensorView& xv = c.inputs[1];
   const int64_t D = xv.shape.back(), rows = D ? xv.numel() / D : 0;
   if (rows == 0) return;
-  l2NormalizeBackwardKernel<<<warpBlocks(rows), 32 * kWarpsPerBlock, 0, stream()>>>(c.inputs[0].data, xv.data, c.outputs[0].data, rows, D,
-                                                                                    c.attrs.number("eps", 1e-12));
-  checkLaunch(c, "l2NormalizeBackwardKernel");
+  withElementType(xv.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    l2NormalizeBackwardKernel<T><<<warpBlocks(rows), 32 * kWarpsPerBlock, 0, stream()>>>(c.inputs[0].as<T>(), xv.as<T>(), c.outputs[0].as<T>(), rows, D,
+                                                                                       c.attrs.number("eps", 1e-12));
+    checkLaunch(c, "l2NormalizeBackwardKernel");
+  });
 }
 
 }  // namespace
 
 void registerLoss(KernelRegistry& r, const KernelRegistry& cpu) {
-  addCuda(r, cpu, "ifaLoss", launchIfa);
-  addCuda(r, cpu, "ifaLossBackward", launchIfaBackward);
-  addCuda(r, cpu, "ifaLossWithGrad", launchIfaWithGrad);
+  addCuda(r, cpu, "ifaLoss", launchIfa, allDTypes());
+  addCuda(r, cpu, "ifaLossBackward", launchIfaBackward, allDTypes());
+  addCuda(r, cpu, "ifaLossWithGrad", launchIfaWithGrad, allDTypes());
   addCuda(r, cpu, "softmaxCrossEntropy", launchSoftmaxCE);
   addCuda(r, cpu, "softmaxCrossEntropyBackward", launchSoftmaxCEBackward);
-  addCuda(r, cpu, "l2Normalize", launchL2);
-  addCuda(r, cpu, "l2NormalizeBackward", launchL2Backward);
+  addCuda(r, cpu, "l2Normalize", launchL2, allDTypes());
+  addCuda(r, cpu, "l2NormalizeBackward", launchL2Backward, allDTypes());
 }
 
 }  // namespace cuda

@@ -1,5 +1,6 @@
 // reduceSum(x) → y = scale · Σ over attrs.axes (all when absent), kept axes in row-major order.
-// Bandwidth-bound: bytes 4·(|x| + |y|), |x| adds. Accumulates in double, like the CPU reference.
+// Bandwidth-bound: bytes size·(|x| + |y|), |x| adds. Accumulates in double, like the CPU reference,
+// for every element type (float, bf16, f16 in and out: a half sum is rounded once, at the end).
 // The input is viewed as [A, R, B] when the reduced axes are contiguous:
 //   B == 1 (trailing axes, or all): rowPartialKernel sums chunks of each row (one block per
 //          (chunk, row)), then finishKernel adds the chunks — a two-level reduction, so reducing
@@ -10,42 +11,46 @@
 #include <algorithm>
 
 #include "common.cuh"
+#include "half.cuh"
 
 namespace ifa {
 namespace cuda {
 namespace {
 
-__global__ void rowPartialKernel(const float* __restrict x, double* __restrict partial, int64_t rows, int64_t inner, int64_t chunk) {
+template <class T>
+__global__ void rowPartialKernel(const T* __restrict x, double* __restrict partial, int64_t rows, int64_t inner, int64_t chunk) {
   __shared__ double sh[32];
   const int64_t row = blockIdx.y;
   const int64_t lo = int64_t(blockIdx.x) * chunk, hi = min(inner, lo + chunk);
-  const float* r = x + row * inner;
+  const T* r = x + row * inner;
   double s = 0;
-  for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) s += r[j];
+  for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) s += toFloat(r[j]);
   s = blockSumD(s, sh);
   if (threadIdx.x == 0) partial[int64_t(blockIdx.x) * rows + row] = s;
 }
 
 // Many short rows: one warp per row.
-__global__ void rowWarpKernel(const float* __restrict x, float* __restrict y, int64_t rows, int64_t inner, double scale) {
+template <class T>
+__global__ void rowWarpKernel(const T* __restrict x, T* __restrict y, int64_t rows, int64_t inner, double scale) {
   const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
   for (int64_t row = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32; row < rows; row += warps) {
-    const float* r = x + row * inner;
+    const T* r = x + row * inner;
     double s = 0;
-    for (int64_t j = threadIdx.x & 31; j < inner; j += 32) s += r[j];
+    for (int64_t j = threadIdx.x & 31; j < inner; j += 32) s += toFloat(r[j]);
     s = warpSumD(s);
-    if ((threadIdx.x & 31) == 0) y[row] = float(s * scale);
+    if ((threadIdx.x & 31) == 0) y[row] = fromFloat<T>(float(s * scale));
   }
 }
 
-__global__ void columnPartialKernel(const float* __restrict x, double* __restrict partial, int64_t A, int64_t R, int64_t B, int64_t rchunk) {
+template <class T>
+__global__ void columnPartialKernel(const T* __restrict x, double* __restrict partial, int64_t A, int64_t R, int64_t B, int64_t rchunk) {
   const int64_t b = int64_t(blockIdx.x) * 32 + threadIdx.x;
   const int64_t a = blockIdx.y;
   const int64_t r0 = int64_t(blockIdx.z) * rchunk, r1 = min(R, r0 + rchunk);
   __shared__ double sh[8][33];
   double s = 0;
   if (b < B)
-    for (int64_t r = r0 + threadIdx.y; r < r1; r += 8) s += x[(a * R + r) * B + b];
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += 8) s += toFloat(x[(a * R + r) * B + b]);
   sh[threadIdx.y][threadIdx.x] = s;
   __syncthreads();
   if (threadIdx.y == 0 && b < B) {
@@ -54,11 +59,12 @@ __global__ void columnPartialKernel(const float* __restrict x, double* __restric
   }
 }
 
-__global__ void finishKernel(const double* __restrict partial, float* __restrict y, int64_t kept, int64_t parts, double scale) {
+template <class T>
+__global__ void finishKernel(const double* __restrict partial, T* __restrict y, int64_t kept, int64_t parts, double scale) {
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < kept; o += int64_t(gridDim.x) * blockDim.x) {
     double s = 0;
     for (int64_t p = 0; p < parts; p++) s += partial[p * kept + o];
-    y[o] = float(s * scale);
+    y[o] = fromFloat<T>(float(s * scale));
   }
 }
 
@@ -68,7 +74,8 @@ struct Dims8 {
   int keptDims[8], redDims[8];
 };
 
-__global__ void genericKernel(const float* __restrict x, float* __restrict y, int64_t kept, int64_t reduced, Dims8 g, double scale) {
+template <class T>
+__global__ void genericKernel(const T* __restrict x, T* __restrict y, int64_t kept, int64_t reduced, Dims8 g, double scale) {
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < kept; o += int64_t(gridDim.x) * blockDim.x) {
     int64_t rem = o, base = 0;
     for (int k = g.nk - 1; k >= 0; k--) {
@@ -84,31 +91,33 @@ __global__ void genericKernel(const float* __restrict x, float* __restrict y, in
         off += (rr % g.dims[d]) * g.stride[d];
         rr /= g.dims[d];
       }
-      s += x[off];
+      s += toFloat(x[off]);
     }
-    y[o] = float(s * scale);
+    y[o] = fromFloat<T>(float(s * scale));
   }
 }
 
-__global__ void zeroKernel(float* y, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) y[i] = 0.f;
+template <class T>
+__global__ void zeroKernel(T* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) y[i] = fromFloat<T>(0.f);
 }
 
 // ---- launcher ----
 
-void launchReduceSum(const KernelCall& c) {
+template <class T>
+void reduceSum(const KernelCall& c) {
   const Shape& xs = c.inputs[0].shape;
   const int r = int(xs.size());
   std::vector<bool> mask(r, c.attrs.list("axes") == nullptr);
   if (const auto* axes = c.attrs.list("axes"))
     for (int64_t a : *axes) mask[size_t(a < 0 ? a + r : a)] = true;
   const double scale = c.attrs.number("scale", 1.0);
-  const float* x = c.inputs[0].data;
-  float* y = c.outputs[0].data;
+  const T* x = c.inputs[0].as<T>();
+  T* y = c.outputs[0].as<T>();
   const int64_t kept = c.outputs[0].numel(), total = c.inputs[0].numel();
   if (kept == 0) return;
   if (total == 0) {
-    zeroKernel<<<blocksFor(kept, 256), 256, 0, stream()>>>(y, kept);
+    zeroKernel<T><<<blocksFor(kept, 256), 256, 0, stream()>>>(y, kept);
     checkLaunch(c, "zeroKernel");
     return;
   }
@@ -132,7 +141,7 @@ void launchReduceSum(const KernelCall& c) {
     for (int i = last + 1; i < r; i++) B *= xs[i];
     const int64_t R = reduced;
     if (B == 1 && A >= 1024) {
-      rowWarpKernel<<<blocksFor(A * 32, 256), 256, 0, stream()>>>(x, y, A, R, scale);
+      rowWarpKernel<T><<<blocksFor(A * 32, 256), 256, 0, stream()>>>(x, y, A, R, scale);
       checkLaunch(c, "rowWarpKernel");
       return;
     }
@@ -141,9 +150,9 @@ void launchReduceSum(const KernelCall& c) {
       const int64_t chunk = std::max<int64_t>(1024, (R + want - 1) / want);
       const int64_t chunks = (R + chunk - 1) / chunk;
       Scratch partial(size_t(chunks * A) * sizeof(double));
-      rowPartialKernel<<<dim3(unsigned(chunks), unsigned(A)), 256, 0, stream()>>>(x, partial.as<double>(), A, R, chunk);
+      rowPartialKernel<T><<<dim3(unsigned(chunks), unsigned(A)), 256, 0, stream()>>>(x, partial.as<double>(), A, R, chunk);
       checkLaunch(c, "rowPartialKernel");
-      finishKernel<<<blocksFor(A, 256), 256, 0, stream()>>>(partial.as<double>(), y, A, chunks, scale);
+      finishKernel<T><<<blocksFor(A, 256), 256, 0, stream()>>>(partial.as<double>(), y, A, chunks, scale);
       checkLaunch(c, "finishKernel");
       return;
     }
@@ -154,9 +163,9 @@ void launchReduceSum(const KernelCall& c) {
       const int64_t splits = std::min<int64_t>(65535, (R + rchunk - 1) / rchunk);
       const int64_t rch = (R + splits - 1) / splits;
       Scratch partial(size_t(splits * A * B) * sizeof(double));
-      columnPartialKernel<<<dim3(unsigned(colBlocks), unsigned(A), unsigned(splits)), dim3(32, 8), 0, stream()>>>(x, partial.as<double>(), A, R, B, rch);
+      columnPartialKernel<T><<<dim3(unsigned(colBlocks), unsigned(A), unsigned(splits)), dim3(32, 8), 0, stream()>>>(x, partial.as<double>(), A, R, B, rch);
       checkLaunch(c, "columnPartialKernel");
-      finishKernel<<<blocksFor(A * B, 256), 256, 0, stream()>>>(partial.as<double>(), y, A * B, splits, scale);
+      finishKernel<T><<<blocksFor(A * B, 256), 256, 0, stream()>>>(partial.as<double>(), y, A * B, splits, scale);
       checkLaunch(c, "finishKernel");
       return;
     }
@@ -175,13 +184,17 @@ void launchReduceSum(const KernelCall& c) {
     else
       g.keptDims[g.nk++] = i;
   }
-  genericKernel<<<blocksFor(kept, 128), 128, 0, stream()>>>(x, y, kept, reduced, g, scale);
+  genericKernel<T><<<blocksFor(kept, 128), 128, 0, stream()>>>(x, y, kept, reduced, g, scale);
   checkLaunch(c, "genericKernel");
+}
+
+void launchReduceSum(const KernelCall& c) {
+  withElementType(c.inputs[0].dtype, [&](auto tag) { reduceSum<decltype(tag)>(c); });
 }
 
 }  // namespace
 
-void registerReduce(KernelRegistry& r, const KernelRegistry& cpu) { addCuda(r, cpu, "reduceSum", launchReduceSum); }
+void registerReduce(KernelRegistry& r, const KernelRegistry& cpu) { addCuda(r, cpu, "reduceSum", launchReduceSum, allDTypes()); }
 
 }  // namespace cuda
 }  // namespace ifa

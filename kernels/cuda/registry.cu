@@ -14,6 +14,7 @@ void registerCudaKernels(KernelRegistry& r, const KernelRegistry& cpu) {
   cuda::registerLoss(r, cpu);
   cuda::registerLayout(r, cpu);
   cuda::registerOptim(r, cpu);
+  cuda::registerCast(r, cpu);
 }
 
 }  // namespace ifa

@@ -1,5 +1,6 @@
 // The CPU backend: C++ kernels in the addon, run in submission order on its stream thread.
 import { nativeAddon, type NativeAddon } from '../native.js';
+import type { DType } from '../core/dtype.js';
 import type { Backend, BackendMemory, BackendStatus, KernelAttrs, Storage, TensorRef } from './backend.js';
 
 export class NativeStorage implements Storage {
@@ -7,6 +8,7 @@ export class NativeStorage implements Storage {
   constructor(
     readonly handle: number,
     readonly numel: number,
+    readonly dtype: DType = 'float32',
   ) {}
 }
 
@@ -14,10 +16,12 @@ export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   private readonly addon: NativeAddon;
   private readonly kernelNames: Set<string>;
+  private readonly dtypes: Record<string, DType[]>;
 
   constructor() {
     this.addon = nativeAddon();
     this.kernelNames = new Set(this.addon.kernels());
+    this.dtypes = this.addon.kernelDtypes();
   }
 
   status(): BackendStatus {
@@ -29,8 +33,12 @@ export class CpuBackend implements Backend {
     return this.kernelNames.has(kernel);
   }
 
-  alloc(numel: number, data?: Float32Array): Storage {
-    return new NativeStorage(this.addon.alloc(numel, data), numel);
+  kernelDtypes(kernel: string): readonly DType[] {
+    return this.dtypes[kernel] ?? [];
+  }
+
+  alloc(numel: number, data?: Float32Array, dtype: DType = 'float32'): Storage {
+    return new NativeStorage(this.addon.alloc(numel, data, 'cpu', dtype), numel, dtype);
   }
 
   free(storage: Storage): void {
@@ -56,7 +64,7 @@ export class CpuBackend implements Backend {
 
   memory(): BackendMemory {
     const m = this.addon.memory().cpu;
-    return { buffers: m.buffers, bytes: m.bytes, cachedBytes: m.cachedBytes };
+    return { buffers: m.buffers, bytes: m.bytes, cachedBytes: m.cachedBytes, dtypeBytes: m.dtypeBytes };
   }
 
   setThreads(n: number): void {

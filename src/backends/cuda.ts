@@ -1,9 +1,11 @@
 // The CUDA backend: hand-written CUDA kernels in the addon (kernels/cuda/), launched on one CUDA
 // stream per device. Buffers are device memory from the addon's caching allocator; reads copy through
 // pinned staging and resolve off the event loop. A kernel's validator is the CPU kernel's, so shapes
-// are checked identically on both backends. hasKernel lists what the addon registered for CUDA, so the
-// conformance suite runs exactly those ops CUDA-vs-CPU and names the rest as skipped.
+// are checked identically on both backends. hasKernel lists what the addon registered for CUDA, and
+// kernelDtypes the dtypes each of them takes, so the conformance suite runs exactly those ops and dtypes
+// CUDA-vs-CPU and names the rest as skipped.
 import { nativeAddon, type NativeAddon, type NativeTensorArg } from '../native.js';
+import type { DType } from '../core/dtype.js';
 import type { Backend, BackendMemory, BackendStatus, KernelAttrs, Storage, TensorRef } from './backend.js';
 
 /** The addon of a CUDA build, where the timing entry points exist. */
@@ -14,12 +16,14 @@ export class CudaStorage implements Storage {
   constructor(
     readonly handle: number,
     readonly numel: number,
+    readonly dtype: DType = 'float32',
   ) {}
 }
 
 export class CudaBackend implements Backend {
   readonly name = 'cuda' as const;
   private kernelNames: Set<string> | null = null;
+  private dtypes: Record<string, DType[]> | null = null;
 
   private addon(): CudaAddon {
     return nativeAddon() as CudaAddon;
@@ -52,9 +56,14 @@ export class CudaBackend implements Backend {
     return [...this.kernelNames!];
   }
 
-  alloc(numel: number, data?: Float32Array): Storage {
+  kernelDtypes(kernel: string): readonly DType[] {
+    if (!this.dtypes) this.dtypes = nativeAddon().info().cuda.compiled ? this.addon().kernelDtypes('cuda') : {};
+    return this.dtypes[kernel] ?? [];
+  }
+
+  alloc(numel: number, data?: Float32Array, dtype: DType = 'float32'): Storage {
     this.requireAvailable('alloc');
-    return new CudaStorage(this.addon().alloc(numel, data, 'cuda'), numel);
+    return new CudaStorage(this.addon().alloc(numel, data, 'cuda', dtype), numel, dtype);
   }
 
   free(storage: Storage): void {
@@ -89,7 +98,7 @@ export class CudaBackend implements Backend {
 
   memory(): BackendMemory {
     const m = this.addon().memory().cuda;
-    return m ? { buffers: m.buffers, bytes: m.bytes, cachedBytes: m.cachedBytes } : { buffers: 0, bytes: 0 };
+    return m ? { buffers: m.buffers, bytes: m.bytes, cachedBytes: m.cachedBytes, dtypeBytes: m.dtypeBytes } : { buffers: 0, bytes: 0 };
   }
 
   /**

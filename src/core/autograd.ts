@@ -1,10 +1,13 @@
 // Reverse-mode autograd over the recorded graph: a topological order from the root (iterative, no
 // recursion), then each node's gradient rule in reverse order, accumulating where a tensor feeds
 // several ops. Gradient rules run without recording and inside tidy(), so their temporaries die.
+// A gradient may have another dtype than its tensor (a conv's float32 weight gradient for a half
+// weight); two gradients of different dtypes are summed in float32.
 import { keep, noGrad, tidy } from './engine.js';
 import { formatShape, shapesEqual } from './shape.js';
 import { Tensor, setBackwardImpl } from './tensor.js';
 import { add } from '../ops/add.js';
+import { cast } from '../ops/cast.js';
 import { knownFull } from './tensor.js';
 
 /** Tensors reachable from root through recorded ops, root first, each before its inputs. */
@@ -32,7 +35,8 @@ function topologicalOrder(root: Tensor): Tensor[] {
 
 function accumulate(into: Tensor | undefined | null, g: Tensor): Tensor {
   if (!into) return g;
-  const sum = add(into, g);
+  const f32 = (t: Tensor): Tensor => (t.dtype === 'float32' ? t : cast(t, 'float32'));
+  const sum = into.dtype === g.dtype ? add(into, g) : tidy(() => add(f32(into), f32(g)));
   into.dispose();
   g.dispose();
   return sum;
@@ -40,7 +44,7 @@ function accumulate(into: Tensor | undefined | null, g: Tensor): Tensor {
 
 /** The default seed: ones, known on the host (Tensor.knownValue) and filled on the device only if read. */
 function knownOnes(root: Tensor): Tensor {
-  return knownFull(root.shape, 1, root.backend);
+  return knownFull(root.shape, 1, root.backend, root.dtype);
 }
 
 export function backward(root: Tensor, grad?: Tensor): void {

@@ -2,12 +2,14 @@
 // disposed when fn returns, except what fn returns and what keep() marks. A FinalizationRegistry
 // frees storage of tensors that were garbage-collected undisposed, and counts them as leaks.
 import type { Backend, Storage } from '../backends/backend.js';
+import type { DType } from './dtype.js';
 import type { Tensor } from './tensor.js';
 
 /**
  * Storage shared by a tensor and its views (reshape, detach); freed when the last one is disposed.
  * A holder made with a function allocates and fills its storage on first use (lazy): backward()'s
  * seed of ones, which the fused IFA gradient never reads, costs no device work unless something does.
+ * The dtype is known without the storage (a lazy holder says which it will make).
  */
 export class StorageHolder {
   private refs = 1;
@@ -15,12 +17,15 @@ export class StorageHolder {
   private make: (() => Storage) | null;
   /** Every element's value, when known on the host (Tensor.knownValue). */
   knownValue: number | undefined = undefined;
+  readonly dtype: DType;
   constructor(
     readonly backend: Backend,
     storage: Storage | (() => Storage),
+    dtype?: DType,
   ) {
     this.stored = typeof storage === 'function' ? null : storage;
     this.make = typeof storage === 'function' ? storage : null;
+    this.dtype = dtype ?? this.stored?.dtype ?? 'float32';
   }
   get storage(): Storage {
     if (!this.stored) {

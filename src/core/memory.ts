@@ -1,5 +1,6 @@
-// memory(): live buffers and bytes per backend as counted by each backend's allocator, plus the
-// number of live Tensor objects and of tensors the garbage collector had to free (leaks).
+// memory(): live buffers and bytes per backend as counted by each backend's allocator (with the live
+// bytes per dtype, numel · element size), plus the number of live Tensor objects and of tensors the
+// garbage collector had to free (leaks).
 import type { BackendMemory, BackendName } from '../backends/backend.js';
 import { getBackend, startedBackends } from '../backends/registry.js';
 import { leakedTensorCount, liveTensorCount } from './engine.js';
@@ -8,10 +9,11 @@ export type MemoryInfo = Record<BackendName, BackendMemory> & { tensors: number;
 
 export function memory(): MemoryInfo {
   getBackend('cpu');
+  const none = (): BackendMemory => ({ buffers: 0, bytes: 0, dtypeBytes: { float32: 0, bfloat16: 0, float16: 0 } });
   const out = {
-    cpu: { buffers: 0, bytes: 0 },
-    cuda: { buffers: 0, bytes: 0 },
-    webgpu: { buffers: 0, bytes: 0 },
+    cpu: none(),
+    cuda: none(),
+    webgpu: none(),
     tensors: liveTensorCount(),
     leaked: leakedTensorCount(),
   } as MemoryInfo;

@@ -1,7 +1,9 @@
-// Tensor: float32 values with a shape, on one backend. Values are read with `await t.data()`; memory
-// is released with dispose() or by an enclosing tidy().
+// Tensor: values of one dtype (float32 by default, bfloat16, float16) with a shape, on one backend.
+// Half values are rounded to nearest even when stored; `await t.data()` reads any dtype as a
+// Float32Array (exactly). Memory is released with dispose() or by an enclosing tidy().
 import type { BackendName, Storage, TensorRef } from '../backends/backend.js';
 import { getBackend, getDefaultBackend, initBackend } from '../backends/registry.js';
+import { checkDType, type DType } from './dtype.js';
 import { StorageHolder, isGradEnabled, setTensorCheck, trackTensor, untrackTensor } from './engine.js';
 import { rngFor } from './random.js';
 import { checkShape, formatShape, numel, shapesEqual, type Shape } from './shape.js';
@@ -16,6 +18,8 @@ export interface GradNode {
 
 export interface TensorOptions {
   backend?: BackendName;
+  /** Element type (default 'float32'); values are rounded to it on creation. */
+  dtype?: DType;
   requiresGrad?: boolean;
 }
 
@@ -23,6 +27,7 @@ export class Tensor {
   readonly shape: readonly number[];
   readonly size: number;
   readonly backend: BackendName;
+  readonly dtype: DType;
   requiresGrad: boolean;
   /** Accumulated gradient of a leaf tensor after backward(). */
   grad: Tensor | null = null;
@@ -36,6 +41,7 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
     this.size = numel(shape);
     this.backend = holder.backend.name;
+    this.dtype = holder.dtype;
     this.requiresGrad = requiresGrad;
     trackTensor(this, holder);
   }
@@ -45,7 +51,7 @@ export class Tensor {
   }
 
   /**
-   * When set, every element is known on the host to equal this number (up to float32 rounding)
+   * When set, every element is known on the host to equal this number (up to rounding to the dtype)
    * without reading the device: the seed gradient of backward() and what scale's and add's
    * gradients make of it. A gradient rule may then use a result computed ahead for that upstream
    * value (ifaLoss with gradScale). It belongs to the storage, so views (detach, reshape) share it
@@ -79,7 +85,7 @@ export class Tensor {
     return this.holder;
   }
 
-  /** Copies the values out once the queued work that produces them is done. */
+  /** Copies the values out, as float32 whatever the dtype, once the queued work that produces them is done. */
   async data(): Promise<Float32Array> {
     const h = this.live('read');
     return h.backend.read(h.storage);
@@ -130,11 +136,11 @@ export class Tensor {
     return out;
   }
 
-  /** Copies to another backend (the copy is a new leaf: gradients do not flow back through it). */
+  /** Copies to another backend, keeping the dtype (the copy is a new leaf: gradients do not flow back through it). */
   async to(name: BackendName): Promise<Tensor> {
     const dst = await initBackend(name);
     const values = await this.data();
-    return new Tensor(new StorageHolder(dst, dst.alloc(this.size, values)), this.shape, this.requiresGrad);
+    return new Tensor(new StorageHolder(dst, dst.alloc(this.size, values, this.dtype)), this.shape, this.requiresGrad);
   }
 
   /** Backpropagates from this tensor (a scalar, unless grad is given). */
@@ -143,7 +149,8 @@ export class Tensor {
   }
 
   toString(): string {
-    return `Tensor(${formatShape(this.shape)}, ${this.backend}${this.requiresGrad ? ', requiresGrad' : ''}${this.isDisposed ? ', disposed' : ''})`;
+    const dtype = this.dtype === 'float32' ? '' : `, ${this.dtype}`;
+    return `Tensor(${formatShape(this.shape)}, ${this.backend}${dtype}${this.requiresGrad ? ', requiresGrad' : ''}${this.isDisposed ? ', disposed' : ''})`;
   }
 }
 
@@ -157,23 +164,27 @@ export function setBackwardImpl(f: (root: Tensor, grad?: Tensor) => void): void 
 }
 
 /** @internal A new uninitialised tensor on a backend. */
-export function emptyTensor(shape: readonly number[], backend: BackendName): Tensor {
+export function emptyTensor(shape: readonly number[], backend: BackendName, dtype: DType = 'float32'): Tensor {
   const b = getBackend(backend);
-  return new Tensor(new StorageHolder(b, b.alloc(numel(shape))), shape);
+  return new Tensor(new StorageHolder(b, b.alloc(numel(shape), undefined, dtype)), shape);
 }
 
 /**
  * @internal A tensor whose every element is known on the host to be `value` (Tensor.knownValue).
  * Its device storage is allocated and filled only when a kernel or a read first needs it.
  */
-export function knownFull(shape: readonly number[], value: number, backend: BackendName): Tensor {
+export function knownFull(shape: readonly number[], value: number, backend: BackendName, dtype: DType = 'float32'): Tensor {
   const b = getBackend(backend);
   const n = numel(shape);
-  const holder = new StorageHolder(b, () => {
-    const s = b.alloc(n);
-    b.run('fill', [], [{ storage: s, shape: [n] }], { value });
-    return s;
-  });
+  const holder = new StorageHolder(
+    b,
+    () => {
+      const s = b.alloc(n, undefined, dtype);
+      b.run('fill', [], [{ storage: s, shape: [n] }], { value });
+      return s;
+    },
+    dtype,
+  );
   holder.knownValue = value;
   return new Tensor(holder, shape);
 }
@@ -183,6 +194,10 @@ function resolveBackend(opts: TensorOptions | undefined, what: string): BackendN
   const name = opts?.backend ?? getDefaultBackend();
   getBackend(name); // throws with the reason if unavailable
   return name;
+}
+
+function resolveDType(opts: TensorOptions | undefined, what: string): DType {
+  return opts?.dtype === undefined ? 'float32' : checkDType(opts.dtype, what);
 }
 
 function flattenNested(data: unknown, what: string): { values: number[]; shape: number[] } {
@@ -210,10 +225,11 @@ function flattenNested(data: unknown, what: string): { values: number[]; shape: 
 
 /**
  * A tensor from a typed array or plain array (shape required, or inferred from nested arrays) or a
- * number (a scalar). Values are converted to float32.
+ * number (a scalar). Values are rounded to opts.dtype (default float32).
  */
 export function tensor(data: ArrayLike<number> | number | unknown[], shape?: readonly number[], opts?: TensorOptions): Tensor {
   const backend = resolveBackend(opts, 'tensor');
+  const dtype = resolveDType(opts, 'tensor');
   let values: Float32Array;
   let s: number[];
   if (typeof data === 'number') {
@@ -234,13 +250,13 @@ export function tensor(data: ArrayLike<number> | number | unknown[], shape?: rea
     throw new RangeError(`tensor: ${values.length} values do not fill shape ${formatShape(s)} (${numel(s)} elements)`);
   }
   const b = getBackend(backend);
-  return new Tensor(new StorageHolder(b, b.alloc(values.length, values)), s, opts?.requiresGrad ?? false);
+  return new Tensor(new StorageHolder(b, b.alloc(values.length, values, dtype)), s, opts?.requiresGrad ?? false);
 }
 
 function filled(shape: readonly number[], value: number, opts: TensorOptions | undefined, what: string): Tensor {
   const s = checkShape(shape as number[], what);
   const backend = resolveBackend(opts, what);
-  const t = emptyTensor(s, backend);
+  const t = emptyTensor(s, backend, resolveDType(opts, what));
   t.requiresGrad = opts?.requiresGrad ?? false;
   getBackend(backend).run('fill', [], [t.ref()], { value });
   return t;

@@ -1,12 +1,17 @@
 // conv2d(x[N,H,W,Ci], w[Co,KH,KW,Ci], {stride, padding, bias}) → y[N,Ho,Wo,Co], zero padding,
 // Ho = floor((H + 2·padH − KH) / strideH) + 1. Gradients: dx = conv2dBackwardInput(dy, w),
 // dw = conv2dBackwardFilter(x, dy); the bias is added with add(), whose gradient sums dy over N, H, W.
+// x, w (and bias) share one dtype; y and dx have it, and dw is float32 whatever it is (the gradient
+// of a half weight, a cast of a float32 master, goes back to the master unrounded). attrs.tf32 is the
+// float32 precision switch (core/precision.ts).
 // linear(x[N,in], w[out,in], b?) = x·wᵀ + b (PyTorch's nn.Linear weight layout), by matmul and add.
+import { tf32For } from '../core/precision.js';
 import { formatShape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { add } from './add.js';
 import { matmul } from './matmul.js';
-import { checkTensor, launch, record, sameBackend } from './op.js';
+import { gradIn } from './cast.js';
+import { checkTensor, launch, record, sameBackend, sameDtype } from './op.js';
 import { registerOp } from './registry.js';
 
 export interface Conv2dOptions {
@@ -34,6 +39,7 @@ export function conv2d(xIn: Tensor, wIn: Tensor, opts: Conv2dOptions = {}): Tens
   if (opts === null || typeof opts !== 'object') throw new TypeError('conv2d: options must be an object');
   const bias = opts.bias === undefined ? undefined : checkTensor(opts.bias, 'conv2d', 'bias');
   sameBackend('conv2d', bias ? [x, w, bias] : [x, w], bias ? ['x', 'w', 'bias'] : ['x', 'w']);
+  sameDtype('conv2d', bias ? [x, w, bias] : [x, w], bias ? ['x', 'w', 'bias'] : ['x', 'w']);
   if (x.rank !== 4) throw new RangeError(`conv2d: x must be 4-D [N,H,W,Ci] (NHWC), got ${formatShape(x.shape)}`);
   if (w.rank !== 4) throw new RangeError(`conv2d: w must be 4-D [Co,KH,KW,Ci], got ${formatShape(w.shape)}`);
   const [n, h, wd, ci] = x.shape;
@@ -54,16 +60,19 @@ export function conv2d(xIn: Tensor, wIn: Tensor, opts: Conv2dOptions = {}): Tens
   }
   const ho = Math.floor((h + 2 * ph - kh) / sh) + 1;
   const wo = Math.floor((wd + 2 * pw - kw) / sw) + 1;
-  const attrs = { strideH: sh, strideW: sw, padH: ph, padW: pw };
+  const attrs = { strideH: sh, strideW: sw, padH: ph, padW: pw, tf32: tf32For(x.dtype) };
   const y = launch({ op: 'conv2d', kernel: 'conv2d', inputs: [x, w], outShape: [n, ho, wo, co], attrs });
-  record(y, 'conv2d', [x, w], (gy) => [
-    x.requiresGrad
-      ? launch({ op: 'conv2d.backward', kernel: 'conv2dBackwardInput', inputs: [gy, w], outShape: x.shape, attrs })
-      : null,
-    w.requiresGrad
-      ? launch({ op: 'conv2d.backward', kernel: 'conv2dBackwardFilter', inputs: [x, gy], outShape: w.shape, attrs })
-      : null,
-  ]);
+  record(y, 'conv2d', [x, w], (gyIn) => {
+    const gy = gradIn(gyIn, x.dtype);
+    return [
+      x.requiresGrad
+        ? launch({ op: 'conv2d.backward', kernel: 'conv2dBackwardInput', inputs: [gy, w], outShape: x.shape, attrs })
+        : null,
+      w.requiresGrad
+        ? launch({ op: 'conv2d.backward', kernel: 'conv2dBackwardFilter', inputs: [x, gy], outShape: w.shape, outDtype: 'float32', attrs })
+        : null,
+    ];
+  });
   if (!bias) return y;
   // Neither gradient rule reads y's values, so the intermediate can go at once.
   const out = add(y, bias);
@@ -76,6 +85,7 @@ export function linear(xIn: Tensor, wIn: Tensor, bIn?: Tensor): Tensor {
   const w = checkTensor(wIn, 'linear', 'w');
   const b = bIn === undefined ? undefined : checkTensor(bIn, 'linear', 'b');
   sameBackend('linear', b ? [x, w, b] : [x, w], b ? ['x', 'w', 'b'] : ['x', 'w']);
+  sameDtype('linear', b ? [x, w, b] : [x, w], b ? ['x', 'w', 'b'] : ['x', 'w']);
   if (x.rank !== 2) throw new RangeError(`linear: x must be 2-D [N,in], got ${formatShape(x.shape)}`);
   if (w.rank !== 2) throw new RangeError(`linear: w must be 2-D [out,in], got ${formatShape(w.shape)}`);
   if (x.shape[1] !== w.shape[1]) {
@@ -104,9 +114,15 @@ registerOp({
     { label: 'bias', shapes: [[2, 4, 4, 3], [4, 3, 3, 3], [4]], attrs: { padding: 1 } },
     { label: '3x1 kernel, stride [2,1], padding [1,0]', shapes: [[1, 6, 5, 3], [4, 3, 1, 3]], attrs: { stride: [2, 1], padding: [1, 0] } },
     { label: 'padding wider than the kernel', shapes: [[1, 4, 4, 2], [3, 2, 2, 2]], attrs: { padding: 2 } },
+    { label: 'batch 1, Ci 12 and Co 10 (not multiples of 8)', shapes: [[1, 4, 4, 12], [10, 3, 3, 12]], attrs: { padding: 1 } },
   ],
   run: ([x, w, b], attrs) => conv2d(x, w, { ...(attrs as Conv2dOptions), bias: b }),
   tolerance: { atol: 1e-4, rtol: 1e-4 },
+  halfTolerance: {
+    output: 4,
+    gradient: 4,
+    why: 'y and dx are float32 sums rounded once (twice with a bias, and the bias add can cancel); dw is float32 from the same rounded x and dy',
+  },
 });
 
 registerOp({
@@ -118,4 +134,5 @@ registerOp({
   ],
   run: ([x, w, b]) => linear(x, w, b),
   tolerance: { atol: 1e-5, rtol: 1e-4 },
+  halfTolerance: { output: 4, gradient: 4, why: 'a float32 matmul rounded once, then the bias add rounded again (and it can cancel); gradients are matmuls and a reduceSum rounded once' },
 });

@@ -10,11 +10,14 @@
 // bytes (4N with dp) instead of (2N + 3N)·4 (2N + 4N); the backward hands those out when its
 // upstream gradient is known to equal gradScale (Tensor.knownValue), and otherwise runs
 // ifaLossBackward.
+// Dtypes: q and p share one dtype (dq, dp have it); the loss and its upstream gradient are float32
+// and the arithmetic is float32 whatever q and p are (half inputs, as under PyTorch AMP).
 import type { KernelAttrs } from '../backends/backend.js';
 import { isGradEnabled } from '../core/engine.js';
 import { formatShape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { checkTensor, launch, launchOutputs, record, sameBackend } from './op.js';
+import { gradIn } from './cast.js';
+import { checkTensor, launch, launchOutputs, record, sameBackend, sameDtype } from './op.js';
 import { registerOp } from './registry.js';
 import { scale } from './scale.js';
 
@@ -36,6 +39,7 @@ export function ifaLoss(qIn: Tensor, pIn: Tensor, opts: IfaLossOptions = {}): Te
   const q = checkTensor(qIn, op, 'q');
   const p = checkTensor(pIn, op, 'p');
   sameBackend(op, [q, p], ['q', 'p']);
+  sameDtype(op, [q, p], ['q', 'p']);
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${op}: options must be an object`);
   const target = opts.target ?? 1;
   const eps = opts.eps ?? 1e-6;
@@ -52,15 +56,29 @@ export function ifaLoss(qIn: Tensor, pIn: Tensor, opts: IfaLossOptions = {}): Te
   const attrs: KernelAttrs = { target, eps };
   const backwardPass = (gy: Tensor): (Tensor | null)[] => {
     const outShapes = p.requiresGrad ? [q.shape, p.shape] : [q.shape];
-    const outs = launchOutputs({ op: `${op}.backward`, kernel: 'ifaLossBackward', inputs: [gy, q, p], outShapes, attrs });
+    const outs = launchOutputs({
+      op: `${op}.backward`,
+      kernel: 'ifaLossBackward',
+      inputs: [gradIn(gy, 'float32'), q, p],
+      outShapes,
+      outDtypes: outShapes.map(() => q.dtype),
+      attrs,
+    });
     return [q.requiresGrad ? outs[0] : null, outs[1] ?? null];
   };
   if (gradScale === undefined || !isGradEnabled() || !(q.requiresGrad || p.requiresGrad)) {
-    const loss = launch({ op, kernel: 'ifaLoss', inputs: [q, p], outShape: [1], attrs });
+    const loss = launch({ op, kernel: 'ifaLoss', inputs: [q, p], outShape: [1], outDtype: 'float32', attrs });
     return record(loss, op, [q, p], backwardPass);
   }
   const outShapes = p.requiresGrad ? [[1], q.shape, p.shape] : [[1], q.shape];
-  const [loss, ...grads] = launchOutputs({ op, kernel: 'ifaLossWithGrad', inputs: [q, p], outShapes, attrs: { ...attrs, gradScale } });
+  const [loss, ...grads] = launchOutputs({
+    op,
+    kernel: 'ifaLossWithGrad',
+    inputs: [q, p],
+    outShapes,
+    outDtypes: ['float32', q.dtype, q.dtype],
+    attrs: { ...attrs, gradScale },
+  });
   // dq[, dp] for an upstream gradient of gradScale; used at most once.
   let ahead: Tensor[] | null = grads;
   return record(loss, op, [q, p], (gy) => {
@@ -81,12 +99,17 @@ const cases = [
   { label: 'one pixel of 70 channels (crosses the 64-channel block)', shapes: [[1, 1, 1, 70], [1, 1, 1, 70]] },
 ];
 
+// The loss is float32 arithmetic on the rounded q and p (exact against the float32 run on them); dq
+// and dp are rounded once.
+const ifaHalf = { output: 2, gradient: 4, why: 'the loss is float32 from the rounded q and p; dq and dp are float32 arithmetic rounded once' };
+
 registerOp({
   name: 'ifaLoss',
   kernels: ['ifaLoss', 'ifaLossBackward'],
   cases,
   run: ([q, p], attrs) => ifaLoss(q, p, attrs as IfaLossOptions),
   tolerance: { atol: 1e-5, rtol: 1e-4 },
+  halfTolerance: ifaHalf,
 });
 
 registerOp({
@@ -95,6 +118,7 @@ registerOp({
   cases,
   run: ([q, p], attrs) => ifaLoss(q, p, attrs as IfaLossOptions),
   tolerance: { atol: 1e-5, rtol: 1e-4 },
+  halfTolerance: ifaHalf,
   noGradInputs: [1],
 });
 
@@ -117,6 +141,7 @@ registerOp({
   cases: fusedCases,
   run: runFused,
   tolerance: { atol: 1e-5, rtol: 1e-4 },
+  halfTolerance: ifaHalf,
   seedBackward: true,
 });
 
@@ -126,6 +151,7 @@ registerOp({
   cases: fusedCases,
   run: runFused,
   tolerance: { atol: 1e-5, rtol: 1e-4 },
+  halfTolerance: ifaHalf,
   noGradInputs: [1],
   seedBackward: true,
 });
@@ -138,4 +164,5 @@ registerOp({
   cases: fusedCases.slice(0, 3),
   run: runFused,
   tolerance: { atol: 1e-5, rtol: 1e-4 },
+  halfTolerance: ifaHalf,
 });

@@ -3,7 +3,7 @@
 // place, zeros around it).
 import { formatShape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { checkTensor, launch, record, sameBackend } from './op.js';
+import { checkTensor, launch, record, sameBackend, sameDtype } from './op.js';
 import { registerOp } from './registry.js';
 
 /** The addon takes at most 1024 tensors per kernel call; longer lists are concatenated in groups. */
@@ -26,6 +26,7 @@ export function concat(tensorsIn: Tensor[], axisIn: number): Tensor {
   if (!Array.isArray(tensorsIn) || tensorsIn.length === 0) throw new TypeError(`${op}: expects a non-empty array of tensors`);
   const xs = tensorsIn.map((t, i) => checkTensor(t, op, `tensors[${i}]`));
   sameBackend(op, xs, xs.map((_, i) => `tensors[${i}]`));
+  sameDtype(op, xs, xs.map((_, i) => `tensors[${i}]`));
   const first = xs[0];
   if (first.rank === 0) throw new RangeError(`${op}: cannot concatenate scalars`);
   const axis = normAxis(axisIn, first.rank, op);
@@ -82,6 +83,7 @@ registerOp({
   ],
   run: (xs, attrs) => concat(xs, attrs.axis as number),
   tolerance: { atol: 0, rtol: 0 },
+  halfTolerance: { output: 0, gradient: 0, why: 'copies' },
 });
 
 registerOp({
@@ -94,4 +96,5 @@ registerOp({
   ],
   run: ([x], attrs) => slice(x, attrs.axis as number, attrs.start as number, attrs.end as number | undefined),
   tolerance: { atol: 0, rtol: 0 },
+  halfTolerance: { output: 0, gradient: 0, why: 'copies' },
 });

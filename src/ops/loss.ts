@@ -6,7 +6,7 @@
 import { keep } from '../core/engine.js';
 import { formatShape } from '../core/shape.js';
 import { Tensor, tensor } from '../core/tensor.js';
-import { checkTensor, launch, record, sameBackend } from './op.js';
+import { checkTensor, expectFloat32, launch, record, sameBackend } from './op.js';
 import { registerOp } from './registry.js';
 
 export function softmaxCrossEntropy(logitsIn: Tensor, labelsIn: Tensor): Tensor {
@@ -14,6 +14,9 @@ export function softmaxCrossEntropy(logitsIn: Tensor, labelsIn: Tensor): Tensor 
   const logits = checkTensor(logitsIn, op, 'logits');
   const labels = checkTensor(labelsIn, op, 'labels');
   sameBackend(op, [logits, labels], ['logits', 'labels']);
+  // The MLP head's logits stay float32 in mixed precision, as under PyTorch's autocast.
+  expectFloat32(op, logits, 'logits');
+  expectFloat32(op, labels, 'labels');
   if (logits.rank !== 2) throw new RangeError(`${op}: logits must be 2-D [N,K], got ${formatShape(logits.shape)}`);
   const [N] = logits.shape;
   if (labels.rank !== 1 || labels.shape[0] !== N) {

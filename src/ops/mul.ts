@@ -2,7 +2,8 @@
 // summed back to its input's shape.
 import { broadcastShape, formatShape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { checkTensor, launch, record, sameBackend } from './op.js';
+import { gradIn } from './cast.js';
+import { checkTensor, launch, record, sameBackend, sameDtype } from './op.js';
 import { sumToShape } from './reduce.js';
 import { registerOp } from './registry.js';
 
@@ -10,13 +11,17 @@ export function mul(aIn: Tensor, bIn: Tensor): Tensor {
   const a = checkTensor(aIn, 'mul', 'a');
   const b = checkTensor(bIn, 'mul', 'b');
   sameBackend('mul', [a, b], ['a', 'b']);
+  sameDtype('mul', [a, b], ['a', 'b']);
   const outShape = broadcastShape(a.shape, b.shape);
   if (!outShape) throw new RangeError(`mul: shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} do not broadcast`);
   const out = launch({ op: 'mul', kernel: 'mul', inputs: [a, b], outShape });
-  return record(out, 'mul', [a, b], (gy) => [
-    a.requiresGrad ? sumToShape(launch({ op: 'mul.backward', kernel: 'mul', inputs: [gy, b], outShape }), a.shape) : null,
-    b.requiresGrad ? sumToShape(launch({ op: 'mul.backward', kernel: 'mul', inputs: [gy, a], outShape }), b.shape) : null,
-  ]);
+  return record(out, 'mul', [a, b], (gyIn) => {
+    const gy = gradIn(gyIn, a.dtype);
+    return [
+      a.requiresGrad ? sumToShape(launch({ op: 'mul.backward', kernel: 'mul', inputs: [gy, b], outShape }), a.shape) : null,
+      b.requiresGrad ? sumToShape(launch({ op: 'mul.backward', kernel: 'mul', inputs: [gy, a], outShape }), b.shape) : null,
+    ];
+  });
 }
 
 registerOp({
@@ -30,4 +35,5 @@ registerOp({
   ],
   run: ([a, b]) => mul(a, b),
   tolerance: { atol: 1e-6, rtol: 1e-6 },
+  halfTolerance: { output: 2, gradient: 4, why: 'one rounding of the product; a gradient is a rounded product, then perhaps a rounded reduceSum' },
 });

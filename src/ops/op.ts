@@ -1,7 +1,10 @@
-// The one path every op takes: check its inputs are live and on one backend, allocate the output,
-// enqueue the kernel, and record the gradient rule when autograd needs it.
+// The one path every op takes: check its inputs are live and on one backend (and of the dtypes the
+// kernel needs), allocate the output, enqueue the kernel, and record the gradient rule when autograd
+// needs it. Outputs take the first input's dtype unless the op says otherwise (float32 statistics,
+// losses and weight gradients).
 import type { KernelAttrs } from '../backends/backend.js';
 import { getBackend } from '../backends/registry.js';
+import type { DType } from '../core/dtype.js';
 import { isGradEnabled } from '../core/engine.js';
 import { formatShape, type Shape } from '../core/shape.js';
 import { Tensor, emptyTensor, type GradNode } from '../core/tensor.js';
@@ -22,6 +25,25 @@ export function sameBackend(op: string, inputs: Tensor[], names: string[]): void
   }
 }
 
+/**
+ * Throws a TypeError naming the op, both dtypes and the fix unless every tensor has one dtype (the
+ * inputs a kernel takes in its call's dtype).
+ */
+export function sameDtype(op: string, inputs: Tensor[], names: string[]): void {
+  for (let i = 1; i < inputs.length; i++) {
+    if (inputs[i].dtype !== inputs[0].dtype) {
+      throw new TypeError(
+        `${op}: ${names[0]} is ${inputs[0].dtype} but ${names[i]} is ${inputs[i].dtype}; cast one, e.g. cast(${names[i]}, '${inputs[0].dtype}')`,
+      );
+    }
+  }
+}
+
+/** Throws a TypeError naming the op unless t is float32 (statistics, affine parameters, labels). */
+export function expectFloat32(op: string, t: Tensor, what: string): void {
+  if (t.dtype !== 'float32') throw new TypeError(`${op}: ${what} must be float32, got ${t.dtype}; convert it with cast(${what}, 'float32')`);
+}
+
 export interface KernelLaunch {
   op: string;
   kernel: string;
@@ -29,22 +51,27 @@ export interface KernelLaunch {
   /** Shapes the kernel sees for the inputs (defaults to theirs). */
   inputShapes?: Shape[];
   outShape: Shape;
+  /** The output's dtype (default: the first input's). */
+  outDtype?: DType;
   attrs?: KernelAttrs;
 }
 
 /** Runs one kernel into a new output tensor. */
 export function launch(k: KernelLaunch): Tensor {
-  return launchOutputs({ ...k, outShapes: [k.outShape] })[0];
+  return launchOutputs({ ...k, outShapes: [k.outShape], outDtypes: k.outDtype ? [k.outDtype] : undefined })[0];
 }
 
-/** Runs one kernel into several new output tensors (batch norm's y, mean, invStd; IFA's dq, dp). */
-export function launchOutputs(k: Omit<KernelLaunch, 'outShape'> & { outShapes: Shape[] }): Tensor[] {
+/**
+ * Runs one kernel into several new output tensors (batch norm's y, mean, invStd; IFA's dq, dp),
+ * of the dtypes given (each defaults to the first input's).
+ */
+export function launchOutputs(k: Omit<KernelLaunch, 'outShape' | 'outDtype'> & { outShapes: Shape[]; outDtypes?: (DType | undefined)[] }): Tensor[] {
   const backendName = k.inputs[0].backend;
   const backend = getBackend(backendName);
   if (!backend.hasKernel(k.kernel)) {
     throw new Error(`${k.op}: kernel ${k.kernel} is not implemented on the ${backendName} backend`);
   }
-  const outs = k.outShapes.map((s) => emptyTensor(s, backendName));
+  const outs = k.outShapes.map((s, i) => emptyTensor(s, backendName, k.outDtypes?.[i] ?? k.inputs[0].dtype));
   try {
     backend.run(
       k.kernel,

@@ -3,6 +3,7 @@
 // by maxPool2dBackward. globalAvgPool(x[N,H,W,C]) → [N,C]: mean over axes 1 and 2.
 import { formatShape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
+import { gradIn } from './cast.js';
 import { checkTensor, launch, record } from './op.js';
 import { mean } from './reduce.js';
 import { registerOp } from './registry.js';
@@ -40,7 +41,7 @@ export function maxPool2d(xIn: Tensor, opts: MaxPoolOptions = {}): Tensor {
   const Wo = Math.floor((W + 2 * padW - kernelW) / strideW) + 1;
   const attrs = { kernelH, kernelW, strideH, strideW, padH, padW };
   const y = launch({ op, kernel: 'maxPool2d', inputs: [x], outShape: [N, Ho, Wo, C], attrs });
-  return record(y, op, [x], (gy) => [launch({ op: `${op}.backward`, kernel: 'maxPool2dBackward', inputs: [gy, x], outShape: x.shape, attrs })]);
+  return record(y, op, [x], (gy) => [launch({ op: `${op}.backward`, kernel: 'maxPool2dBackward', inputs: [gradIn(gy, x.dtype), x], outShape: x.shape, attrs })]);
 }
 
 export function globalAvgPool(xIn: Tensor): Tensor {
@@ -61,6 +62,7 @@ registerOp({
   run: ([x], attrs) => maxPool2d(x, attrs as MaxPoolOptions),
   // Values are copied exactly; a gradient may sum overlapping windows in another order.
   tolerance: { atol: 1e-7, rtol: 0 },
+  halfTolerance: { output: 0, gradient: 2, why: 'the maximum is copied exactly; a gradient where windows overlap is a float32 sum rounded once' },
 });
 
 registerOp({
@@ -72,4 +74,5 @@ registerOp({
   ],
   run: ([x]) => globalAvgPool(x),
   tolerance: { atol: 1e-6, rtol: 1e-5 },
+  halfTolerance: { output: 2, gradient: 2, why: 'a mean rounded once; the gradient is gy/count rounded once' },
 });

@@ -2,7 +2,7 @@
 // and its queue update.
 import { formatShape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { checkTensor, launch, launchInPlace, record } from './op.js';
+import { checkTensor, launch, launchInPlace, record, sameDtype } from './op.js';
 import { registerOp } from './registry.js';
 
 /** y[i] = x[index[i]] along axis 0. Gradient: scattered back (for a permutation, the inverse order). */
@@ -28,6 +28,7 @@ export function gatherRows(xIn: Tensor, index: number[]): Tensor {
 export function copyRowsInto(dst: Tensor, src: Tensor, start: number): void {
   checkTensor(dst, 'copyRowsInto', 'dst');
   checkTensor(src, 'copyRowsInto', 'src');
+  sameDtype('copyRowsInto', [dst, src], ['dst', 'src']);
   launchInPlace({ op: 'copyRowsInto', kernel: 'copyRows', inputs: [src], outputs: [dst], attrs: { start } });
 }
 
@@ -40,4 +41,5 @@ registerOp({
   ],
   run: ([x], a) => gatherRows(x, a.index as number[]),
   tolerance: { atol: 0, rtol: 0 },
+  halfTolerance: { output: 0, gradient: 0, why: 'copies' },
 });

@@ -9,7 +9,7 @@ export function scale(xIn: Tensor, s: number): Tensor {
   if (typeof s !== 'number') throw new TypeError(`scale: s must be a number, got ${typeof s}`);
   const y = launch({ op: 'scale', kernel: 'broadcastTo', inputs: [x], outShape: x.shape, attrs: { scale: s } });
   // A known upstream gradient v gives a known s·v, filled on the device only if something reads it.
-  return record(y, 'scale', [x], (gy) => [gy.knownValue !== undefined ? knownFull(gy.shape, gy.knownValue * s, gy.backend) : scale(gy, s)]);
+  return record(y, 'scale', [x], (gy) => [gy.knownValue !== undefined ? knownFull(gy.shape, gy.knownValue * s, gy.backend, gy.dtype) : scale(gy, s)]);
 }
 
 registerOp({
@@ -21,4 +21,5 @@ registerOp({
   ],
   run: ([x], attrs) => scale(x, attrs.s as number),
   tolerance: { atol: 1e-6, rtol: 1e-6 },
+  halfTolerance: { output: 2, gradient: 2, why: 'one rounding of s·x; the gradient is one rounding of s·gy' },
 });

@@ -2,9 +2,10 @@
 // group of parameters, emaUpdate MoCo's momentum-encoder update. Neither is recorded for autograd.
 // The addon takes at most 1024 tensors per list, so groups are launched in chunks of 512 parameters
 // (sgd: params then momenta as outputs) or 1024 targets (ema): ResNet-50 is one launch each.
+// Both are float32 only: in mixed precision the parameters they update are the float32 masters.
 import { formatShape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { checkTensor, launchInPlace } from '../ops/op.js';
+import { checkTensor, expectFloat32, launchInPlace } from '../ops/op.js';
 
 export interface SgdStepOptions {
   lr: number;
@@ -18,7 +19,11 @@ export interface SgdStepOptions {
 
 function tensorList(v: unknown, op: string, what: string): Tensor[] {
   if (!Array.isArray(v)) throw new TypeError(`${op}: ${what} must be an array of tensors`);
-  return v.map((t, i) => checkTensor(t, op, `${what}[${i}]`));
+  return v.map((t, i) => {
+    const x = checkTensor(t, op, `${what}[${i}]`);
+    expectFloat32(op, x, `${what}[${i}]`);
+    return x;
+  });
 }
 
 function finite(v: unknown, fallback: number | undefined, op: string, what: string): number {

@@ -5,6 +5,8 @@ import type { Storage } from '../backend.js';
 
 export class WebGPUStorage implements Storage {
   readonly backend = 'webgpu' as const;
+  /** WGSL kernels here are float32 only; the backend refuses other dtypes at alloc. */
+  readonly dtype = 'float32' as const;
   freed = false;
   constructor(
     readonly buffer: GPUBuffer,

@@ -5,7 +5,8 @@
 //
 // GPU errors are asynchronous: each run() sits in a validation error scope whose result is recorded
 // when it arrives; the first recorded error (or an uncaptured error, or a lost device) rejects the
-// next read() or sync(), naming the kernel.
+// next read() or sync(), naming the kernel. Storage is float32 only: a half-dtype alloc is refused.
+import type { DType } from '../../core/dtype.js';
 import type { Backend, BackendMemory, BackendStatus, KernelAttrs, Storage, TensorRef } from '../backend.js';
 import { KERNEL_NAMES, PARAM_WORDS, planKernel, type Pass, type Resource, type Scratch } from './kernels.js';
 import type { ShaderFile } from './shaders.js';
@@ -19,6 +20,8 @@ export interface WebGPUConstants {
 
 /** Words between consecutive passes' params blocks (256 bytes). */
 const PARAM_STRIDE_WORDS = 64;
+
+const FLOAT32_ONLY: readonly DType[] = Object.freeze(['float32'] as const);
 
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu' as const;
@@ -71,12 +74,21 @@ export class WebGPUBackend implements Backend {
     return KERNEL_NAMES.includes(kernel);
   }
 
+  kernelDtypes(kernel: string): readonly DType[] {
+    return this.hasKernel(kernel) ? FLOAT32_ONLY : [];
+  }
+
   get limits(): GPUSupportedLimits {
     return this.device.limits;
   }
 
-  alloc(numel: number, data?: Float32Array): Storage {
+  alloc(numel: number, data?: Float32Array, dtype: DType = 'float32'): Storage {
     this.checkUsable('alloc');
+    if (dtype !== 'float32') {
+      throw new Error(
+        `alloc: the webgpu backend stores float32 only, not ${String(dtype)}; use dtype 'float32' on webgpu, or the cpu or cuda backend for ${String(dtype)} tensors`,
+      );
+    }
     if (typeof numel !== 'number' || !Number.isInteger(numel) || numel < 0) {
       throw new RangeError(`alloc: numel must be a non-negative integer, got ${String(numel)}`);
     }
@@ -255,7 +267,12 @@ export class WebGPUBackend implements Backend {
   }
 
   memory(): BackendMemory {
-    return { buffers: this.liveBuffers, bytes: this.liveBytes, cachedBytes: this.pool.cachedBytes + this.stagingPool.cachedBytes };
+    return {
+      buffers: this.liveBuffers,
+      bytes: this.liveBytes,
+      cachedBytes: this.pool.cachedBytes + this.stagingPool.cachedBytes,
+      dtypeBytes: { float32: this.liveBytes, bfloat16: 0, float16: 0 },
+    };
   }
 
   /** Destroys the pooled (freed) buffers; live storage is untouched. */
