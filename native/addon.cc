@@ -438,7 +438,7 @@ std::string dtypeMismatch(const KernelDef& def, const KernelCall& c, Device devi
         firstName = here;
         if (!def.takes(got)) {
           std::string list;
-          for (DType d : def.dtypes) list += std::string(list.empty() ? "" : ", ") + dtypeName(d);
+          for (DType d : def.accepted()) list += std::string(list.empty() ? "" : ", ") + dtypeName(d);
           return here + " is " + dtypeName(got) + ", but the " + deviceName(device) + " " + c.name + " kernel takes " + list;
         }
       } else if (got != first->dtype) {
@@ -522,6 +522,17 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
 }
 
 #ifdef IFA_WITH_CUDA
+// convPlans() → the tensor-core convolution plans chosen so far, one line per (kernel, shape, dtype),
+// oldest first: "conv2d x[N,H,W,Ci] CoxKHxKW sS: forward bfloat16 tc 128x64 warps 2x2 stages 4".
+Napi::Value ConvPlans(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "convPlans", 0, 0);
+  const std::vector<std::string> plans = cuda::convPlans();
+  auto arr = Napi::Array::New(env, plans.size());
+  for (uint32_t i = 0; i < plans.size(); i++) arr.Set(i, plans[i]);
+  return arr;
+}
+
 // cudaEventRecord() → a timing-event handle recorded on the CUDA stream now.
 Napi::Value CudaEventRecord(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -626,9 +637,9 @@ Napi::Value KernelDtypes(const Napi::CallbackInfo& info) {
   const KernelRegistry& reg = d == Device::Cuda ? KernelRegistry::cuda() : KernelRegistry::cpu();
   Napi::Object out = Napi::Object::New(env);
   for (const std::string& name : reg.names()) {
-    const KernelDef* def = reg.find(name);
-    auto arr = Napi::Array::New(env, def->dtypes.size());
-    for (uint32_t i = 0; i < def->dtypes.size(); i++) arr.Set(i, dtypeName(def->dtypes[i]));
+    const std::vector<DType> dtypes = reg.find(name)->accepted();
+    auto arr = Napi::Array::New(env, dtypes.size());
+    for (uint32_t i = 0; i < dtypes.size(); i++) arr.Set(i, dtypeName(dtypes[i]));
     out.Set(name, arr);
   }
   return out;
@@ -702,6 +713,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info, "info"));
 #ifdef IFA_WITH_CUDA
   exports.Set("cudaEventRecord", Napi::Function::New(env, CudaEventRecord, "cudaEventRecord"));
+  exports.Set("convPlans", Napi::Function::New(env, ConvPlans, "convPlans"));
   exports.Set("cudaEventElapsed", Napi::Function::New(env, CudaEventElapsed, "cudaEventElapsed"));
 #endif
   return exports;

@@ -29,6 +29,9 @@ struct KernelDef {
   std::string inputRoles = "";
   std::string outputRoles = "";
   std::vector<DType> dtypes = {DType::Float32};
+  // When what the body takes depends on the device (the CUDA convolutions: bfloat16 needs sm_80's
+  // tensor cores), the T dtypes on this device, asked at call time; otherwise `dtypes`.
+  std::function<std::vector<DType>()> dtypesOnDevice = nullptr;
   bool anyDtype = false;        // each slot may be any dtype (cast): the body dispatches on each
   bool updatesOutputs = false;  // reads its outputs too (in place)
 
@@ -46,8 +49,9 @@ struct KernelDef {
   }
   char inputRole(size_t i) const { return roleAt(inputRoles, i); }
   char outputRole(size_t i) const { return roleAt(outputRoles, i); }
+  std::vector<DType> accepted() const { return dtypesOnDevice ? dtypesOnDevice() : dtypes; }
   bool takes(DType t) const {
-    for (DType d : dtypes)
+    for (DType d : accepted())
       if (d == t) return true;
     return false;
   }

@@ -62,6 +62,8 @@ export interface NativeAddon {
   cudaEventRecord?(): number;
   /** Milliseconds between two recorded events, once the later one completed (each handle used once). */
   cudaEventElapsed?(start: number, end: number): Promise<number>;
+  /** The tensor-core convolution plans chosen so far, one line per (kernel, shape, dtype), oldest first. */
+  convPlans?(): string[];
 }
 
 export function packageRoot(): string {

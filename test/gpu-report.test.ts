@@ -103,6 +103,7 @@ const okSteps: Step[] = [
   { name: 'conformance', status: 'pass', seconds: 20, note: '71/71 passed, 0 skipped' },
   { name: 'memcheck', status: 'pass', seconds: 90, note: 'ERROR SUMMARY: 0 errors' },
   { name: 'control', status: 'pass', seconds: 3, note: 'the planted out-of-bounds read was reported' },
+  { name: 'sm70', status: 'pass', seconds: 40, note: '290/290 passed, 0 skipped; tensor cores: sm_70 WMMA kernels' },
 ];
 
 test('check: max and min bounds, and a missing value is NOT RUN with its reason', () => {
@@ -120,8 +121,9 @@ test('every target met: PASS, exit 0, ratios in the table', () => {
   const r = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...tcPass() });
   assert.is(r.overall, 'PASS', r.markdown);
   assert.is(r.exitCode, 0);
-  assert.is(r.items.length, 13);
+  assert.is(r.items.length, 14);
   assert.ok(r.items.every((i) => i.verdict === 'PASS'));
+  assert.match(r.items[13].name, /V100 path: a compute_70-only build/);
   assert.match(r.markdown, /# Issue 4 GPU check — PASS/);
   assert.match(r.markdown, /3000 GB\/s/);
   // IFA 1: ours 1.1 × 0.1028 ms = 0.113 ms; compile 0.576 ms → 5.10×.

@@ -467,8 +467,7 @@ export function buildReport(input: ReportInput): Report {
       ? `no copy bandwidth (PyTorch skipped: ${torch.skipped})`
       : `no copy bandwidth measured (PyTorch ${torch.error ? `failed: ${torch.error}` : 'gave none'})`;
   const items: Item[] = [stepItem(steps, 'conformance', 'CUDA conformance suite (every op, forward + backward, vs CPU)'), stepItem(steps, 'memcheck', 'compute-sanitizer memcheck over the CUDA conformance suite'),
-    stepItem(steps, 'control', "memcheck's positive control: a planted out-of-bounds read is reported"),
-    stepItem(steps, 'sm70', 'the V100 path: a compute_70-only build (CUDA 11.8 PTX, compiled by the driver for this card) passes the CUDA conformance suite and the fp16 tensor-core (WMMA) conv tests')];
+    stepItem(steps, 'control', "memcheck's positive control: a planted out-of-bounds read is reported")];
 
   const memRows: string[] = [];
   const memRow = (work: string, shape: number[], floorN: number, o: OursEntry | undefined, eager: TorchEntry | undefined, compiled: TorchEntry | undefined, maxX: number, minVs: number, vsLabel: 'eager' | 'compile') => {
@@ -515,6 +514,9 @@ export function buildReport(input: ReportInput): Report {
   for (const o of [...ours, ...(input.oursConv ?? [])]) if (o.bench === 'conv' && o.layer && typeof o.title === 'string') titles.set(o.layer, o.title);
   const tc = convTcReport(input.oursConv ?? [], input.torchConv ?? [], input.meta, titles);
   items.push(...tc.items);
+  items.push(
+    stepItem(steps, 'sm70', 'the V100 path: a compute_70-only build (CUDA 11.8 PTX, compiled by the driver for this card) passes the CUDA conformance suite and the fp16 tensor-core (WMMA) conv tests'),
+  );
   // The old table's cuDNN tf32 columns: torch.json's, or when it has none (check.sh now measures
   // cuDNN tf32 in the conv-tc rounds only) the median over those rounds.
   const torchHasTf32 = !!torch?.results?.some((t) => t.work === 'conv' && t.variant === 'cudnn-tf32');

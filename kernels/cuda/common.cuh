@@ -83,14 +83,14 @@ inline DTypes allDTypes() { return DTypes(std::begin(kAllDTypes), std::end(kAllD
 
 // The CUDA entry takes the CPU kernel's arity, validator and dtype roles (one contract for every
 // device) and says which T dtypes its launcher takes (float32 unless given).
-inline void addCuda(KernelRegistry& cudaReg, const KernelRegistry& cpuReg, const std::string& name, Launcher run,
-                    DTypes dtypes = float32Only()) {
+inline KernelDef& addCuda(KernelRegistry& cudaReg, const KernelRegistry& cpuReg, const std::string& name, Launcher run,
+                          DTypes dtypes = float32Only()) {
   const KernelDef* cpu = cpuReg.find(name);
   if (!cpu) throw std::logic_error("CUDA kernel " + name + " has no CPU kernel (validator) of the same name");
   KernelDef def = *cpu;
   def.run = run;
   def.dtypes = std::move(dtypes);
-  cudaReg.add(name, std::move(def));
+  return cudaReg.add(name, std::move(def));
 }
 
 void registerElementwise(KernelRegistry& r, const KernelRegistry& cpu);

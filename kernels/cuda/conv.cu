@@ -233,9 +233,15 @@ void launchConv2dBackwardFilter(const KernelCall& c) {
 }  // namespace
 
 void registerConv(KernelRegistry& r, const KernelRegistry& cpu) {
-  addCuda(r, cpu, "conv2d", launchConv2d, allDTypes());
-  addCuda(r, cpu, "conv2dBackwardInput", launchConv2dBackwardInput, allDTypes());
-  addCuda(r, cpu, "conv2dBackwardFilter", launchConv2dBackwardFilter, allDTypes());
+  // float32 always; bfloat16 on sm_80's tensor cores and newer; float16 from sm_70's (WMMA).
+  auto onDevice = [] {
+    const int arch = deviceShape().arch;
+    return arch >= 80 ? allDTypes() : arch >= 70 ? DTypes{DType::Float32, DType::Float16} : float32Only();
+  };
+  for (const auto& [name, run] : {std::pair<const char*, Launcher>{"conv2d", launchConv2d}, {"conv2dBackwardInput", launchConv2dBackwardInput},
+                                  {"conv2dBackwardFilter", launchConv2dBackwardFilter}}) {
+    addCuda(r, cpu, name, run, allDTypes()).dtypesOnDevice = onDevice;
+  }
 }
 
 std::vector<std::string> convPlans() {

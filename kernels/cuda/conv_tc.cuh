@@ -19,6 +19,7 @@
 // convolution geometry with multiply-shift division, so the patch matrix is never materialised.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <type_traits>
 
@@ -158,7 +159,13 @@ struct alignas(16) Chunk {
   __device__ __forceinline__ void zero() {
     for (int e = 0; e < Elem<T>::Vec; e++) v[e] = T{};
   }
-  __device__ __forceinline__ void storeTo(unsigned char* dst) const { *reinterpret_cast<float4*>(dst) = *reinterpret_cast<const float4*>(v); }
+  __device__ __forceinline__ void storeTo(unsigned char* dst) const {
+#ifdef IFA_CUDA_EMULATOR
+    std::memcpy(dst, v, 16);
+#else
+    *reinterpret_cast<float4*>(dst) = *reinterpret_cast<const float4*>(v);
+#endif
+  }
 };
 
 // --- Loaders: each thread owns fixed 16-byte chunks of the tile; load(tile, kt) fills k-tile kt of

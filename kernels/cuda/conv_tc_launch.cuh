@@ -120,7 +120,7 @@ inline Plan choosePlan(Pass p, DType dt, const ConvGeom& g, int sms, int arch = 
   } else if (pl.vec != 3) {
     pl.tile = p == Pass::Forward ? 1 : 4;
   } else {
-    pl.tile = d.N <= 32 ? 4 : d.N >= 128 && d.M >= 65536 ? 0 : 1;
+    pl.tile = p == Pass::InputGrad && d.N <= 32 ? 4 : d.N >= 128 && d.M >= 65536 ? 0 : 1;
   }
   pl.wsBytes = wsBytesFor(pl, g);
   return pl;
