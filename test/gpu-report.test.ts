@@ -396,6 +396,16 @@ test('bench: ResNet-50 layer presets, conv FLOPs 3× forward, BN floor 8N with t
   c1.dispose();
   // conv1_1ch: the same stem on the 1-channel radiograph.
   assert.equal(resolveSpec({ bench: 'conv', backend: 'cpu', layer: 'conv1_1ch', batch: 2 }).shape, [2, 224, 224, 1]);
+  // --dtype: half tensors (2 bytes an element in the floor) and the dtype in the JSON; one iteration
+  // runs (the CPU half reference). --tf32 goes with float32 only, and neither with other benches.
+  const half = prepareBench({ bench: 'conv', backend: 'cpu', shape: [1, 6, 6, 8], cout: 8, dtype: 'bfloat16' });
+  assert.is(half.bytes, 3 * (6 * 6 * 8 + 8 * 9 * 8 + 6 * 6 * 8) * 2);
+  assert.is(half.extra.dtype, 'bfloat16');
+  assert.is(half.extra.tf32, false);
+  half.run();
+  half.dispose();
+  assert.throws(() => prepareBench({ bench: 'conv', backend: 'cpu', shape: [1, 6, 6, 8], dtype: 'float16', tf32: true }), /--tf32 applies to float32 convolutions, not float16/);
+  assert.throws(() => prepareBench({ bench: 'ifa', backend: 'cpu', dtype: 'bfloat16' }), /--dtype and --tf32 apply to bench conv only, not ifa/);
 
   const shape = [2, 4, 4, 8];
   const both = prepareBench({ bench: 'bn', backend: 'cpu', shape });

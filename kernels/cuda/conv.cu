@@ -238,10 +238,9 @@ void registerConv(KernelRegistry& r, const KernelRegistry& cpu) {
     const int arch = deviceShape().arch;
     return arch >= 80 ? allDTypes() : arch >= 70 ? DTypes{DType::Float32, DType::Float16} : float32Only();
   };
-  for (const auto& [name, run] : {std::pair<const char*, Launcher>{"conv2d", launchConv2d}, {"conv2dBackwardInput", launchConv2dBackwardInput},
-                                  {"conv2dBackwardFilter", launchConv2dBackwardFilter}}) {
-    addCuda(r, cpu, name, run, allDTypes()).dtypesOnDevice = onDevice;
-  }
+  addCuda(r, cpu, "conv2d", launchConv2d, allDTypes()).dtypesOnDevice = onDevice;
+  addCuda(r, cpu, "conv2dBackwardInput", launchConv2dBackwardInput, allDTypes()).dtypesOnDevice = onDevice;
+  addCuda(r, cpu, "conv2dBackwardFilter", launchConv2dBackwardFilter, allDTypes()).dtypesOnDevice = onDevice;
 }
 
 std::vector<std::string> convPlans() {

@@ -243,9 +243,9 @@ export function prepareBench(spec: BenchSpec): Work {
   const r = resolveSpec(spec);
   const shape = r.shape;
   const both = (r.pass ?? 'both') === 'both';
+  if (r.bench !== 'conv' && (r.dtype !== undefined || r.tf32 !== undefined)) throw new RangeError(`--dtype and --tf32 apply to bench conv only, not ${r.bench}`);
   if (r.bench === 'ifa') return ifaWork(shape, r.backend, both);
   if (r.bench === 'bn') return bnWork(shape, r.backend, both);
-  if (r.bench !== 'conv' && (r.dtype !== undefined || r.tf32 !== undefined)) throw new RangeError(`--dtype and --tf32 apply to bench conv only, not ${r.bench}`);
   const dtype = r.dtype ?? 'float32';
   if (r.tf32 && dtype !== 'float32') throw new RangeError(`--tf32 applies to float32 convolutions, not ${dtype}`);
   const work = convWork(shape, r.backend, both, r.kernel ?? 3, r.stride ?? 1, r.cout ?? shape[3], dtype, r.tf32 ?? false);
