@@ -3,7 +3,8 @@
 // on every tile a pass can run (attrs.tcTile) and several weight-gradient split counts (tcSplits), on
 // the shapes that take their own paths: 16-byte-aligned channels, channels that are not (the scalar
 // gather), the 7×7 stride-2 stem with 1 and 3 input channels, stride-2 input gradients (one GEMM per
-// phase; a 1×1 stride-2 kernel leaves phases no tap reaches), batch 1. Inputs are the same rounded
+// phase; a 1×1 stride-2 kernel leaves phases no tap reaches), batch 1; and matmul, which runs on the
+// same GEMM core, in every transpose combination. Inputs are the same rounded
 // values on both sides; the CPU computes in float32 from them and rounds its half outputs once.
 // Tolerances (|ours − cpu| ≤ atol·scale + rtol·|cpu|, scale = the largest |cpu| of the output):
 //   half outputs (y, dx): rtol 2^-7, atol 2^-8 — the two float32 sums differ in order by a few fp32
@@ -158,6 +159,36 @@ if (!backendSelected('cuda')) {
         });
       }
     }
+  }
+
+  // matmul on the same core: every transpose combination, 16-byte-aligned sizes and odd ones.
+  for (const p of wmma ? PRECISIONS.filter((q) => q.dtype === 'float16') : PRECISIONS) {
+    test(`conv-tc ${p.name} matmul: the tensor-core GEMM, every transpose, aligned and odd sizes`, async () => {
+      for (const [m, n, k] of [
+        [40, 48, 64],
+        [5, 7, 3],
+        [130, 9, 24],
+      ]) {
+        for (const ta of [false, true]) {
+          for (const tb of [false, true]) {
+            const op: Operands = {
+              kernel: 'matmul',
+              inputs: [
+                { shape: ta ? [k, m] : [m, k], values: values(m * k, 4) },
+                { shape: tb ? [n, k] : [k, n], values: values(k * n, 5) },
+              ],
+              out: [m, n],
+              outDtype: (d) => d,
+            };
+            const attrs = { transposeA: ta, transposeB: tb };
+            const want = await runKernel('cpu', op, p.dtype, attrs);
+            const scale = want.reduce((mx, v) => Math.max(mx, Math.abs(v)), 0);
+            const got = await runKernel('cuda', op, p.dtype, { ...attrs, tf32: p.tf32 });
+            assertClose(got, want, tolerance('matmul', p.dtype, scale), `matmul ${p.name} ${m}x${n}x${k} ta ${ta} tb ${tb}`);
+          }
+        }
+      }
+    });
   }
 
   test('conv-tc: the weight gradient is deterministic (same plan, same bits), split or not', async () => {

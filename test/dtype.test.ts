@@ -326,13 +326,13 @@ if (backendSelected('cuda') && cudaStatus?.available) {
   errors('cuda: a kernel without half support refuses a half tensor by name', async () => {
     await initBackend('cuda');
     const addon = nativeAddon();
-    // matmul has no half kernels on CUDA yet (the convolutions do: test/conv-tc.test.ts).
+    // The contrastive logits' loss stays float32 (its kernel takes nothing else).
     const x = addon.alloc(8, undefined, 'cuda', 'bfloat16');
-    const w = addon.alloc(4, undefined, 'cuda', 'bfloat16');
-    const y = addon.alloc(2, undefined, 'cuda', 'bfloat16');
+    const w = addon.alloc(2, undefined, 'cuda', 'bfloat16');
+    const y = addon.alloc(1, undefined, 'cuda', 'bfloat16');
     assert.throws(
-      () => addon.run('matmul', [[x, [2, 4]], [w, [4, 1]]], [[y, [2, 1]]], {}),
-      (e: Error) => e instanceof TypeError && e.message === 'ifa_native.run(matmul): input 0 is bfloat16, but the cuda matmul kernel takes float32',
+      () => addon.run('softmaxCrossEntropy', [[x, [2, 4]], [w, [2]]], [[y, [1]]], {}),
+      (e: Error) => e instanceof TypeError && e.message === 'ifa_native.run(softmaxCrossEntropy): input 0 is bfloat16, but the cuda softmaxCrossEntropy kernel takes float32',
     );
     const h16 = addon.alloc(8, undefined, 'cuda', 'float16');
     assert.throws(
@@ -342,9 +342,9 @@ if (backendSelected('cuda') && cudaStatus?.available) {
     for (const h of [x, w, y, h16]) addon.free(h);
     const dt = addon.kernelDtypes('cuda');
     assert.equal(dt.relu, ['float32', 'bfloat16', 'float16']);
-    assert.equal(dt.matmul, ['float32']);
-    // The convolutions' list depends on the device's tensor cores (bfloat16 from sm_80, float16 from sm_70).
-    assert.ok(dt.conv2d.includes('float16'), `conv2d takes ${dt.conv2d}`);
+    assert.equal(dt.softmaxCrossEntropy, ['float32']);
+    // The tensor-core kernels' lists depend on the device (bfloat16 from sm_80, float16 from sm_70).
+    for (const k of ['conv2d', 'matmul']) assert.ok(dt[k].includes('float16'), `${k} takes ${dt[k]}`);
   });
 }
 errors.run();

@@ -93,6 +93,18 @@ inline KernelDef& addCuda(KernelRegistry& cudaReg, const KernelRegistry& cpuReg,
   return cudaReg.add(name, std::move(def));
 }
 
+// The tensor cores (conv.cu): the architecture their code runs as — the lower of the device's and
+// the one this addon's kernels were compiled for — and the SM count; the T dtypes the tensor-core
+// kernels take on this device (float32; float16 from sm_70; bfloat16 from sm_80), for
+// KernelDef::dtypesOnDevice; and whether a call runs there (half dtypes, or float32 with attrs.tf32),
+// a TypeError naming kernel and dtype when the device's tensor cores cannot take it.
+struct TensorCoreDevice {
+  int arch = 0, sms = 1;
+};
+const TensorCoreDevice& tensorCoreDevice();
+DTypes tensorCoreDtypes();
+bool useTensorCores(const KernelCall& c, DType dt);
+
 void registerElementwise(KernelRegistry& r, const KernelRegistry& cpu);
 void registerReduce(KernelRegistry& r, const KernelRegistry& cpu);
 void registerMatmul(KernelRegistry& r, const KernelRegistry& cpu);

@@ -22,6 +22,44 @@
 
 namespace ifa {
 namespace cuda {
+
+// --- shared with matmul.cu (common.cuh declares them) -----------------------------------------------
+
+// The device's SM count, and the architecture the tensor-core code runs as: the lower of the device's
+// and the one this addon's kernels were compiled for (a build carrying only compute_70 PTX runs its
+// sm_70 code on an H100 too, which is how the V100 path is tested on the GPU machine).
+const TensorCoreDevice& tensorCoreDevice() {
+  static const TensorCoreDevice d = [] {
+    TensorCoreDevice r;
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) {
+      r.arch = prop.major * 10 + prop.minor;
+      r.sms = prop.multiProcessorCount;
+    }
+    cudaFuncAttributes fa;
+    if (cudaFuncGetAttributes(&fa, tc::splitSumKernel<float>) == cudaSuccess && fa.ptxVersion > 0) r.arch = std::min(r.arch, fa.ptxVersion);
+    return r;
+  }();
+  return d;
+}
+
+DTypes tensorCoreDtypes() {
+  const int arch = tensorCoreDevice().arch;
+  return arch >= 80 ? allDTypes() : arch >= 70 ? DTypes{DType::Float32, DType::Float16} : float32Only();
+}
+
+// Whether this call runs on the tensor cores; a dtype the device's tensor cores lack is refused
+// (sm_70/sm_75 have fp16 only: bfloat16 and TF32 need sm_80).
+bool useTensorCores(const KernelCall& c, DType dt) {
+  if (dt == DType::Float32 && !c.attrs.flag("tf32")) return false;
+  const int arch = tensorCoreDevice().arch;
+  const std::string what = dt == DType::Float32 ? "TF32" : dtypeName(dt);
+  if (arch >= 80 || (arch >= 70 && dt == DType::Float16)) return true;
+  throw ArgError(c.name + ": " + what + (c.name == "matmul" ? " GEMMs" : " convolutions") + " need the tensor cores of sm_80 or newer; this device runs sm_" + std::to_string(arch) +
+                     " code, whose tensor cores take float16 only (use float16, or float32 without TF32)",
+                 true);
+}
+
 namespace {
 
 struct Geom {
@@ -109,27 +147,6 @@ Geom geomOf(const KernelCall& c, const Shape& xs, const Shape& ws, const Shape& 
 
 // --- tensor-core path ---------------------------------------------------------------------------
 
-// The device's SM count, and the architecture the tensor-core code runs as: the lower of the device's
-// and the one this addon's kernels were compiled for (a build carrying only compute_70 PTX runs its
-// sm_70 code on an H100 too, which is how the V100 path is tested on the GPU machine).
-struct DeviceShape {
-  int arch = 0, sms = 1;
-};
-const DeviceShape& deviceShape() {
-  static const DeviceShape d = [] {
-    DeviceShape r;
-    cudaDeviceProp prop;
-    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) {
-      r.arch = prop.major * 10 + prop.minor;
-      r.sms = prop.multiProcessorCount;
-    }
-    cudaFuncAttributes fa;
-    if (cudaFuncGetAttributes(&fa, tc::splitSumKernel<float>) == cudaSuccess && fa.ptxVersion > 0) r.arch = std::min(r.arch, fa.ptxVersion);
-    return r;
-  }();
-  return d;
-}
-
 tc::ConvGeom tcGeom(const Geom& g) {
   return tc::ConvGeom{int(g.n), int(g.h), int(g.w), int(g.ci), int(g.co), int(g.kh), int(g.kw), int(g.sh), int(g.sw), int(g.ph), int(g.pw), int(g.ho), int(g.wo)};
 }
@@ -155,7 +172,7 @@ tc::Plan planFor(const KernelCall& c, tc::Pass pass, DType dt, const tc::ConvGeo
     auto k = std::make_tuple(int(pass), int(dt), key);
     auto it = cache.plans.find(k);
     if (it == cache.plans.end()) {
-      p = tc::choosePlan(pass, dt, g, deviceShape().sms, deviceShape().arch);
+      p = tc::choosePlan(pass, dt, g, tensorCoreDevice().sms, tensorCoreDevice().arch);
       cache.plans.emplace(k, p);
       std::string shape;
       for (size_t i = 0; i < 4; i++) shape += (i ? "," : "[") + std::to_string(key[i]);
@@ -178,18 +195,6 @@ tc::Plan planFor(const KernelCall& c, tc::Pass pass, DType dt, const tc::ConvGeo
   }
   p.wsBytes = tc::wsBytesFor(p, g);
   return p;
-}
-
-// Whether this call runs on the tensor cores; a dtype the device's tensor cores lack is refused
-// (sm_70/sm_75 have fp16 only: bfloat16 and TF32 need sm_80).
-bool useTensorCores(const KernelCall& c, DType dt) {
-  if (dt == DType::Float32 && !c.attrs.flag("tf32")) return false;
-  const int arch = deviceShape().arch;
-  const std::string what = dt == DType::Float32 ? "TF32" : dtypeName(dt);
-  if (arch >= 80 || (arch >= 70 && dt == DType::Float16)) return true;
-  throw ArgError(c.name + ": " + what + " convolutions need the tensor cores of sm_80 or newer; this device runs sm_" + std::to_string(arch) +
-                     " code, whose tensor cores take float16 only (use float16, or float32 without TF32)",
-                 true);
 }
 
 void runTensorCores(const KernelCall& c, tc::Pass pass, const Geom& geom, const void* a, const void* b, void* out) {
@@ -233,14 +238,9 @@ void launchConv2dBackwardFilter(const KernelCall& c) {
 }  // namespace
 
 void registerConv(KernelRegistry& r, const KernelRegistry& cpu) {
-  // float32 always; bfloat16 on sm_80's tensor cores and newer; float16 from sm_70's (WMMA).
-  auto onDevice = [] {
-    const int arch = deviceShape().arch;
-    return arch >= 80 ? allDTypes() : arch >= 70 ? DTypes{DType::Float32, DType::Float16} : float32Only();
-  };
-  addCuda(r, cpu, "conv2d", launchConv2d, allDTypes()).dtypesOnDevice = onDevice;
-  addCuda(r, cpu, "conv2dBackwardInput", launchConv2dBackwardInput, allDTypes()).dtypesOnDevice = onDevice;
-  addCuda(r, cpu, "conv2dBackwardFilter", launchConv2dBackwardFilter, allDTypes()).dtypesOnDevice = onDevice;
+  addCuda(r, cpu, "conv2d", launchConv2d, allDTypes()).dtypesOnDevice = tensorCoreDtypes;
+  addCuda(r, cpu, "conv2dBackwardInput", launchConv2dBackwardInput, allDTypes()).dtypesOnDevice = tensorCoreDtypes;
+  addCuda(r, cpu, "conv2dBackwardFilter", launchConv2dBackwardFilter, allDTypes()).dtypesOnDevice = tensorCoreDtypes;
 }
 
 std::vector<std::string> convPlans() {

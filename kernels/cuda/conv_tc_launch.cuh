@@ -306,6 +306,63 @@ inline cudaError_t runConvWmma(const Plan& p, const ConvGeom& g, const void* a, 
                    : weightGradWith<T, TileOf<5>, false, false>(g, A, B, DW, p.splits, WS, st);
 }
 
+// --- matmul on the same core: c[M,N] = op(a)·op(b), a [M,K] (ta: [K,M]), b [K,N] (tb: [N,K]). A
+// K-contiguous operand is read by DenseRows, an M/N-contiguous one by PixelRows (rows k of a dense
+// matrix); 128×64 tiles, no split. The vector loaders need K (DenseRows) and M or N (PixelRows) in
+// whole 16-byte chunks, else the scalar gather.
+template <class T, bool TA, bool TB, bool Vec>
+cudaError_t matmulWith(int M, int N, int K, const T* a, const T* b, T* c, cudaStream_t st) {
+  using Cfg = TileOf<1>;
+  using LA = typename std::conditional<TA, PixelRows<T, Cfg::BM, Cfg::Threads, Vec>, DenseRows<T, Cfg::BM, Cfg::Threads, Vec>>::type;
+  using LB = typename std::conditional<TB, DenseRows<T, Cfg::BN, Cfg::Threads, Vec>, PixelRows<T, Cfg::BN, Cfg::Threads, Vec>>::type;
+  LA la;
+  LB lb;
+  if constexpr (TA) {
+    la.src = a;
+    la.C = M;
+    la.pEnd = K;
+  } else {
+    la.src = a;
+    la.rows = M;
+    la.K = K;
+  }
+  if constexpr (TB) {
+    lb.src = b;
+    lb.rows = N;
+    lb.K = K;
+  } else {
+    lb.src = b;
+    lb.C = N;
+    lb.pEnd = K;
+  }
+  StoreRows<T> ep{c, M, N, 0, 0, 1, 0, 0, 1, 0, FastDiv(1), FastDiv(1)};
+  return launchTile<T, Cfg, !TA, TB>(la, lb, ep, M, N, kTileCountOf(DTypeOf<T>::value, K), 1, st);
+}
+
+template <class T>
+cudaError_t matmulAs(bool ta, bool tb, int M, int N, int K, const void* a, const void* b, void* c, cudaStream_t st) {
+  const int vec = 16 / int(sizeof(T));
+  const bool v = K % vec == 0 && (!ta || M % vec == 0) && (tb || N % vec == 0);
+  const T* A = static_cast<const T*>(a);
+  const T* B = static_cast<const T*>(b);
+  T* C = static_cast<T*>(c);
+#define IFA_MM(TA, TB) \
+  return v ? matmulWith<T, TA, TB, true>(M, N, K, A, B, C, st) : matmulWith<T, TA, TB, false>(M, N, K, A, B, C, st)
+  if (!ta && !tb) IFA_MM(false, false);
+  if (!ta && tb) IFA_MM(false, true);
+  if (ta && !tb) IFA_MM(true, false);
+  IFA_MM(true, true);
+#undef IFA_MM
+}
+
+// dtype float32 runs TF32; wmma: the sm_70 kernels (float16 only).
+inline cudaError_t runMatmul(DType dt, bool wmma, bool ta, bool tb, int M, int N, int K, const void* a, const void* b, void* c, cudaStream_t st) {
+  if (wmma) return dt == DType::Float16 ? matmulAs<f16w>(ta, tb, M, N, K, a, b, c, st) : cudaErrorInvalidValue;
+  if (dt == DType::BFloat16) return matmulAs<bf16>(ta, tb, M, N, K, a, b, c, st);
+  if (dt == DType::Float16) return matmulAs<f16>(ta, tb, M, N, K, a, b, c, st);
+  return matmulAs<float>(ta, tb, M, N, K, a, b, c, st);
+}
+
 inline cudaError_t runConvAny(const Plan& p, const ConvGeom& g, const void* a, const void* b, void* out, void* ws, cudaStream_t st) {
   if (p.wmma) return p.dtype == DType::Float16 ? runConvWmma(p, g, a, b, out, ws, st) : cudaErrorInvalidValue;
   if (p.dtype == DType::BFloat16) return runConv<bf16>(p, g, a, b, out, ws, st);

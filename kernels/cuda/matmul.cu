@@ -1,6 +1,8 @@
 // matmul(a, b) → c[M,N] = op(a)·op(b) (attrs transposeA/B), and sgemm (attrs m, n, k, alpha, beta,
-// leading dimensions from the shapes, as the CPU kernel): the tiled SGEMM of gemm.cuh with plain
-// strided loaders. 2·M·N·K FLOPs; bytes ≈ 4·(M·K·N/64 + K·N·M/64 + M·N). No cuBLAS.
+// leading dimensions from the shapes, as the CPU kernel): float32 on the tiled SGEMM of gemm.cuh with
+// plain strided loaders (2·M·N·K FLOPs; bytes ≈ 4·(M·K·N/64 + K·N·M/64 + M·N)); bfloat16 and float16,
+// and float32 with attrs.tf32, on the convolutions' tensor-core GEMM (conv_tc_launch.cuh). No cuBLAS.
+#include "conv_tc_launch.cuh"
 #include "gemm.cuh"
 
 namespace ifa {
@@ -45,6 +47,13 @@ void launchMatmul(const KernelCall& c) {
   const Shape &a = c.inputs[0].shape, &b = c.inputs[1].shape;
   const bool ta = c.attrs.flag("transposeA"), tb = c.attrs.flag("transposeB");
   const int64_t M = ta ? a[1] : a[0], K = ta ? a[0] : a[1], N = tb ? b[0] : b[1];
+  if (useTensorCores(c, c.inputs[0].dtype)) {
+    if (M > INT32_MAX / 2 || N > INT32_MAX / 2 || K > INT32_MAX / 2) argFail(c, "the tensor-core GEMM takes dimensions below 2^30");
+    checkCuda(tc::runMatmul(c.inputs[0].dtype, tensorCoreDevice().arch < 80, ta, tb, int(M), int(N), int(K), c.inputs[0].ptr, c.inputs[1].ptr,
+                            c.outputs[0].ptr, stream()),
+              c, "launching the tensor-core GEMM");
+    return;
+  }
   gemm(c, ta, tb, M, N, K, 1.f, c.inputs[0].data, a[1], c.inputs[1].data, b[1], 0.f, c.outputs[0].data, N);
 }
 
@@ -58,7 +67,7 @@ void launchSgemm(const KernelCall& c) {
 }  // namespace
 
 void registerMatmul(KernelRegistry& r, const KernelRegistry& cpu) {
-  addCuda(r, cpu, "matmul", launchMatmul);
+  addCuda(r, cpu, "matmul", launchMatmul, allDTypes()).dtypesOnDevice = tensorCoreDtypes;
   addCuda(r, cpu, "sgemm", launchSgemm);
 }
 
