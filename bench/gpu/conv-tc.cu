@@ -6,7 +6,10 @@
 // heuristic can be checked against the fastest plan.
 //
 // Build here (no GPU needed), into .device/exp/, which travels with the device call's .device carry:
-//   mkdir -p .device/exp && nvcc -std=c++17 -O3 -arch=sm_90 -Xptxas -v -o .device/exp/conv-tc bench/gpu/conv-tc.cu 2> .device/exp/conv-tc.ptxas
+//   mkdir -p .device/exp && nvcc -std=c++17 -O3 -arch=sm_90 -DIFA_WITH_CUDA -Xptxas -v -o .device/exp/conv-tc bench/gpu/conv-tc.cu 2> .device/exp/conv-tc.ptxas
+// (a minute and a half; -Xptxas -v reports registers and spills per kernel). On the emulator, for
+// small --custom shapes: translate it and kernels/cuda/*.cuh with kernels/cuda/emu/translate.cmake and
+// compile with g++ -DIFA_CUDA_EMULATOR -DIFA_WITH_CUDA -I kernels/cuda/emu … kernels/cuda/emu/emulator.cc.
 // Run there: .device/exp/conv-tc [--batch 128] [--check-batch 4] [--iters 10] [--samples 5] [--layers a,b] [--dtypes bf16,fp16,tf32,fp16-wmma]
 // (fp16-wmma: the sm_70 WMMA kernels, which also run on sm_80+).
 #include <cuda_runtime.h>

@@ -258,13 +258,31 @@ struct PatchRows {
   }
 };
 
-// K-major operand stored densely: element (row, k) = src[row·K + k] (the forward pass's weights
-// [Co, KH·KW·Ci]).
+// One 16-byte chunk of a dense row-major matrix s[rows][cols] at row r, columns c0 … c0 + Vec − 1,
+// zero outside it: a cp.async, or element by element (the scalar gather) where rows are not whole
+// 16-byte chunks.
+template <class T, bool Vec>
+__device__ __forceinline__ void loadDenseChunk(unsigned char* dst, const T* s, int64_t r, int64_t rows, int c0, int cols) {
+  if constexpr (Vec) {
+    const bool ok = r < rows && c0 < cols;
+    cpAsync16(dst, ok ? s + r * cols + c0 : s, ok);
+  } else {
+    Chunk<T> ch;
+    ch.zero();
+    if (r < rows)
+      for (int e = 0; e < Elem<T>::Vec; e++)
+        if (c0 + e < cols) ch.v[e] = s[r * cols + c0 + e];
+    ch.storeTo(dst);
+  }
+}
+
+// K-major operand stored densely: element (row, k) = src[row·cols + k] (the forward pass's weights
+// [Co, KH·KW·Ci], the input gradient's phase weights, matmul's K-contiguous operands).
 template <class T, int Rows, int Threads, bool Vec>
 struct DenseRows {
   static constexpr int ChunksPerThread = Rows * 4 / Threads, RowStep = Threads / 4;
   const void* src;
-  int rows, K;
+  int rows, cols;  // cols = K
   int col, kBase, row0;
   __device__ __forceinline__ void begin(int tileRow0, int kBegin, int tid) {
     col = tid & 3;
@@ -272,24 +290,10 @@ struct DenseRows {
     row0 = tileRow0 + (tid >> 2);
   }
   __device__ __forceinline__ void load(unsigned char* tile, int kt) {
-    const T* s = static_cast<const T*>(src);
     const int k0 = kBase + kt * Elem<T>::BK + col * Elem<T>::Vec;
 #pragma unroll
-    for (int i = 0; i < ChunksPerThread; i++) {
-      const int r = row0 + i * RowStep;
-      unsigned char* dst = tile + kOff<T>((threadIdx.x >> 2) + i * RowStep, col);
-      if constexpr (Vec) {
-        const bool ok = r < rows && k0 < K;
-        cpAsync16(dst, ok ? s + int64_t(r) * K + k0 : s, ok);
-      } else {
-        Chunk<T> ch;
-        ch.zero();
-        if (r < rows)
-          for (int e = 0; e < Elem<T>::Vec; e++)
-            if (k0 + e < K) ch.v[e] = s[int64_t(r) * K + k0 + e];
-        ch.storeTo(dst);
-      }
-    }
+    for (int i = 0; i < ChunksPerThread; i++)
+      loadDenseChunk<T, Vec>(tile + kOff<T>((threadIdx.x >> 2) + i * RowStep, col), static_cast<const T*>(src), row0 + i * RowStep, rows, k0, cols);
   }
 };
 
@@ -302,12 +306,13 @@ struct MnMap {
   static_assert(Threads % ChunksPerRow == 0 && Elem<T>::BK % RowStep == 0, "whole rows per thread");
 };
 
-// Weight gradient's A: rows k = pixel p, columns co: dy[p, co].
+// M/N-major operand stored densely: element (k, col) = src[k·cols + col] (the weight gradient's A,
+// dy[p, co] with k = pixel p; matmul's M/N-contiguous operands).
 template <class T, int Cols, int Threads, bool Vec>
 struct PixelRows {
   using Map = MnMap<T, Cols, Threads>;
   const void* src;
-  int C, pEnd;
+  int rows, cols;  // rows = K
   int cc, kBase, c0, r0;
   __device__ __forceinline__ void begin(int tileCol0, int kBegin, int tid) {
     cc = tid % Map::ChunksPerRow;
@@ -316,22 +321,10 @@ struct PixelRows {
     c0 = tileCol0 + cc * Elem<T>::Vec;
   }
   __device__ __forceinline__ void load(unsigned char* tile, int kt) {
-    const T* s = static_cast<const T*>(src);
 #pragma unroll
     for (int i = 0; i < Map::RowsPerThread; i++) {
-      const int r = r0 + i * Map::RowStep, p = kBase + kt * Elem<T>::BK + r;
-      unsigned char* dst = tile + mnOff<T, Cols>(r, cc);
-      if constexpr (Vec) {
-        const bool ok = p < pEnd && c0 < C;
-        cpAsync16(dst, ok ? s + int64_t(p) * C + c0 : s, ok);
-      } else {
-        Chunk<T> ch;
-        ch.zero();
-        if (p < pEnd)
-          for (int e = 0; e < Elem<T>::Vec; e++)
-            if (c0 + e < C) ch.v[e] = s[int64_t(p) * C + c0 + e];
-        ch.storeTo(dst);
-      }
+      const int r = r0 + i * Map::RowStep;
+      loadDenseChunk<T, Vec>(tile + mnOff<T, Cols>(r, cc), static_cast<const T*>(src), kBase + kt * Elem<T>::BK + r, rows, c0, cols);
     }
   }
 };

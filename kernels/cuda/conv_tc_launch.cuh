@@ -176,7 +176,7 @@ cudaError_t forwardWith(const ConvGeom& g, const T* x, const T* w, T* y, cudaStr
   DenseRows<T, Cfg::BN, Cfg::Threads, VecB> lb;
   lb.src = w;
   lb.rows = N;
-  lb.K = K;
+  lb.cols = K;
   StoreRows<T> ep{y, M, N, 0, 0, 1, 0, 0, 1, 0, FastDiv(1), FastDiv(1)};
   return launchTile<T, Cfg, true, true>(la, lb, ep, M, N, kTileCountOf(DTypeOf<T>::value, K), 1, st);
 }
@@ -208,7 +208,7 @@ cudaError_t inputGradWith(const ConvGeom& g, const T* dy, const T* w, T* dx, voi
       DenseRows<T, Cfg::BN, Cfg::Threads, Vec> lb;
       lb.src = phaseW;
       lb.rows = N;
-      lb.K = K;
+      lb.cols = K;
       const bool identity = g.sh == 1 && g.sw == 1;
       StoreRows<T> ep{dx, M, N, identity ? 0 : hr, fh, g.sh, g.h, fw, g.sw, g.w, FastDiv(hr), FastDiv(wr)};
       // A phase no tap reaches (K = 0) still runs: it writes its pixels' zeros.
@@ -223,8 +223,8 @@ cudaError_t weightGradWith(const ConvGeom& g, const T* x, const T* dy, float* dw
   const int M = g.co, N = g.kh * g.kw * g.ci, P = g.n * g.ho * g.wo;
   PixelRows<T, Cfg::BM, Cfg::Threads, VecA> la;
   la.src = dy;
-  la.C = g.co;
-  la.pEnd = P;
+  la.rows = P;
+  la.cols = g.co;
   PixelPatches<T, Cfg::BN, Cfg::Threads, VecB> lb;
   lb.g = PixelPatchesGeom{x, g.h, g.w, g.ci, g.ho, g.wo, g.sh, g.sw, g.ph, g.pw, N, P, FastDiv(g.wo), FastDiv(g.ho), FastDiv(g.ci), FastDiv(g.kw)};
   const int kt = kTileCountOf(DTypeOf<T>::value, P);
@@ -315,26 +315,15 @@ cudaError_t matmulWith(int M, int N, int K, const T* a, const T* b, T* c, cudaSt
   using Cfg = TileOf<1>;
   using LA = typename std::conditional<TA, PixelRows<T, Cfg::BM, Cfg::Threads, Vec>, DenseRows<T, Cfg::BM, Cfg::Threads, Vec>>::type;
   using LB = typename std::conditional<TB, DenseRows<T, Cfg::BN, Cfg::Threads, Vec>, PixelRows<T, Cfg::BN, Cfg::Threads, Vec>>::type;
+  // Both loaders read a dense matrix [rows][cols]: a is [M,K] or (ta) [K,M], b [K,N] or (tb) [N,K].
   LA la;
   LB lb;
-  if constexpr (TA) {
-    la.src = a;
-    la.C = M;
-    la.pEnd = K;
-  } else {
-    la.src = a;
-    la.rows = M;
-    la.K = K;
-  }
-  if constexpr (TB) {
-    lb.src = b;
-    lb.rows = N;
-    lb.K = K;
-  } else {
-    lb.src = b;
-    lb.C = N;
-    lb.pEnd = K;
-  }
+  la.src = a;
+  la.rows = TA ? K : M;
+  la.cols = TA ? M : K;
+  lb.src = b;
+  lb.rows = TB ? N : K;
+  lb.cols = TB ? K : N;
   StoreRows<T> ep{c, M, N, 0, 0, 1, 0, 0, 1, 0, FastDiv(1), FastDiv(1)};
   return launchTile<T, Cfg, !TA, TB>(la, lb, ep, M, N, kTileCountOf(DTypeOf<T>::value, K), 1, st);
 }
