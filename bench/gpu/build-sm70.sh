@@ -28,14 +28,18 @@ echo "build-sm70: $(nvcc --version | tail -1), architectures $archs, into $out/"
 npx cmake-js compile --out "$out" --CDIFA_CUDA=ON "--CDIFA_CUDA_ARCHITECTURES=$archs" --CDCMAKE_CUDA_HOST_COMPILER=g++-11 \
   --CDCUDAToolkit_INCLUDE_DIR=/usr/include --CDCUDAToolkit_LIBRARY_DIR=/usr/lib/x86_64-linux-gnu
 addon="$out/Release/ifa_native.node"
-# cuobjdump lists the embedded cubins (ELF, sm_XX) and PTX (compute_XX) of the fat binary.
-listing=$(cuobjdump --list-elf --list-ptx "$addon" 2>&1 || true)
-want=$([ "${archs%%-virtual}" != "$archs" ] && echo "compute_70" || echo "sm_70")
-if grep -q "$want" <<<"$listing"; then
-  echo "build-sm70: $addon carries $want code:"
-  grep -Eo '(sm|compute)_[0-9]+' <<<"$listing" | sort | uniq -c
+# cuobjdump lists the fat binary's cubins (--list-elf: "ELF file 1: ifa_native.1.sm_70.cubin") and
+# PTX (--list-ptx: "PTX file 1: ifa_native.1.sm_70.ptx"); a PTX-only build has no ELF at all.
+if [ "${archs%-virtual}" != "$archs" ]; then
+  what="compute_70 PTX" listing=$(cuobjdump --list-ptx "$addon" 2>&1 || true) pattern='sm_70\.ptx'
 else
-  echo "build-sm70: $addon has no $want code; cuobjdump says:" >&2
+  what="sm_70 code" listing=$(cuobjdump --list-elf "$addon" 2>&1 || true) pattern='sm_70\.cubin'
+fi
+if grep -qE "$pattern" <<<"$listing"; then
+  echo "build-sm70: $addon carries $what:"
+  grep -Eo 'sm_[0-9]+\.(cubin|ptx)' <<<"$listing" | sort | uniq -c
+else
+  echo "build-sm70: $addon has no $what; cuobjdump says:" >&2
   echo "$listing" | head -20 >&2
   exit 1
 fi

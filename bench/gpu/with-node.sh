@@ -10,3 +10,9 @@ if ! command -v node >/dev/null 2>&1; then
   echo "$(basename "$1"): node is not on PATH and there is no .device/remote.sh (run ../shared/device/pack.sh and carry .device)" >&2
   exit 3
 fi
+# The CUDA addons, compressed (xz shrinks their cubins about 4×, which keeps the sm_90, planted and
+# compute_70 builds together under a device call's 64 MiB): bench/gpu/pack-addons.sh writes
+# .device/addons.tar.xz here; it unpacks over the working tree once on the device.
+if [ -f .device/addons.tar.xz ] && [ ! -f .device/addons.unpacked ]; then
+  tar -xJf .device/addons.tar.xz && touch .device/addons.unpacked
+fi
