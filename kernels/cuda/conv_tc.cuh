@@ -435,6 +435,18 @@ struct StorePartial {
   }
 };
 
+// Both main loops: k-tile kt of the CTA's range into its stage slot (slot kt mod Stages), A then B,
+// closing the thread's cp.async group (an empty group past the range keeps the wait counts simple).
+template <class S, int Stages, class LA, class LB>
+__device__ __forceinline__ void loadStage(LA& la, LB& lb, unsigned char* smem, int kt, int nk) {
+  if (kt < nk) {
+    unsigned char* slot = smem + (kt % Stages) * S::Stage;
+    la.load(slot, kt);
+    lb.load(slot + S::A, kt);
+  }
+  cpAsyncCommit();
+}
+
 // --- The kernel. grid.x: M tiles, grid.y: N tiles, grid.z: K splits of kTilesPerSplit k-tiles. ---
 template <class T, class Cfg, bool AKMajor, bool BKMajor, class LA, class LB, class Ep>
 __global__ void __launch_bounds__(Cfg::Threads) tcGemmKernel(LA la, LB lb, Ep ep, int kTiles, int kTilesPerSplit) {
@@ -461,13 +473,7 @@ __global__ void __launch_bounds__(Cfg::Threads) tcGemmKernel(LA la, LB lb, Ep ep
       for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
 
 #pragma unroll
-  for (int s = 0; s < Cfg::Stages - 1; s++) {
-    if (s < nk) {
-      la.load(smem + s * S::Stage, s);
-      lb.load(smem + s * S::Stage + S::A, s);
-    }
-    cpAsyncCommit();
-  }
+  for (int s = 0; s < Cfg::Stages - 1; s++) loadStage<S, Cfg::Stages>(la, lb, smem, s, nk);
   // Fragments are double-buffered: those of the next k-step are read from shared memory while the
   // mma of this one run. At a tile's last k-step, the barrier that frees its slot comes first, then
   // the next tile's global loads are issued into that slot and its first fragments read.
@@ -501,13 +507,7 @@ __global__ void __launch_bounds__(Cfg::Threads) tcGemmKernel(LA la, LB lb, Ep ep
         // Committed so far: Stages − 1 + kt groups (tile i in group i); tile kt + 1 must be complete.
         cpAsyncWait<Cfg::Stages - 3>();
         __syncthreads();  // tile kt + 1 has landed; every warp is done reading tile kt − 1's slot
-        const int next = kt + Cfg::Stages - 1;
-        if (next < nk) {
-          unsigned char* slot = smem + (next % Cfg::Stages) * S::Stage;
-          la.load(slot, next);
-          lb.load(slot + S::A, next);
-        }
-        cpAsyncCommit();
+        loadStage<S, Cfg::Stages>(la, lb, smem, kt + Cfg::Stages - 1, nk);
         if (kt + 1 < nk) loadFrags(cur ^ 1, smem + ((kt + 1) % Cfg::Stages) * S::Stage, 0);
       } else {
         loadFrags(cur ^ 1, As, ks + 1);
@@ -559,23 +559,11 @@ __global__ void __launch_bounds__(Cfg::Threads) wmmaGemmKernel(LA la, LB lb, Ep 
 #pragma unroll
     for (int j = 0; j < FN; j++) wmma::fill_fragment(acc[i][j], 0.f);
 #pragma unroll
-  for (int s = 0; s < Cfg::Stages - 1; s++) {
-    if (s < nk) {
-      la.load(smem + s * S::Stage, s);
-      lb.load(smem + s * S::Stage + S::A, s);
-    }
-    cpAsyncCommit();
-  }
+  for (int s = 0; s < Cfg::Stages - 1; s++) loadStage<S, Cfg::Stages>(la, lb, smem, s, nk);
   for (int kt = 0; kt < nk; kt++) {
     cpAsyncWait<Cfg::Stages - 2>();
     __syncthreads();
-    const int next = kt + Cfg::Stages - 1;
-    if (next < nk) {
-      unsigned char* slot = smem + (next % Cfg::Stages) * S::Stage;
-      la.load(slot, next);
-      lb.load(slot + S::A, next);
-    }
-    cpAsyncCommit();
+    loadStage<S, Cfg::Stages>(la, lb, smem, kt + Cfg::Stages - 1, nk);
     const unsigned char* As = smem + (kt % Cfg::Stages) * S::Stage;
     const unsigned char* Bs = As + S::A;
 #pragma unroll
