@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <sstream>
 #include <vector>
@@ -49,6 +50,11 @@ KernelRegistry& KernelRegistry::cuda() {
 }
 
 void argFail(const KernelCall& c, const std::string& msg) { throw ArgError(c.name + ": " + msg); }
+
+double requiredAttr(const KernelCall& c, const char* name) {
+  if (!c.attrs.has(name)) argFail(c, std::string("attrs.") + name + " is required");
+  return c.attrs.number(name, 0);
+}
 
 void expectSameShape(const KernelCall& c, const Shape& got, const Shape& want, const char* what) {
   if (got != want)
@@ -451,6 +457,57 @@ std::string dtypeMismatch(const KernelDef& def, const KernelCall& c, Device devi
   return e.empty() ? slots(c.outputs, "output", true) : e;
 }
 
+// The call's tensor counts against the kernel's; "" when they fit.
+std::string countMismatch(const KernelDef& def, const KernelCall& c) {
+  if (def.inputs >= 0 && int(c.inputs.size()) != def.inputs)
+    return "expects " + std::to_string(def.inputs) + " input(s), got " + std::to_string(c.inputs.size());
+  if (def.outputs >= 0 && int(c.outputs.size()) != def.outputs)
+    return "expects " + std::to_string(def.outputs) + " output(s), got " + std::to_string(c.outputs.size());
+  return "";
+}
+
+// validate(kernel, inputShapes, outputShapes, attrs?, device = 'cpu') → undefined, or throws what
+// run() would throw for float32 tensors of these shapes: the tensor counts, then the kernel's own
+// validator. It touches no memory. Messages are the validator's ("conv2d: …"), without run()'s
+// "ifa_native.run: " prefix. Backends outside the addon (WebGPU) call it before they encode a
+// dispatch, so every backend checks a call with the one validator and says the same thing.
+Napi::Value Validate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "validate", 3, 5);
+  if (!info[0].IsString()) typeError(env, "validate", "kernel name must be a string");
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  Device device = deviceArg(env, "validate", info.Length() > 4 ? info[4] : env.Undefined());
+  const KernelDef* def = (device == Device::Cuda ? KernelRegistry::cuda() : KernelRegistry::cpu()).find(name);
+  if (!def) rangeError(env, "validate", "unknown kernel '" + name.substr(0, 64) + "' on " + deviceName(device));
+  const std::string fn = "validate(" + name + ")";
+  KernelCall call;
+  call.name = name;
+  auto shapes = [&](const Napi::Value& v, const std::string& what) {
+    if (!v.IsArray()) typeError(env, fn, what + " must be an array of shapes");
+    auto arr = v.As<Napi::Array>();
+    if (arr.Length() > 1024) rangeError(env, fn, what + " has " + std::to_string(arr.Length()) + " entries; at most 1024");
+    std::vector<TensorView> out;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      TensorView t;
+      t.shape = shapeArg(env, fn, arr.Get(i), what + "[" + std::to_string(i) + "] shape");
+      out.push_back(std::move(t));
+    }
+    return out;
+  };
+  call.inputs = shapes(info[1], "inputs");
+  call.outputs = shapes(info[2], "outputs");
+  call.attrs = attrsArg(env, fn, info.Length() > 3 ? info[3] : env.Undefined());
+  const std::string counts = countMismatch(*def, call);
+  if (!counts.empty()) throw Napi::TypeError::New(env, name + ": " + counts);
+  try {
+    def->validate(call);
+  } catch (const ArgError& e) {
+    if (e.isType) throw Napi::TypeError::New(env, e.what());
+    throw Napi::RangeError::New(env, e.what());
+  }
+  return env.Undefined();
+}
+
 // run(kernel, inputs, outputs, attrs?)
 Napi::Value Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -486,10 +543,8 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   const KernelDef* def = (device == Device::Cuda ? KernelRegistry::cuda() : KernelRegistry::cpu()).find(name);
   if (!def) rangeError(env, "run", "kernel '" + name + "' has no " + deviceName(device) + " implementation");
   call->attrs = attrsArg(env, fn, info.Length() > 3 ? info[3] : env.Undefined());
-  if (def->inputs >= 0 && int(call->inputs.size()) != def->inputs)
-    typeError(env, fn, "expects " + std::to_string(def->inputs) + " input(s), got " + std::to_string(call->inputs.size()));
-  if (def->outputs >= 0 && int(call->outputs.size()) != def->outputs)
-    typeError(env, fn, "expects " + std::to_string(def->outputs) + " output(s), got " + std::to_string(call->outputs.size()));
+  std::string counts = countMismatch(*def, *call);
+  if (!counts.empty()) typeError(env, fn, counts);
   for (size_t i = 0; i < call->outputs.size(); i++) {
     for (auto& in : call->inputs)
       if (in.buffer == call->outputs[i].buffer) rangeError(env, fn, "output " + std::to_string(i) + " is also an input; kernels do not run in place");
@@ -645,6 +700,29 @@ Napi::Value KernelDtypes(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// kernelContracts(device = 'cpu') → { [kernel]: {inputs, outputs, inputRoles, outputRoles, inPlace,
+// anyDtype} } as registered (counts −1 for any number; roles as in KernelDef), so a test can hold the
+// TypeScript kernel table (src/backends/kernels.ts) to the registry.
+Napi::Value KernelContracts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "kernelContracts", 0, 1);
+  Device d = deviceArg(env, "kernelContracts", info.Length() ? info[0] : env.Undefined());
+  const KernelRegistry& reg = d == Device::Cuda ? KernelRegistry::cuda() : KernelRegistry::cpu();
+  Napi::Object out = Napi::Object::New(env);
+  for (const std::string& name : reg.names()) {
+    const KernelDef* def = reg.find(name);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("inputs", def->inputs);
+    o.Set("outputs", def->outputs);
+    o.Set("inputRoles", def->inputRoles);
+    o.Set("outputRoles", def->outputRoles);
+    o.Set("inPlace", def->updatesOutputs);
+    o.Set("anyDtype", def->anyDtype);
+    out.Set(name, o);
+  }
+  return out;
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   expectArgs(info, "info", 0, 0);
@@ -680,7 +758,9 @@ void Cleanup(void*) {
 
 }  // namespace
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
+// The kernels, registered once per process (Init runs again in each worker thread that loads the
+// addon; the registries are process-wide).
+void registerKernels() {
   auto& reg = KernelRegistry::cpu();
   registerElementwiseKernels(reg);
   registerReduceKernels(reg);
@@ -695,6 +775,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #ifdef IFA_WITH_CUDA
   registerCudaKernels(KernelRegistry::cuda(), reg);
 #endif
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  static std::once_flag registered;
+  std::call_once(registered, registerKernels);
   state = new AddonState();
   state->tsfn = ReadTsfn::New(env, "ifa_native.read", 0, 1);
   state->tsfn.Unref(env);
@@ -705,6 +790,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("read", Napi::Function::New(env, Read, "read"));
   exports.Set("sync", Napi::Function::New(env, Sync, "sync"));
   exports.Set("run", Napi::Function::New(env, Run, "run"));
+  exports.Set("validate", Napi::Function::New(env, Validate, "validate"));
+  exports.Set("kernelContracts", Napi::Function::New(env, KernelContracts, "kernelContracts"));
   exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache, "emptyCache"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));

@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -63,7 +64,11 @@ class KernelRegistry {
  public:
   static KernelRegistry& cpu();
   static KernelRegistry& cuda();  // empty in a build without CUDA
-  KernelDef& add(const std::string& name, KernelDef def) { return defs_[name] = std::move(def); }
+  // A second registration of a name is a programming error (two kernels would race for one name).
+  KernelDef& add(const std::string& name, KernelDef def) {
+    if (defs_.count(name)) throw std::logic_error("kernel '" + name + "' is registered twice");
+    return defs_[name] = std::move(def);
+  }
   const KernelDef* find(const std::string& name) const {
     auto it = defs_.find(name);
     return it == defs_.end() ? nullptr : &it->second;
@@ -81,6 +86,9 @@ class KernelRegistry {
 // Helpers for validators.
 [[noreturn]] void argFail(const KernelCall& c, const std::string& msg);
 void expectSameShape(const KernelCall& c, const Shape& got, const Shape& want, const char* what);
+// A required numeric attribute: fails "attrs.<name> is required" when absent. Kernels hold no
+// attribute defaults; the op in src/ops sets every attribute (src/backends/kernels.ts lists them).
+double requiredAttr(const KernelCall& c, const char* name);
 // numpy broadcasting of a and b; fails naming the kernel when incompatible.
 Shape broadcastShapes(const KernelCall& c, const Shape& a, const Shape& b);
 

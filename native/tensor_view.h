@@ -48,6 +48,13 @@ struct Attrs {
     return it == numbers.end() ? fallback : it->second;
   }
   bool flag(const std::string& k) const { return number(k, 0) != 0; }
+  bool has(const std::string& k) const { return numbers.count(k) != 0; }
+  // A required attribute in a kernel body, after its validator has checked that it is present.
+  double at(const std::string& k) const {
+    auto it = numbers.find(k);
+    if (it == numbers.end()) throw std::logic_error("attrs." + k + " read but not validated as present");
+    return it->second;
+  }
   const std::vector<int64_t>* list(const std::string& k) const {
     auto it = lists.find(k);
     return it == lists.end() ? nullptr : &it->second;

@@ -28,6 +28,15 @@ export interface NativeInfo {
 export type NativeTensorArg = [number, number[]];
 
 export type NativeDevice = 'cpu' | 'cuda';
+
+export interface NativeKernelContract {
+  inputs: number;
+  outputs: number;
+  inputRoles: string;
+  outputRoles: string;
+  inPlace: boolean;
+  anyDtype: boolean;
+}
 export interface NativeDeviceMemory {
   buffers: number;
   bytes: number;
@@ -51,6 +60,14 @@ export interface NativeAddon {
   read(handle: number): Promise<Float32Array>;
   sync(device?: NativeDevice): Promise<void>;
   run(kernel: string, inputs: NativeTensorArg[], outputs: NativeTensorArg[], attrs?: object): void;
+  /**
+   * Throws what run() would throw for float32 tensors of these shapes (counts, then the kernel's
+   * validator), touching no memory; messages without run()'s "ifa_native.run: " prefix. For
+   * backends outside the addon (WebGPU), so every backend checks a call with the one validator.
+   */
+  validate(kernel: string, inputShapes: number[][], outputShapes: number[][], attrs?: object, device?: NativeDevice): void;
+  /** The registered contracts (tensor counts, −1 for any; slot roles; in place; any dtype). */
+  kernelContracts(device?: NativeDevice): Record<string, NativeKernelContract>;
   memory(): { cpu: NativeDeviceMemory & { handles: number }; cuda?: NativeDeviceMemory };
   emptyCache(): void;
   setThreads(n: number): void;

@@ -213,7 +213,7 @@ test('conv kernels reject mismatched shapes and attributes, naming the kernel an
       /conv2d: x \[2,9,9,3\] has 3 channels but w \[8,3,3,4\] expects 4/,
     );
     assert.throws(
-      () => addon.run('conv2d', [[X, [2, 9, 9, 3]], [W3, [8, 3, 3, 3]]], [[Ybad, [2, 8, 7, 8]]], {}),
+      () => addon.run('conv2d', [[X, [2, 9, 9, 3]], [W3, [8, 3, 3, 3]]], [[Ybad, [2, 8, 7, 8]]], { strideH: 1, strideW: 1, padH: 0, padW: 0 }),
       /conv2d: y shape \[2,8,7,8\] should be \[2,7,7,8\]/,
     );
     assert.throws(
@@ -221,11 +221,11 @@ test('conv kernels reject mismatched shapes and attributes, naming the kernel an
       /conv2d: attrs.strideH must be an integer/,
     );
     assert.throws(
-      () => addon.run('conv2d', [[X, [2, 9, 9, 3]], [W3, [8, 3, 3, 3]]], [[Y, [2, 7, 7, 8]]], { padW: -1 }),
+      () => addon.run('conv2d', [[X, [2, 9, 9, 3]], [W3, [8, 3, 3, 3]]], [[Y, [2, 7, 7, 8]]], { strideH: 1, strideW: 1, padH: 0, padW: -1 }),
       /conv2d: attrs.padW/,
     );
     assert.throws(
-      () => addon.run('conv2dBackwardInput', [[Ybad, [2, 8, 7, 8]], [W3, [8, 3, 3, 3]]], [[X, [2, 9, 9, 3]]], {}),
+      () => addon.run('conv2dBackwardInput', [[Ybad, [2, 8, 7, 8]], [W3, [8, 3, 3, 3]]], [[X, [2, 9, 9, 3]]], { strideH: 1, strideW: 1, padH: 0, padW: 0 }),
       /conv2dBackwardInput: dy shape \[2,8,7,8\] should be \[2,7,7,8\]/,
     );
     assert.throws(

@@ -240,7 +240,7 @@ test('ifaLossWithGrad (CPU) equals ifaLossWithGradReference, and ifaLoss + ifaLo
       for (const h of [Q, P, D, ...outs.flat()]) addon.free(h);
     }
   }
-  assert.throws(() => addon.run('ifaLossWithGrad', [[addon.alloc(2), [1, 2]], [addon.alloc(2), [1, 2]]], [[addon.alloc(1), [1]]], {}), /ifaLossWithGrad: expects 2 or 3 outputs \(loss, dq\[, dp\]\), got 1/);
+  assert.throws(() => addon.run('ifaLossWithGrad', [[addon.alloc(2), [1, 2]], [addon.alloc(2), [1, 2]]], [[addon.alloc(1), [1]]], { target: 1, eps: 1e-6 }), /ifaLossWithGrad: expects 2 or 3 outputs \(loss, dq\[, dp\]\), got 1/);
 });
 
 test('combineLosses: each IFA term computes its gradients in its forward pass, contrastive weight or not', async () => {

@@ -89,7 +89,7 @@ void expectVector(const KernelCall& c, const TensorView& t, int64_t C, const cha
 }
 
 double epsAttr(const KernelCall& c) {
-  double eps = c.attrs.number("eps", 1e-5);
+  double eps = requiredAttr(c, "eps");
   if (!std::isfinite(eps) || eps < 0) argFail(c, "attrs.eps must be a finite number >= 0, got " + std::to_string(eps));
   return eps;
 }
@@ -472,9 +472,9 @@ void validateUpdateStats(const KernelCall& c) {
   expectVector(c, c.outputs[0], C, "runningMean");
   expectVector(c, c.outputs[1], C, "runningVar");
   epsAttr(c);
-  double m = c.attrs.number("momentum", 0.1);
+  double m = requiredAttr(c, "momentum");
   if (!(m >= 0 && m <= 1)) argFail(c, "attrs.momentum must be in [0, 1], got " + std::to_string(m));
-  double n = c.attrs.number("count", NAN);
+  double n = requiredAttr(c, "count");
   if (!std::isfinite(n) || std::floor(n) != n || n < 2)
     argFail(c, "attrs.count (values per channel) must be an integer >= 2 for the unbiased variance, got " + std::to_string(n));
 }
@@ -484,7 +484,7 @@ void runUpdateStats(const KernelCall& c) {
   const float* invStd = c.inputs[1].data;
   float* rm = c.outputs[0].data;
   float* rv = c.outputs[1].data;
-  const double eps = epsAttr(c), m = c.attrs.number("momentum", 0.1), n = c.attrs.number("count", 2);
+  const double eps = epsAttr(c), m = c.attrs.at("momentum"), n = c.attrs.at("count");
   const int64_t C = c.inputs[0].numel();
   for (int64_t k = 0; k < C; k++) {
     double is = invStd[k];

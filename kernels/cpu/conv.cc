@@ -43,8 +43,8 @@ struct Geom {
   double flops() const { return 2.0 * double(n) * double(ho) * double(wo) * double(co) * double(kdim()); }
 };
 
-int64_t intAttr(const KernelCall& c, const char* name, int64_t fallback, int64_t lo, int64_t hi) {
-  double v = c.attrs.number(name, double(fallback));
+int64_t intAttr(const KernelCall& c, const char* name, int64_t lo, int64_t hi) {
+  double v = requiredAttr(c, name);
   if (!std::isfinite(v) || std::floor(v) != v || v < double(lo) || v > double(hi))
     argFail(c, std::string("attrs.") + name + " must be an integer in [" + std::to_string(lo) + ", " +
                    std::to_string(hi) + "], got " + std::to_string(v));
@@ -70,10 +70,10 @@ Geom geometry(const KernelCall& c, const Shape& xs, const char* xName, const Sha
     argFail(c, std::string(xName) + " " + shapeString(xs) + " has " + std::to_string(g.ci) + " channels but " + wName +
                    " " + shapeString(ws) + " expects " + std::to_string(ws[3]));
   if (g.kh < 1 || g.kw < 1) argFail(c, std::string(wName) + " " + shapeString(ws) + " has an empty kernel");
-  g.sh = intAttr(c, "strideH", 1, 1, 1 << 20);
-  g.sw = intAttr(c, "strideW", 1, 1, 1 << 20);
-  g.ph = intAttr(c, "padH", 0, 0, 1 << 20);
-  g.pw = intAttr(c, "padW", 0, 0, 1 << 20);
+  g.sh = intAttr(c, "strideH", 1, 1 << 20);
+  g.sw = intAttr(c, "strideW", 1, 1 << 20);
+  g.ph = intAttr(c, "padH", 0, 1 << 20);
+  g.pw = intAttr(c, "padW", 0, 1 << 20);
   if (g.h + 2 * g.ph < g.kh || g.w + 2 * g.pw < g.kw)
     argFail(c, "the " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " kernel of " + wName + " " + shapeString(ws) +
                    " does not fit " + xName + " " + shapeString(xs) + " with padding " + std::to_string(g.ph) + "," +

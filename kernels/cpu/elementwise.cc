@@ -110,7 +110,7 @@ void validateCopyRows(const KernelCall& c) {
   if (ss.empty() || ds.size() != ss.size()) argFail(c, "src " + shapeString(ss) + " and dst " + shapeString(ds) + " must have the same rank ≥ 1");
   for (size_t i = 1; i < ss.size(); i++)
     if (ss[i] != ds[i]) argFail(c, "src " + shapeString(ss) + " and dst " + shapeString(ds) + " differ beyond axis 0");
-  double start = c.attrs.number("start", 0);
+  double start = requiredAttr(c, "start");
   if (start < 0 || start != double(int64_t(start)) || int64_t(start) + ss[0] > ds[0])
     argFail(c, "rows [" + std::to_string(int64_t(start)) + ", " + std::to_string(int64_t(start) + ss[0]) + ") do not fit in dst " + shapeString(ds));
 }
@@ -118,7 +118,7 @@ void validateCopyRows(const KernelCall& c) {
 void runCopyRows(const KernelCall& c) {
   const Shape& ss = c.inputs[0].shape;
   int64_t row = ss[0] ? c.inputs[0].numel() / ss[0] : 0;
-  int64_t start = int64_t(c.attrs.number("start", 0));
+  int64_t start = int64_t(c.attrs.at("start"));
   std::memcpy(c.outputs[0].data + start * row, c.inputs[0].data, size_t(c.inputs[0].numel()) * sizeof(float));
 }
 
@@ -166,8 +166,8 @@ void registerElementwiseKernels(KernelRegistry& r) {
                              for (int64_t i = lo; i < hi; i++) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
                            });
                          }}));
-  halfByConversion(r.add("fill", {0, 1, [](const KernelCall&) {}, [](const KernelCall& c) {
-                   float v = float(c.attrs.number("value", 0.0));
+  halfByConversion(r.add("fill", {0, 1, [](const KernelCall& c) { requiredAttr(c, "value"); }, [](const KernelCall& c) {
+                   float v = float(c.attrs.at("value"));
                    float* y = c.outputs[0].data;
                    parallelFor(0, c.outputs[0].numel(), kGrain, [&](int64_t lo, int64_t hi) {
                      std::fill(y + lo, y + hi, v);

@@ -17,7 +17,7 @@ namespace {
 constexpr int64_t kCopyGrain = 1 << 15;  // floats per parallel chunk
 
 int64_t integerAttr(const KernelCall& c, const char* name, int64_t lo, int64_t hi) {
-  double v = c.attrs.number(name, NAN);
+  double v = requiredAttr(c, name);
   if (!std::isfinite(v) || std::floor(v) != v || v < double(lo) || v > double(hi))
     argFail(c, std::string("attrs.") + name + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
                    "], got " + std::to_string(v));
@@ -72,7 +72,7 @@ void validateConcat(const KernelCall& c) {
 
 void runConcat(const KernelCall& c) {
   const Shape& ys = c.outputs[0].shape;
-  const size_t axis = size_t(c.attrs.number("axis", 0));
+  const size_t axis = size_t(c.attrs.at("axis"));
   const int64_t outer = prod(ys, 0, axis), inner = prod(ys, axis + 1, ys.size());
   const int64_t rowOut = ys[axis] * inner;
   int64_t off = 0;
@@ -100,8 +100,8 @@ void validateSlice(const KernelCall& c, const Shape& big, const Shape& small, co
 
 void runSlice(const KernelCall& c) {
   const Shape& xs = c.inputs[0].shape;
-  const size_t axis = size_t(c.attrs.number("axis", 0));
-  const int64_t start = int64_t(c.attrs.number("start", 0));
+  const size_t axis = size_t(c.attrs.at("axis"));
+  const int64_t start = int64_t(c.attrs.at("start"));
   const int64_t outer = prod(xs, 0, axis), inner = prod(xs, axis + 1, xs.size());
   const int64_t len = c.outputs[0].shape[axis] * inner;
   copyRows(c.inputs[0].data + start * inner, xs[axis] * inner, c.outputs[0].data, len, outer, len);
@@ -109,8 +109,8 @@ void runSlice(const KernelCall& c) {
 
 void runSliceBackward(const KernelCall& c) {
   const Shape& xs = c.outputs[0].shape;
-  const size_t axis = size_t(c.attrs.number("axis", 0));
-  const int64_t start = int64_t(c.attrs.number("start", 0));
+  const size_t axis = size_t(c.attrs.at("axis"));
+  const int64_t start = int64_t(c.attrs.at("start"));
   const int64_t outer = prod(xs, 0, axis), inner = prod(xs, axis + 1, xs.size());
   const int64_t rowX = xs[axis] * inner, len = c.inputs[0].shape[axis] * inner, head = start * inner;
   const int64_t tail = rowX - head - len;

@@ -87,8 +87,10 @@ IFA_INLINE void exp8(const F8& x, F8& y) {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// A finite number >= lo: required when fallback is NaN (kernels keep no defaults), else optional
+// with a neutral fallback (gradScale 1).
 double finiteAttr(const KernelCall& c, const char* name, double fallback, double lo) {
-  double v = c.attrs.number(name, fallback);
+  double v = std::isnan(fallback) ? requiredAttr(c, name) : c.attrs.number(name, fallback);
   if (!std::isfinite(v) || v < lo)
     argFail(c, std::string("attrs.") + name + " must be a finite number" + (lo > -1e300 ? " >= " + std::to_string(lo) : "") +
                    ", got " + std::to_string(v));
@@ -291,7 +293,7 @@ void runSoftmaxCEBackward(const KernelCall& c) {
 struct IfaAttrs {
   double target, eps;
 };
-IfaAttrs ifaAttrs(const KernelCall& c) { return {finiteAttr(c, "target", 1.0, -1e308), finiteAttr(c, "eps", 1e-6, 0)}; }
+IfaAttrs ifaAttrs(const KernelCall& c) { return {finiteAttr(c, "target", kNaN, -1e308), finiteAttr(c, "eps", kNaN, 0)}; }
 
 void validateIfaPair(const KernelCall& c, const TensorView& q, const TensorView& p) {
   if (q.shape.empty() || q.shape.back() < 1) argFail(c, "q must be [..., C] with C >= 1, got " + shapeString(q.shape));
@@ -433,7 +435,7 @@ void runIfaWithGradReference(const KernelCall& c) {
 
 void validateL2(const KernelCall& c, const TensorView& x) {
   if (x.shape.empty() || x.shape.back() < 1) argFail(c, "x must be [..., D] with D >= 1, got " + shapeString(x.shape));
-  finiteAttr(c, "eps", 1e-12, 0);
+  finiteAttr(c, "eps", kNaN, 0);
 }
 
 IFA_INLINE void l2RowsBody(const float* __restrict x, float* __restrict y, int64_t D, int64_t lo, int64_t hi, double eps) {
@@ -467,7 +469,7 @@ IFA_DISPATCH(l2BackwardRows, (const float* dy, const float* x, float* dx, int64_
 
 void runL2(const KernelCall& c) {
   const TensorView& xv = c.inputs[0];
-  const double eps = finiteAttr(c, "eps", 1e-12, 0);
+  const double eps = finiteAttr(c, "eps", kNaN, 0);
   const int64_t D = xv.shape.back(), rows = xv.numel() / D;
   parallelFor(0, rows, std::max<int64_t>(1, 16384 / D),
               [&](int64_t lo, int64_t hi) { l2Rows(xv.data, c.outputs[0].data, D, lo, hi, eps); });
@@ -475,7 +477,7 @@ void runL2(const KernelCall& c) {
 
 void runL2Backward(const KernelCall& c) {
   const TensorView& xv = c.inputs[1];
-  const double eps = finiteAttr(c, "eps", 1e-12, 0);
+  const double eps = finiteAttr(c, "eps", kNaN, 0);
   const int64_t D = xv.shape.back(), rows = xv.numel() / D;
   parallelFor(0, rows, std::max<int64_t>(1, 8192 / D),
               [&](int64_t lo, int64_t hi) { l2BackwardRows(c.inputs[0].data, xv.data, c.outputs[0].data, D, lo, hi, eps); });

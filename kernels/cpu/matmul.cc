@@ -80,7 +80,7 @@ GemmCall gemmCallOf(const KernelCall& c) {
   g.ta = c.attrs.flag("transposeA");
   g.tb = c.attrs.flag("transposeB");
   auto dim = [&](const char* name) {
-    double v = c.attrs.number(name, -1);
+    double v = requiredAttr(c, name);
     if (!(v >= 0) || v != double(int64_t(v))) argFail(c, std::string("attrs.") + name + " must be a non-negative integer");
     return int64_t(v);
   };

@@ -30,8 +30,8 @@ std::vector<Piece> piecesOf(const std::vector<TensorView>& ts) {
   return out;
 }
 
-double finiteAttr(const KernelCall& c, const char* name, double fallback) {
-  double v = c.attrs.number(name, fallback);
+double finiteAttr(const KernelCall& c, const char* name) {
+  double v = requiredAttr(c, name);
   if (!std::isfinite(v)) argFail(c, std::string("attrs.") + name + " must be a finite number, got " + std::to_string(v));
   return v;
 }
@@ -45,10 +45,9 @@ void expectPairedShapes(const KernelCall& c, size_t k, size_t firstOut, const ch
 
 void validateSgd(const KernelCall& c) {
   const size_t k = c.inputs.size();
-  double lr = c.attrs.number("lr", NAN);
-  if (!std::isfinite(lr)) argFail(c, "attrs.lr must be a finite number, got " + std::to_string(lr));
-  double momentum = finiteAttr(c, "momentum", 0), dampening = finiteAttr(c, "dampening", 0);
-  finiteAttr(c, "weightDecay", 0);
+  finiteAttr(c, "lr");
+  double momentum = finiteAttr(c, "momentum"), dampening = finiteAttr(c, "dampening");
+  finiteAttr(c, "weightDecay");
   if (momentum < 0) argFail(c, "attrs.momentum must be >= 0, got " + std::to_string(momentum));
   if (c.attrs.flag("nesterov") && (momentum <= 0 || dampening != 0))
     argFail(c, "nesterov momentum requires momentum > 0 and dampening = 0");
@@ -78,8 +77,8 @@ void sgdPiece(const float* __restrict g, float* __restrict p, float* __restrict 
 
 void runSgd(const KernelCall& c) {
   const size_t k = c.inputs.size();
-  const float lr = float(-c.attrs.number("lr", 0)), wd = float(c.attrs.number("weightDecay", 0));
-  const float mom = float(c.attrs.number("momentum", 0)), keep = float(1.0 - c.attrs.number("dampening", 0));
+  const float lr = float(-c.attrs.at("lr")), wd = float(c.attrs.at("weightDecay"));
+  const float mom = float(c.attrs.at("momentum")), keep = float(1.0 - c.attrs.at("dampening"));
   const bool useMomentum = mom != 0.f, nesterov = c.attrs.flag("nesterov"), first = c.attrs.flag("firstStep");
   auto pieces = piecesOf(c.inputs);
   parallelFor(0, int64_t(pieces.size()), 1, [&](int64_t lo, int64_t hi) {
@@ -102,13 +101,13 @@ void runSgd(const KernelCall& c) {
 void validateEma(const KernelCall& c) {
   if (c.outputs.size() != c.inputs.size())
     argFail(c, "takes " + std::to_string(c.inputs.size()) + " source(s) but " + std::to_string(c.outputs.size()) + " target(s)");
-  double m = c.attrs.number("m", NAN);
+  double m = requiredAttr(c, "m");
   if (!(m >= 0 && m <= 1)) argFail(c, "attrs.m must be in [0, 1], got " + std::to_string(m));
   expectPairedShapes(c, c.inputs.size(), 0, "source", "target");
 }
 
 void runEma(const KernelCall& c) {
-  const float m = float(c.attrs.number("m", 1)), rest = float(1.0 - c.attrs.number("m", 1));
+  const float m = float(c.attrs.at("m")), rest = float(1.0 - c.attrs.at("m"));
   auto pieces = piecesOf(c.inputs);
   parallelFor(0, int64_t(pieces.size()), 1, [&](int64_t lo, int64_t hi) {
     for (int64_t j = lo; j < hi; j++) {

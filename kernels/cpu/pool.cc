@@ -25,7 +25,7 @@ struct PoolGeom {
 };
 
 int64_t intAttr(const KernelCall& c, const char* name, int64_t lo, int64_t hi) {
-  double v = c.attrs.number(name, NAN);
+  double v = requiredAttr(c, name);
   if (!std::isfinite(v) || std::floor(v) != v || v < double(lo) || v > double(hi))
     argFail(c, std::string("attrs.") + name + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
                    "], got " + std::to_string(v));

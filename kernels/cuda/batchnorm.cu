@@ -304,7 +304,7 @@ void train(const KernelCall& c) {
   const TensorView& xv = c.inputs[0];
   const T* x = xv.as<T>();
   const int64_t C = xv.shape.back(), M = xv.numel() / C, n = xv.numel();
-  const double eps = c.attrs.number("eps", 1e-5);
+  const double eps = c.attrs.at("eps");
   float *mean = c.outputs[1].data, *invStd = c.outputs[2].data;
   const Slicing s = slicingFor(M, C);
   Scratch s1(size_t(s.slices * C) * sizeof(double)), s2(size_t(s.slices * C) * sizeof(double)), coef(size_t(3 * C) * sizeof(float));
@@ -329,7 +329,7 @@ void eval(const KernelCall& c) {
   const TensorView& xv = c.inputs[0];
   const int64_t C = xv.shape.back(), n = xv.numel();
   if (C == 0 || n == 0) return;
-  Affine f{c.inputs[1].data, c.inputs[2].data, c.inputs[3].data, nullptr, c.inputs[4].data, float(c.attrs.number("eps", 1e-5))};
+  Affine f{c.inputs[1].data, c.inputs[2].data, c.inputs[3].data, nullptr, c.inputs[4].data, float(c.attrs.at("eps"))};
   Scratch coef(size_t(3 * C) * sizeof(float));
   evalCoefKernel<<<blocksFor(C, 128), 128, 0, stream()>>>(coef.as<float>(), C, f);
   checkLaunch(c, "evalCoefKernel");
@@ -351,7 +351,7 @@ void backward(const KernelCall& c) {
   const int64_t C = xv.shape.back(), n = xv.numel(), M = C ? n / C : 0;
   T* dx = c.outputs[0].as<T>();
   float *dgamma = c.outputs[1].data, *dbeta = c.outputs[2].data;
-  Affine f = Eval ? Affine{c.inputs[2].data, c.inputs[3].data, c.inputs[4].data, nullptr, c.inputs[5].data, float(c.attrs.number("eps", 1e-5))}
+  Affine f = Eval ? Affine{c.inputs[2].data, c.inputs[3].data, c.inputs[4].data, nullptr, c.inputs[5].data, float(c.attrs.at("eps"))}
                   : Affine{c.inputs[2].data, c.inputs[3].data, c.inputs[4].data, c.inputs[5].data, nullptr, 0.f};
   const bool relu = c.attrs.flag("relu");
   if (C == 0) return;
@@ -389,7 +389,7 @@ void launchUpdateStats(const KernelCall& c) {
   const int64_t C = c.inputs[0].numel();
   if (C == 0) return;
   updateStatsKernel<<<blocksFor(C, 128), 128, 0, stream()>>>(c.inputs[0].data, c.inputs[1].data, c.outputs[0].data, c.outputs[1].data, C,
-                                                             c.attrs.number("momentum", 0.1), c.attrs.number("eps", 1e-5), c.attrs.number("count", 2));
+                                                             c.attrs.at("momentum"), c.attrs.at("eps"), c.attrs.at("count"));
   checkLaunch(c, "updateStatsKernel");
 }
 

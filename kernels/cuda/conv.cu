@@ -138,10 +138,10 @@ Geom geomOf(const KernelCall& c, const Shape& xs, const Shape& ws, const Shape& 
   g.kw = ws[2];
   g.ho = ys[1];
   g.wo = ys[2];
-  g.sh = int64_t(c.attrs.number("strideH", 1));
-  g.sw = int64_t(c.attrs.number("strideW", 1));
-  g.ph = int64_t(c.attrs.number("padH", 0));
-  g.pw = int64_t(c.attrs.number("padW", 0));
+  g.sh = int64_t(c.attrs.at("strideH"));
+  g.sw = int64_t(c.attrs.at("strideW"));
+  g.ph = int64_t(c.attrs.at("padH"));
+  g.pw = int64_t(c.attrs.at("padW"));
   return g;
 }
 

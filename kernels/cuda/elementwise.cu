@@ -184,7 +184,7 @@ void launchFill(const KernelCall& c) {
   withElementType(c.outputs[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     // The value is rounded once, on the host's side of the launch (as the CPU reference rounds it).
-    fillKernel<T><<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.outputs[0].as<T>(), n, fromFloat<T>(float(c.attrs.number("value", 0.0))));
+    fillKernel<T><<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.outputs[0].as<T>(), n, fromFloat<T>(float(c.attrs.at("value"))));
     checkLaunch(c, "fillKernel");
   });
 }
@@ -206,7 +206,7 @@ void launchGatherRows(const KernelCall& c) {
 void launchCopyRows(const KernelCall& c) {
   const Shape& ss = c.inputs[0].shape;
   const int64_t row = ss[0] ? c.inputs[0].numel() / ss[0] : 0;
-  const int64_t start = int64_t(c.attrs.number("start", 0));
+  const int64_t start = int64_t(c.attrs.at("start"));
   const int64_t n = c.inputs[0].numel();
   if (n == 0) return;
   const size_t size = dtypeSize(c.inputs[0].dtype);

@@ -40,7 +40,7 @@ char* at(const TensorView& t, int64_t elements) { return t.as<char>() + elements
 
 void launchConcat(const KernelCall& c) {
   const Shape& ys = c.outputs[0].shape;
-  const size_t axis = size_t(c.attrs.number("axis", 0));
+  const size_t axis = size_t(c.attrs.at("axis"));
   const int64_t outer = prod(ys, 0, axis), inner = prod(ys, axis + 1, ys.size());
   const int64_t rowOut = ys[axis] * inner;
   int64_t off = 0;
@@ -53,8 +53,8 @@ void launchConcat(const KernelCall& c) {
 
 void launchSlice(const KernelCall& c) {
   const Shape& xs = c.inputs[0].shape;
-  const size_t axis = size_t(c.attrs.number("axis", 0));
-  const int64_t start = int64_t(c.attrs.number("start", 0));
+  const size_t axis = size_t(c.attrs.at("axis"));
+  const int64_t start = int64_t(c.attrs.at("start"));
   const int64_t outer = prod(xs, 0, axis), inner = prod(xs, axis + 1, xs.size());
   const int64_t len = c.outputs[0].shape[axis] * inner;
   stridedCopy(c, c.inputs[0].dtype, at(c.inputs[0], start * inner), xs[axis] * inner, c.outputs[0].ptr, len, outer, len);
@@ -62,8 +62,8 @@ void launchSlice(const KernelCall& c) {
 
 void launchSliceBackward(const KernelCall& c) {
   const Shape& xs = c.outputs[0].shape;
-  const size_t axis = size_t(c.attrs.number("axis", 0));
-  const int64_t start = int64_t(c.attrs.number("start", 0));
+  const size_t axis = size_t(c.attrs.at("axis"));
+  const int64_t start = int64_t(c.attrs.at("start"));
   const int64_t outer = prod(xs, 0, axis), inner = prod(xs, axis + 1, xs.size());
   const int64_t rowX = xs[axis] * inner, len = c.inputs[0].shape[axis] * inner;
   zeroBytes(c.outputs[0].ptr, size_t(c.outputs[0].numel()) * dtypeSize(c.outputs[0].dtype), "sliceBackward");

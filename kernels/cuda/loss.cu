@@ -327,7 +327,7 @@ unsigned warpBlocks(int64_t rows) { return blocksFor(rows, kWarpsPerBlock, 4096)
 void launchIfa(const KernelCall& c) {
   const TensorView& qv = c.inputs[0];
   const int64_t C = qv.shape.back(), M = C ? qv.numel() / C : 0;
-  const double target = c.attrs.number("target", 1.0), eps = c.attrs.number("eps", 1e-6);
+  const double target = c.attrs.at("target"), eps = c.attrs.at("eps");
   float* out = c.outputs[0].data;
   if (M == 0) {  // the mean of nothing: NaN, as on the CPU
     meanFinishKernel<<<1, kFinishThreads, 0, stream()>>>(nullptr, 0, out, 0);
@@ -353,7 +353,7 @@ void launchIfaBackward(const KernelCall& c) {
   const TensorView& qv = c.inputs[1];
   const int64_t C = qv.shape.back(), M = C ? qv.numel() / C : 0;
   if (M == 0) return;
-  const double target = c.attrs.number("target", 1.0), eps = c.attrs.number("eps", 1e-6);
+  const double target = c.attrs.at("target"), eps = c.attrs.at("eps");
   const unsigned blocks = warpBlocks(M), threads = 32 * kWarpsPerBlock;
   if (qv.dtype != DType::Float32) {
     withElementType(qv.dtype, [&](auto tag) {
@@ -380,7 +380,7 @@ void launchIfaBackward(const KernelCall& c) {
 void launchIfaWithGrad(const KernelCall& c) {
   const TensorView& qv = c.inputs[0];
   const int64_t C = qv.shape.back(), M = C ? qv.numel() / C : 0;
-  const double target = c.attrs.number("target", 1.0), eps = c.attrs.number("eps", 1e-6);
+  const double target = c.attrs.at("target"), eps = c.attrs.at("eps");
   const double g = c.attrs.number("gradScale", 1.0) / double(M > 0 ? M : 1);
   float* out = c.outputs[0].data;
   if (M == 0) {  // nothing to differentiate; the loss is NaN, as on the CPU
@@ -439,7 +439,7 @@ void launchL2(const KernelCall& c) {
   if (rows == 0) return;
   withElementType(xv.dtype, [&](auto tag) {
     using T = decltype(tag);
-    l2NormalizeKernel<T><<<warpBlocks(rows), 32 * kWarpsPerBlock, 0, stream()>>>(xv.as<T>(), c.outputs[0].as<T>(), rows, D, c.attrs.number("eps", 1e-12));
+    l2NormalizeKernel<T><<<warpBlocks(rows), 32 * kWarpsPerBlock, 0, stream()>>>(xv.as<T>(), c.outputs[0].as<T>(), rows, D, c.attrs.at("eps"));
     checkLaunch(c, "l2NormalizeKernel");
   });
 }
@@ -451,7 +451,7 @@ void launchL2Backward(const KernelCall& c) {
   withElementType(xv.dtype, [&](auto tag) {
     using T = decltype(tag);
     l2NormalizeBackwardKernel<T><<<warpBlocks(rows), 32 * kWarpsPerBlock, 0, stream()>>>(c.inputs[0].as<T>(), xv.as<T>(), c.outputs[0].as<T>(), rows, D,
-                                                                                       c.attrs.number("eps", 1e-12));
+                                                                                       c.attrs.at("eps"));
     checkLaunch(c, "l2NormalizeBackwardKernel");
   });
 }

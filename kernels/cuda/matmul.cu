@@ -59,8 +59,8 @@ void launchMatmul(const KernelCall& c) {
 
 void launchSgemm(const KernelCall& c) {
   const Shape &a = c.inputs[0].shape, &b = c.inputs[1].shape, &o = c.outputs[0].shape;
-  gemm(c, c.attrs.flag("transposeA"), c.attrs.flag("transposeB"), int64_t(c.attrs.number("m", 0)), int64_t(c.attrs.number("n", 0)),
-       int64_t(c.attrs.number("k", 0)), float(c.attrs.number("alpha", 1)), c.inputs[0].data, a[1], c.inputs[1].data, b[1],
+  gemm(c, c.attrs.flag("transposeA"), c.attrs.flag("transposeB"), int64_t(c.attrs.at("m")), int64_t(c.attrs.at("n")),
+       int64_t(c.attrs.at("k")), float(c.attrs.number("alpha", 1)), c.inputs[0].data, a[1], c.inputs[1].data, b[1],
        float(c.attrs.number("beta", 0)), c.outputs[0].data, o[1]);
 }
 

@@ -55,10 +55,10 @@ __global__ void emaKernel(const EmaChunk* __restrict chunks, float m, float rest
 void launchSgd(const KernelCall& c) {
   const size_t k = c.inputs.size();
   SgdArgs a;
-  a.lr = float(-c.attrs.number("lr", 0));
-  a.wd = float(c.attrs.number("weightDecay", 0));
-  a.mom = float(c.attrs.number("momentum", 0));
-  a.keep = float(1.0 - c.attrs.number("dampening", 0));
+  a.lr = float(-c.attrs.at("lr"));
+  a.wd = float(c.attrs.at("weightDecay"));
+  a.mom = float(c.attrs.at("momentum"));
+  a.keep = float(1.0 - c.attrs.at("dampening"));
   a.useMomentum = a.mom != 0.f;
   a.nesterov = c.attrs.flag("nesterov");
   a.first = c.attrs.flag("firstStep");
@@ -77,7 +77,7 @@ void launchSgd(const KernelCall& c) {
 }
 
 void launchEma(const KernelCall& c) {
-  const double m = c.attrs.number("m", 1);
+  const double m = c.attrs.at("m");
   std::vector<EmaChunk> chunks;
   for (size_t t = 0; t < c.inputs.size(); t++) {
     const int64_t n = c.inputs[t].numel();

@@ -71,12 +71,12 @@ PoolGeom geomOf(const KernelCall& c, const Shape& xs, const Shape& ys) {
   g.c = xs[3];
   g.ho = ys[1];
   g.wo = ys[2];
-  g.kh = int64_t(c.attrs.number("kernelH", 1));
-  g.kw = int64_t(c.attrs.number("kernelW", 1));
-  g.sh = int64_t(c.attrs.number("strideH", 1));
-  g.sw = int64_t(c.attrs.number("strideW", 1));
-  g.ph = int64_t(c.attrs.number("padH", 0));
-  g.pw = int64_t(c.attrs.number("padW", 0));
+  g.kh = int64_t(c.attrs.at("kernelH"));
+  g.kw = int64_t(c.attrs.at("kernelW"));
+  g.sh = int64_t(c.attrs.at("strideH"));
+  g.sw = int64_t(c.attrs.at("strideW"));
+  g.ph = int64_t(c.attrs.at("padH"));
+  g.pw = int64_t(c.attrs.at("padW"));
   return g;
 }
 
