@@ -1,8 +1,9 @@
 // WebGPU kernels that the op-level conformance suite does not reach (in-place and multi-tensor
 // kernels: copyRows, sgd, ema, batchNormUpdateStats), larger shapes than its cases (multi-tile
-// convolutions, multi-block batch-norm reductions), and argument validation: every bad call must
-// throw the same error class and message as the CPU backend (minus the addon's "ifa_native.run: "
-// prefix). Skipped, with the reason, when WebGPU is unavailable.
+// convolutions, multi-block batch-norm reductions), and argument validation: WebGPU checks a call with
+// the addon's validator before it encodes anything (the one validator of every backend), so a bad
+// call throws the CPU backend's error class and message (minus the addon's "ifa_native.run: " prefix)
+// and dispatches nothing. Skipped, with the reason, when WebGPU is unavailable.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getBackend, initBackend, type Backend } from '../src/index.js';
@@ -74,12 +75,12 @@ if (!webgpu?.available) {
     await expectMatch('sgd', shapes, [...shapes, ...shapes], { ...base, firstStep: false });
     await expectMatch('sgd', shapes, [...shapes, ...shapes], { ...base, nesterov: true, firstStep: false });
     await expectMatch('sgd', shapes, [...shapes, ...shapes], { ...base, dampening: 0.5, weightDecay: 0, firstStep: false });
-    await expectMatch('sgd', shapes, shapes, { lr: 0.05, momentum: 0, weightDecay: 1e-2, firstStep: false });
+    await expectMatch('sgd', shapes, shapes, { lr: 0.05, momentum: 0, weightDecay: 1e-2, dampening: 0, firstStep: false });
   });
 
   s('sgd and ema over 500 tensors in one launch (one dispatch each)', async () => {
     const shapes = Array.from({ length: 500 }, (_, i) => [1 + (i % 7), 3]);
-    await expectMatch('sgd', shapes, [...shapes, ...shapes], { lr: 0.1, momentum: 0.9, weightDecay: 1e-4, firstStep: false });
+    await expectMatch('sgd', shapes, [...shapes, ...shapes], { lr: 0.1, momentum: 0.9, weightDecay: 1e-4, dampening: 0, firstStep: false });
     await expectMatch('ema', shapes, shapes, { m: 0.99 });
   });
 

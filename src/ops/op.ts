@@ -3,6 +3,7 @@
 // needs it. Outputs take the first input's dtype unless the op says otherwise (float32 statistics,
 // losses and weight gradients).
 import type { KernelAttrs } from '../backends/backend.js';
+import type { KernelName } from '../backends/kernels.js';
 import { getBackend } from '../backends/registry.js';
 import type { DType } from '../core/dtype.js';
 import { isGradEnabled } from '../core/engine.js';
@@ -46,7 +47,8 @@ export function expectFloat32(op: string, t: Tensor, what: string): void {
 
 export interface KernelLaunch {
   op: string;
-  kernel: string;
+  /** A kernel of the table (src/backends/kernels.ts); the op passes every attribute it requires. */
+  kernel: KernelName;
   inputs: Tensor[];
   /** Shapes the kernel sees for the inputs (defaults to theirs). */
   inputShapes?: Shape[];
@@ -97,7 +99,7 @@ export function record(out: Tensor, op: string, inputs: Tensor[], backward: Grad
 
 export interface InPlaceLaunch {
   op: string;
-  kernel: string;
+  kernel: KernelName;
   inputs: Tensor[];
   /** Tensors the kernel updates in place (read and written), e.g. parameters and momentum buffers. */
   outputs: Tensor[];

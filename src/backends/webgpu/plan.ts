@@ -1,5 +1,5 @@
-// The shared vocabulary of WebGPU launch plans: passes, scratch buffers, parameter words, attrs
-// access and the shape checks the validators share (kernels.ts, kernels-ssl.ts).
+// The shared vocabulary of WebGPU launch plans (kernels.ts, kernels-ssl.ts): passes, scratch buffers,
+// parameter words and attrs access.
 import type { KernelAttrs } from '../backend.js';
 import type { ShaderFile } from './shaders.js';
 import type { WebGPUStorage } from './storage.js';
@@ -37,12 +37,11 @@ export interface KernelPlan {
   passes: Pass[];
 }
 
-export interface KernelSpec {
-  /** -1: any number */
-  inputs: number;
-  outputs: number;
-  plan(k: string, ins: Checked[], outs: Checked[], attrs: Attrs): KernelPlan;
-}
+/**
+ * A kernel's launch plan from a call the addon's validator has accepted (planKernel checks first), so
+ * the shapes and attrs are those of a valid call.
+ */
+export type KernelSpec = (ins: Checked[], outs: Checked[], attrs: Attrs) => KernelPlan;
 
 export interface Checked {
   storage: WebGPUStorage;
@@ -53,34 +52,23 @@ export function scratch(numel: number, data?: Uint32Array<ArrayBuffer> | Float32
   return { kind: 'scratch', numel, data };
 }
 
+/** A validated call's attrs: booleans read as 0/1; a required attribute is present. */
 export class Attrs {
-  constructor(
-    private readonly kernel: string,
-    private readonly raw_: KernelAttrs,
-  ) {}
-  number(key: string, fallback: number): number {
-    const v = this.raw_[key];
-    if (v === undefined) return fallback;
-    if (typeof v === 'boolean') return v ? 1 : 0;
-    if (typeof v !== 'number') throw new TypeError(`${this.kernel}: attrs.${key} must be a number, got an array`);
-    return v;
+  constructor(private readonly raw: KernelAttrs) {}
+  /** The number at key; fallback for an optional attribute that is absent (scale 1, …). */
+  num(key: string, fallback?: number): number {
+    const v = this.raw[key];
+    if (v === undefined) {
+      if (fallback === undefined) throw new Error(`attrs.${key} is missing after validation`);
+      return fallback;
+    }
+    return typeof v === 'boolean' ? (v ? 1 : 0) : (v as number);
   }
   flag(key: string): boolean {
-    return this.number(key, 0) !== 0;
-  }
-  /** The raw value as the addon reads it: booleans as 0/1, absent as the fallback (arrays as NaN). */
-  raw(key: string, fallback: number): number {
-    const v = this.raw_[key];
-    if (v === undefined) return fallback;
-    if (typeof v === 'boolean') return v ? 1 : 0;
-    if (typeof v !== 'number') return NaN;
-    return v;
+    return this.num(key, 0) !== 0;
   }
   list(key: string): number[] | undefined {
-    const v = this.raw_[key];
-    if (v === undefined) return undefined;
-    if (!Array.isArray(v)) throw new TypeError(`${this.kernel}: attrs.${key} must be an array of integers`);
-    return v;
+    return this.raw[key] as number[] | undefined;
   }
 }
 
@@ -96,10 +84,6 @@ export function numelOf(s: readonly number[]): number {
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-export function expectSameShape(k: string, got: number[], want: number[], what: string): void {
-  if (!sameShape(got, want)) throw new RangeError(`${k}: ${what} shape ${formatShape(got)} should be ${formatShape(want)}`);
 }
 
 export function newParams(): { u: Uint32Array<ArrayBuffer>; f: Float32Array<ArrayBuffer> } {

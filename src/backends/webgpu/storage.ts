@@ -16,6 +16,16 @@ export class WebGPUStorage implements Storage {
   ) {}
 }
 
+/** storage as a WebGPU storage (`what` names the call and the argument); live unless allowFreed. */
+export function webgpuStorage(storage: unknown, what: string, allowFreed = false): WebGPUStorage {
+  if (!(storage instanceof WebGPUStorage)) {
+    const from = (storage as { backend?: unknown } | null)?.backend;
+    throw new TypeError(`${what}: expected a webgpu storage, got ${from ? `one from the ${String(from)} backend` : String(storage)}`);
+  }
+  if (storage.freed && !allowFreed) throw new RangeError(`${what}: the storage is not live: it was freed`);
+  return storage;
+}
+
 export function byteSizeFor(numel: number): number {
   return Math.max(4, numel * 4);
 }

@@ -10,7 +10,7 @@ import type { DType } from '../../core/dtype.js';
 import type { Backend, BackendMemory, BackendStatus, KernelAttrs, Storage, TensorRef } from '../backend.js';
 import { KERNEL_NAMES, PARAM_WORDS, planKernel, type Pass, type Resource, type Scratch } from './kernels.js';
 import type { ShaderFile } from './shaders.js';
-import { BufferPool, WebGPUStorage, byteSizeFor } from './storage.js';
+import { BufferPool, WebGPUStorage, byteSizeFor, webgpuStorage } from './storage.js';
 
 /** GPUBufferUsage / GPUMapMode values, from the `webgpu` package's globals (not installed globally). */
 export interface WebGPUConstants {
@@ -111,7 +111,7 @@ export class WebGPUBackend implements Backend {
   }
 
   free(storage: Storage): void {
-    const s = this.own(storage, 'free');
+    const s = webgpuStorage(storage, 'free', true);
     if (s.freed) return;
     s.freed = true;
     this.liveBuffers--;
@@ -122,7 +122,7 @@ export class WebGPUBackend implements Backend {
 
   write(storage: Storage, data: Float32Array): void {
     this.checkUsable('write');
-    const s = this.live(storage, 'write');
+    const s = webgpuStorage(storage, 'write');
     if (!(data instanceof Float32Array)) throw new TypeError('write: data must be a Float32Array');
     if (data.length !== s.numel) throw new RangeError(`write: data has ${data.length} elements, the buffer holds ${s.numel}`);
     if (s.numel > 0) this.device.queue.writeBuffer(s.buffer, 0, data.buffer, data.byteOffset, s.numel * 4);
@@ -131,7 +131,7 @@ export class WebGPUBackend implements Backend {
   read(storage: Storage): Promise<Float32Array> {
     try {
       this.checkUsable('read');
-      const s = this.live(storage, 'read');
+      const s = webgpuStorage(storage, 'read');
       return this.readAsync(s);
     } catch (e) {
       return Promise.reject(e);
@@ -337,20 +337,6 @@ export class WebGPUBackend implements Backend {
   private checkUsable(what: string): void {
     if (this.destroyed) throw new Error(`${what}: the webgpu backend was destroyed`);
     if (this.lostError) throw new Error(`${what}: ${this.lostError.message}`);
-  }
-
-  private own(storage: Storage, what: string): WebGPUStorage {
-    if (!(storage instanceof WebGPUStorage)) {
-      const from = (storage as { backend?: unknown } | null)?.backend;
-      throw new TypeError(`${what}: expected a webgpu storage, got ${from ? `one from the ${String(from)} backend` : String(storage)}`);
-    }
-    return storage;
-  }
-
-  private live(storage: Storage, what: string): WebGPUStorage {
-    const s = this.own(storage, what);
-    if (s.freed) throw new RangeError(`${what}: the storage is not live: it was freed`);
-    return s;
   }
 }
 

@@ -1,0 +1,213 @@
+// The kernel table: every kernel's name, tensor slots, attributes and meaning, in one place (in the
+// spirit of tfjs's kernel_names.ts). Backends implement kernels by these names; the CPU backend
+// implements all of them and is the reference the conformance suite compares against. One validator
+// per kernel checks a call on every backend: the addon's (kernels/cpu/*.cc, shared by the CUDA
+// kernels), which WebGPU calls through the addon's validate() before it encodes a dispatch.
+// test/kernel-table.test.ts holds the table, the backends and the validators to each other.
+//
+// Conventions:
+// - Shapes travel with each call (storage is a flat array of one dtype), so reshapes are free.
+//   Activations are NHWC, convolution weights [Cout, KH, KW, Cin].
+// - Dtypes: each tensor slot is T, the call's dtype (one dtype for all T slots of a call), or F,
+//   always float32. A backend says which T each kernel takes (Backend.kernelDtypes): the CPU takes
+//   float32, bfloat16 and float16 for every kernel but softmaxCrossEntropy(+Backward), sgd, ema and
+//   sgemm, computing half kernels in fp32 on the widened inputs and rounding the outputs (the half
+//   reference); CUDA says per kernel (the tensor-core kernels by device); WebGPU is float32 only.
+// - Attributes: a required attribute has no default anywhere below the op — the op in src/ops (or
+//   src/optim) that launches the kernel owns the default and always passes it; a kernel fails with
+//   "<kernel>: attrs.<name> is required" without it. Optional attributes are flags (absent = false)
+//   or neutral values (scale 1, axes: all).
+// - attrs.tf32 (matmul and the three conv2d kernels): setFloat32Precision('tf32') is on and the
+//   operands are float32, so a backend may read them as TF32 on tensor cores (CUDA). CPU kernels
+//   ignore it (they are always exact float32), as does WebGPU.
+// - In-place kernels (inPlace) read their outputs too: optimizers, running statistics, queue writes.
+
+export type SlotRole = 'T' | 'F';
+
+export interface Slot {
+  readonly name: string;
+  readonly role: SlotRole;
+}
+
+export type AttrType = 'number' | 'integer' | 'boolean' | 'integers';
+
+export interface AttrSpec {
+  readonly type: AttrType;
+  readonly required: boolean;
+}
+
+export interface KernelContract {
+  /** Input slots in order; with `variadic` 'inputs' or 'both', the last slot repeats. */
+  readonly inputs: readonly Slot[];
+  readonly outputs: readonly Slot[];
+  readonly variadic?: 'inputs' | 'outputs' | 'both';
+  /** Outputs may have fewer slots than listed (the last ones are optional). */
+  readonly optionalOutputs?: number;
+  readonly attrs: Readonly<Record<string, AttrSpec>>;
+  readonly inPlace?: boolean;
+  /** Every slot may have any dtype (cast). */
+  readonly anyDtype?: boolean;
+}
+
+const T = (name: string): Slot => ({ name, role: 'T' });
+const F = (name: string): Slot => ({ name, role: 'F' });
+const num = (required = true): AttrSpec => ({ type: 'number', required });
+const int = (required = true): AttrSpec => ({ type: 'integer', required });
+const flag: AttrSpec = { type: 'boolean', required: false };
+const ints = (required = true): AttrSpec => ({ type: 'integers', required });
+
+const convAttrs = { strideH: int(), strideW: int(), padH: int(), padW: int(), tf32: flag, tcTile: int(false), tcSplits: int(false) };
+const poolAttrs = { kernelH: int(), kernelW: int(), strideH: int(), strideW: int(), padH: int(), padW: int() };
+const ifaAttrs = { target: num(), eps: num() };
+
+export const KERNELS = {
+  // ---- elementwise ----
+  /** out = a + b with numpy broadcasting; out has the broadcast shape. */
+  add: { inputs: [T('a'), T('b')], outputs: [T('out')], attrs: {} },
+  /** out = a · b with numpy broadcasting. */
+  mul: { inputs: [T('a'), T('b')], outputs: [T('out')], attrs: {} },
+  /** out = scale · x broadcast to out's shape (scale absent: 1). */
+  broadcastTo: { inputs: [T('x')], outputs: [T('out')], attrs: { scale: num(false) } },
+  /** y = max(x, 0). */
+  relu: { inputs: [T('x')], outputs: [T('y')], attrs: {} },
+  /** dx = dy where y > 0, else 0. */
+  reluBackward: { inputs: [T('dy'), T('y')], outputs: [T('dx')], attrs: {} },
+  /** out = value everywhere. */
+  fill: { inputs: [], outputs: [T('out')], attrs: { value: num() } },
+  /** y = x in y's dtype: any dtype in, any out (the one kernel whose slots are free); narrowing rounds to nearest even. */
+  cast: { inputs: [T('x')], outputs: [T('y')], attrs: {}, anyDtype: true },
+
+  // ---- reductions and GEMM ----
+  /**
+   * y = scale · Σ over attrs.axes (all when absent); y holds the kept axes in row-major order
+   * (scale absent: 1).
+   */
+  reduceSum: { inputs: [T('x')], outputs: [T('y')], attrs: { axes: ints(false), scale: num(false) } },
+  /** c[M,N] = op(a)·op(b), op a transpose when the flag is set. */
+  matmul: { inputs: [T('a'), T('b')], outputs: [T('c')], attrs: { transposeA: flag, transposeB: flag, tf32: flag } },
+  /**
+   * BLAS-style c[:m,:n] = alpha·op(a)[:m,:k]·op(b)[:k,:n] + beta·c on row-major blocks (leading
+   * dimensions from the shapes); float32 only. For the GEMM benchmarks (alpha absent: 1, beta: 0).
+   */
+  sgemm: {
+    inputs: [T('a'), T('b')],
+    outputs: [T('c')],
+    attrs: { m: int(), n: int(), k: int(), alpha: num(false), beta: num(false), transposeA: flag, transposeB: flag },
+  },
+
+  // ---- the ResNet-50 / MoCo / SimCLR / IFA set ----
+  /**
+   * y[N,Ho,Wo,Co] = x[N,H,W,Ci] ⋆ w[Co,KH,KW,Ci]; Ho = (H + 2·padH − KH) / strideH + 1 (floor); zero
+   * padding; no bias (added by the op). tcTile/tcSplits pin a CUDA tensor-core plan (tests only).
+   */
+  conv2d: { inputs: [T('x'), T('w')], outputs: [T('y')], attrs: convAttrs },
+  /** dx[N,H,W,Ci] from dy[N,Ho,Wo,Co] and w; H, W from dx's shape. */
+  conv2dBackwardInput: { inputs: [T('dy'), T('w')], outputs: [T('dx')], attrs: convAttrs },
+  /** dw[Co,KH,KW,Ci] from x and dy; KH, KW from dw's shape; float32 from half activations. */
+  conv2dBackwardFilter: { inputs: [T('x'), T('dy')], outputs: [F('dw')], attrs: convAttrs },
+  /**
+   * Batch statistics over all but the last axis: invStd = 1/sqrt(biased var + eps),
+   * y = relu?((x − mean)·invStd·gamma + beta).
+   */
+  batchNormTrain: {
+    inputs: [T('x'), F('gamma'), F('beta')],
+    outputs: [T('y'), F('mean'), F('invStd')],
+    attrs: { eps: num(), relu: flag },
+  },
+  /** y = relu?((x − runningMean)/sqrt(runningVar + eps)·gamma + beta). */
+  batchNormEval: {
+    inputs: [T('x'), F('gamma'), F('beta'), F('runningMean'), F('runningVar')],
+    outputs: [T('y')],
+    attrs: { eps: num(), relu: flag },
+  },
+  /** The training-mode gradient; with relu, dy is masked where the (recomputed) output is ≤ 0. */
+  batchNormBackward: {
+    inputs: [T('dy'), T('x'), F('gamma'), F('beta'), F('mean'), F('invStd')],
+    outputs: [T('dx'), F('dgamma'), F('dbeta')],
+    attrs: { relu: flag },
+  },
+  /** The affine gradient of eval mode. */
+  batchNormEvalBackward: {
+    inputs: [T('dy'), T('x'), F('gamma'), F('beta'), F('runningMean'), F('runningVar')],
+    outputs: [T('dx'), F('dgamma'), F('dbeta')],
+    attrs: { eps: num(), relu: flag },
+  },
+  /**
+   * running = (1 − momentum)·running + momentum·batch in place, with the unbiased variance
+   * (var·count/(count − 1)), as PyTorch.
+   */
+  batchNormUpdateStats: {
+    inputs: [F('mean'), F('invStd')],
+    outputs: [F('runningMean'), F('runningVar')],
+    attrs: { momentum: num(), eps: num(), count: int() },
+    inPlace: true,
+  },
+  /** y[N,Ho,Wo,C]; padding is −∞; Ho as for conv. */
+  maxPool2d: { inputs: [T('x')], outputs: [T('y')], attrs: poolAttrs },
+  /** The gradient goes to the first maximum of each window. */
+  maxPool2dBackward: { inputs: [T('dy'), T('x')], outputs: [T('dx')], attrs: poolAttrs },
+  /** Along the last axis: y = x / max(‖x‖₂, eps). */
+  l2Normalize: { inputs: [T('x')], outputs: [T('y')], attrs: { eps: num() } },
+  l2NormalizeBackward: { inputs: [T('dy'), T('x')], outputs: [T('dx')], attrs: { eps: num() } },
+  /** y = x0 ‖ x1 ‖ … along axis. */
+  concat: { inputs: [T('x')], outputs: [T('y')], variadic: 'inputs', attrs: { axis: int() } },
+  /** y = x[start : start + length] along axis; length from y's shape. */
+  slice: { inputs: [T('x')], outputs: [T('y')], attrs: { axis: int(), start: int() } },
+  /** dx = dy placed at [start, …) along axis; zeros outside the slice. */
+  sliceBackward: { inputs: [T('dy')], outputs: [T('dx')], attrs: { axis: int(), start: int() } },
+  /** Mean over N of the cross-entropy of logits[N,K] against class indices labels[N]; float32 only. */
+  softmaxCrossEntropy: { inputs: [T('logits'), T('labels')], outputs: [T('loss')], attrs: {} },
+  softmaxCrossEntropyBackward: { inputs: [T('dloss'), T('logits'), T('labels')], outputs: [T('dlogits')], attrs: {} },
+  /**
+   * Mean over pixels of |target − cos(q, p)| for q, p [..., C], cos = ⟨q,p⟩ / (max(‖q‖, eps)·max(‖p‖, eps)),
+   * as torch.nn.functional.cosine_similarity computes it in PyTorch 1.13 (each norm clamped).
+   */
+  ifaLoss: { inputs: [T('q'), T('p')], outputs: [F('loss')], attrs: ifaAttrs },
+  /** dq (and dp when two outputs are given) for the scalar dloss. */
+  ifaLossBackward: { inputs: [F('dloss'), T('q'), T('p')], outputs: [T('dq'), T('dp')], optionalOutputs: 1, attrs: ifaAttrs },
+  /**
+   * ifaLoss and ifaLossBackward for dloss = gradScale (absent: 1) in one pass over q and p; dp when
+   * three outputs are given.
+   */
+  ifaLossWithGrad: {
+    inputs: [T('q'), T('p')],
+    outputs: [F('loss'), T('dq'), T('dp')],
+    optionalOutputs: 1,
+    attrs: { ...ifaAttrs, gradScale: num(false) },
+  },
+  /** y[i] = x[index[i]] along axis 0. */
+  gatherRows: { inputs: [T('x')], outputs: [T('y')], attrs: { index: ints() } },
+  /** dst[start : start + rows(src)] = src, in place (MoCo's queue). */
+  copyRows: { inputs: [T('src')], outputs: [T('dst')], attrs: { start: int() }, inPlace: true },
+  /**
+   * PyTorch's SGD in place on K tensors: inputs grad0…gradK, outputs param0…paramK then
+   * momentum0…momentumK (left out with momentum 0); float32 only.
+   */
+  sgd: {
+    inputs: [T('grad')],
+    outputs: [T('param')],
+    variadic: 'both',
+    attrs: { lr: num(), momentum: num(), weightDecay: num(), dampening: num(), nesterov: flag, firstStep: flag },
+    inPlace: true,
+  },
+  /** t = m·t + (1 − m)·s on K tensors in place (MoCo's key encoder); float32 only. */
+  ema: { inputs: [T('source')], outputs: [T('target')], variadic: 'both', attrs: { m: num() }, inPlace: true },
+} as const satisfies Record<string, KernelContract>;
+
+export type KernelName = keyof typeof KERNELS;
+
+export const KERNEL_NAMES = Object.freeze(Object.keys(KERNELS)) as readonly KernelName[];
+
+/** The contract of a kernel, or undefined for a name outside the table. */
+export function kernelContract(name: string): KernelContract | undefined {
+  return Object.hasOwn(KERNELS, name) ? (KERNELS as Record<string, KernelContract>)[name] : undefined;
+}
+
+/**
+ * Kernels a backend may register beyond the table, and why. The CPU keeps the obvious version of
+ * each fast kernel beside it as `<kernel>Reference` (same contract), for the tests and benchmarks
+ * that compare the two.
+ */
+export function isReferenceTwin(name: string): boolean {
+  return name.endsWith('Reference') && kernelContract(name.slice(0, -'Reference'.length)) !== undefined;
+}
