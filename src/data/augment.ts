@@ -8,7 +8,7 @@
 // 3×3 median ~6 ms (sorted columns, branchless int32 keys); motion blur one pass over ≤ 7 taps;
 // sharpen = separable 3×3 box; affine / optical warps ~4–6 ms (one bilinear gather per pixel with an
 // in-bounds fast path); Gaussian noise ~1.7 ms (inverse-CDF table, not Box–Muller).
-import { Rng } from '../core/random.js';
+import { Rng, rotl } from '../core/random.js';
 import { checkImage, type GrayImage } from './image.js';
 
 export type Range = readonly [number, number];
@@ -507,10 +507,6 @@ export function inverseNormalCdf(p: number): number {
   if (p > 1 - pl) return -inverseNormalCdf(1 - p);
   const q = p - 0.5, r = q * q;
   return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
-}
-
-function rotl(x: number, k: number): number {
-  return (x << k) | (x >>> (32 - k));
 }
 
 /** x·U(lo, hi) per pixel, clipped; dst may be src. */
