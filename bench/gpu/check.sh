@@ -7,7 +7,7 @@
 # (conv-fp32, informational), and the ratio table with a verdict per acceptance item
 # (bench/gpu/table.ts). A failing step is recorded and the next one runs.
 #
-#   bash bench/gpu/check.sh          # on the device; see kernels/cuda/README.md for the whole recipe
+#   bash bench/gpu/check.sh          # on the device; see docs/gpu-checks.md for the whole recipe
 #
 # When node is not on PATH it re-runs itself through .device/remote.sh (../shared/device/pack.sh makes
 # .device/), so the device command stays `bash bench/gpu/check.sh`. Without CUDA every CUDA step is

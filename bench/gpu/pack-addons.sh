@@ -2,7 +2,7 @@
 # Packs the CUDA addons a GPU check uses into .device/addons.tar.xz (with-node.sh unpacks it on the
 # device): build-cmake's (sm_90), build-plant's (memcheck's planted control) and build-ptx70's
 # (compute_70 PTX only, the sm70 step), whichever exist. Run after ../shared/device/pack.sh, then
-# carry only ".device" (kernels/cuda/README.md has the recipe).
+# carry only ".device" (docs/gpu-checks.md has the recipe).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 files=()

@@ -1,14 +1,7 @@
 // Shared by the CUDA kernel files: the stream, launch checking, stream-ordered scratch memory,
-// registration with the CPU validator, and warp/block reductions.
-//
-// Testing on a GPU machine (this machine has nvcc but no driver, so CUDA code only compiles here):
-//   bash ../shared/device/pack.sh            # stages the built addon + dist into .device/
-//   then the device tool's `run` with carry: [".device"], e.g.
-//     command: "bash ../shared/device/remote.sh npm test"   (see /work/shared/device/remote.sh's header)
-// On the GPU the conformance suite (test/conformance.test.ts) runs every op that `kernels('cuda')`
-// lists against the CPU reference; `ifa-ssl bench ifa --backend cuda --json` and
-// `python3 bench/torch/cuda_ops.py` give the side-by-side timings; run
-// `compute-sanitizer --tool memcheck node --test ...` over the conformance suite for memory errors.
+// registration with the CPU validator, the tensor-core device queries, and warp/block reductions.
+// How these kernels are built and tested (the CPU emulator without a GPU; the conformance suite,
+// compute-sanitizer and the benches on one): kernels/cuda/README.md.
 #pragma once
 #include <cuda_runtime.h>
 

@@ -9,7 +9,9 @@
 // consecutive addresses along ci / co.
 //
 // Two paths. float32 without TF32 runs the exact fp32 SIMT GEMM of gemm.cuh (the reference path; on
-// an H200 7.5–9.7 TFLOP/s, and its stride-2 input gradient multiplies the zero taps). bfloat16 and
+// an H200 7.5–9.5 TFLOP/s on ResNet-50's layers, 0.15–0.47× cuDNN fp32 forward+backward, except the
+// 3-channel stem: its input gradient fills 3 of a tile's 64 columns and multiplies the zero taps of
+// stride 2, 3 in 4, so its forward+backward runs at 0.29 TFLOP/s, 0.02×). bfloat16 and
 // float16 tensors, and float32 with the tf32 attribute (setFloat32Precision('tf32')), run the
 // tensor-core kernels of conv_tc.cuh on sm_80 and newer, with the plan (tile, split-K) chosen per
 // shape by conv_tc_launch.cuh and recorded for convPlans().
@@ -27,7 +29,7 @@ namespace cuda {
 
 // The device's SM count, and the architecture the tensor-core code runs as: the lower of the device's
 // and the one this addon's kernels were compiled for (a build carrying only compute_70 PTX runs its
-// sm_70 code on an H100 too, which is how the V100 path is tested on the GPU machine).
+// sm_70 code on an H100 too, which is how bench/gpu/check.sh's sm70 step tests the V100 path).
 const TensorCoreDevice& tensorCoreDevice() {
   static const TensorCoreDevice d = [] {
     TensorCoreDevice r;

@@ -6,8 +6,13 @@
 //   columns tx+16j so shared-memory reads are conflict-free), fp32 FMA only (no tensor cores, runs
 //   on sm_75). Loads are mapped so consecutive threads read consecutive addresses along the loader's
 //   contiguous axis (AContigK / BContigN). grid.z splits K (split-K) when the store accumulates.
-// Simple and obviously correct first; register double-buffering, vector loads and TF32 tensor-core
-// paths are the speed work of a later issue.
+// This is the exact float32 path of matmul.cu and conv.cu (float32 without TF32), kept simple: no
+// register double-buffering, no vector loads. Measured on an H200 and an H100 (bench/RESULTS.md,
+// Issue 4, batch 128): ResNet-50's convolutions at 7.5–9.6 TFLOP/s forward and forward+backward,
+// 0.15–0.49× cuDNN fp32 forward+backward; the 3-channel stem's backward is the exception (0.29
+// TFLOP/s forward+backward, 0.02×; conv.cu says why). bfloat16/float16, and float32 with TF32, run
+// the tensor-core GEMM of conv_tc.cuh instead (bench/RESULTS.md, Issue 14, its kernel experiment on
+// an H200: 107–209 TFLOP/s forward+backward in bf16 and 69–113 in TF32 on the layers past the stem).
 #pragma once
 #include "common.cuh"
 

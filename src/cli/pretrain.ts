@@ -1,5 +1,6 @@
 // `ifa-ssl pretrain`: the paper's pretraining from a JSON config and/or flags (flags win), and
-// `ifa-ssl demo`, the same on a small built-in setting.
+// runTraining, the trainer under a progress line and SIGINT/SIGTERM handling (a checkpoint, then
+// exit), which demo.ts runs too.
 import { parseArgs } from 'node:util';
 import { ConfigError, parseConfig, parseIfaFlag, readConfigFile, type ConfigInput } from './config.js';
 import { Progress, formatStep } from './progress.js';

@@ -56,8 +56,12 @@ export class Rng {
   }
 }
 
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
+/**
+ * x rotated left by k bits (0 < k < 32), as an int32: bitwise ops, Math.imul and Uint32Array stores
+ * read it as the same 32 bits, and it stays a small integer in hot loops (`>>> 0` gives the unsigned).
+ */
+export function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
 }
 
 let globalRng = new Rng(0x1fa55);
