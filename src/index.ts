@@ -56,8 +56,8 @@ export type { IfaTerm, LossParts } from './ssl/losses.js';
 export { Trainer } from './train/trainer.js';
 export type { StepMetrics, TrainResult, TrainerHooks } from './train/trainer.js';
 export { exportModule, importModule, readAnyCheckpoint, writeCheckpoint } from './train/checkpoint.js';
-export { parseConfig, configSchema } from './cli/config.js';
-export type { Config, ConfigInput } from './cli/config.js';
+export { parseConfig, configSchema } from './train/config.js';
+export type { Config, ConfigInput } from './train/config.js';
 // chest-radiograph data pipeline (src/data); a namespace too, since names like normalize/contrast are generic
 export * as data from './data/index.js';
 export { CxrLoader, ImageFolder, CsvManifest, SyntheticCxr, syntheticRadiograph, preprocessCxr, decodeFile, DecodeError } from './data/index.js';
