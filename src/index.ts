@@ -6,6 +6,7 @@ export type { TensorOptions, RandomOptions, GradNode } from './core/tensor.js';
 export { DTYPES } from './core/dtype.js';
 export type { DType } from './core/dtype.js';
 export { setFloat32Precision, getFloat32Precision } from './core/precision.js';
+export { setCpuThreads } from './core/threads.js';
 export type { Float32Precision } from './core/precision.js';
 export { tidy, keep, noGrad, isGradEnabled } from './core/engine.js';
 export { backward } from './core/autograd.js';
@@ -66,12 +67,3 @@ export type { LoaderOptions, Batch, LoaderStats, Dataset, AugSpec, PresetName, G
 export { writeSafetensors, writeSafetensorsAsync, readSafetensors, readSafetensorsAsync, encodeSafetensors, serializeSafetensors, decodeSafetensors, readPth, extractStateDict, extractStateDictReport, compareKeys, oihwToOhwi, ohwiToOihw, isTensorRecord } from './io/index.js';
 export type { IoDtype, IoData, TensorRecord, SafetensorsInput, SafetensorsContents, StateDictReport, ExtractOptions, KeyComparison, LayoutRecord } from './io/index.js';
 export type { BuildInfo } from './info.js';
-
-import { CpuBackend } from './backends/cpu.js';
-import { getBackend } from './backends/registry.js';
-
-/** Number of CPU kernel threads (default: all cores). */
-export function setCpuThreads(n: number): void {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new RangeError(`setCpuThreads: expects a positive integer, got ${n}`);
-  (getBackend('cpu') as CpuBackend).setThreads(n);
-}

@@ -15,6 +15,7 @@ import { tidy } from '../core/engine.js';
 import { rngFor } from '../core/random.js';
 import { type DType, checkDType, dtypeSize } from '../core/dtype.js';
 import { getFloat32Precision, setFloat32Precision } from '../core/precision.js';
+import { setCpuThreads } from '../core/threads.js';
 import { type Tensor, ones, randomNormal, tensor, zeros } from '../core/tensor.js';
 import { nativeAddon } from '../native.js';
 import { batchNorm2d } from '../ops/batchnorm.js';
@@ -397,10 +398,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const shape = values.shape ? intList(values.shape, '--shape') : undefined;
   if (shape && shape.length !== 4) throw new RangeError(`--shape must have 4 dimensions N,H,W,C, got ${shape.length}`);
   const threads = positiveInt(values.threads, '--threads');
-  if (threads !== undefined) {
-    const { setCpuThreads } = await import('../index.js');
-    setCpuThreads(threads);
-  }
+  if (threads !== undefined) setCpuThreads(threads);
   const r = await runBench({
     bench: bench as BenchSpec['bench'],
     backend: values.backend as BackendName,

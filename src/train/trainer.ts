@@ -6,6 +6,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { getDefaultBackend, setBackend } from '../backends/registry.js';
 import { Rng } from '../core/random.js';
+import { setCpuThreads } from '../core/threads.js';
 import type { Tensor } from '../core/tensor.js';
 import { CxrLoader } from '../data/loader.js';
 import { ImageFolder, SyntheticCxr, type Dataset } from '../data/datasets.js';
@@ -143,10 +144,7 @@ export class Trainer {
   private async loop(hooks: TrainerHooks): Promise<TrainResult> {
     const cfg = this.cfg;
     const log = hooks.onLog ?? ((s: string) => console.log(s));
-    if (cfg.threads) {
-      const { setCpuThreads } = await import('../index.js');
-      setCpuThreads(cfg.threads);
-    }
+    if (cfg.threads) setCpuThreads(cfg.threads);
     mkdirSync(cfg.out, { recursive: true });
     const ckptPath = join(cfg.out, 'last.safetensors');
     const metricsPath = join(cfg.out, 'metrics.jsonl');
