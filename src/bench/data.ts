@@ -7,9 +7,9 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BackendName } from '../backends/backend.js';
-import { PRESET_NAMES, type PresetName } from './augment.js';
-import { SyntheticCxr } from './datasets.js';
-import { CxrLoader } from './loader.js';
+import { PRESET_NAMES, type PresetName } from '../data/augment.js';
+import { SyntheticCxr } from '../data/datasets.js';
+import { CxrLoader } from '../data/loader.js';
 
 export interface DataBenchOptions {
   imageSize?: number;

@@ -361,7 +361,7 @@ export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cu
 `;
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  if (argv[0] === 'data') return (await import('../data/bench.js')).dataBenchCommand(argv.slice(1));
+  if (argv[0] === 'data') return (await import('./data.js')).dataBenchCommand(argv.slice(1));
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(BENCH_USAGE);
     return 0;
