@@ -1,21 +1,19 @@
-// `ifa-ssl bench <ifa|conv|bn>`: times one op's forward (or forward + all gradients) on a backend and
-// prints one JSON object per run (or a line of text). Each iteration enqueues the work inside tidy()
-// and waits for the backend to finish; we report the median and minimum over --iters iterations
-// after --warmup untimed ones. Inputs are seeded N(0,1), never all zeros (bn and conv inputs past
-// 4 M elements repeat their first 4 M values: see benchInput). `--layer NAME` picks one
-// of the ResNet-50 convolutions that bench/gpu/check.sh compares with cuDNN (batch --batch, 128);
-// `--dtype bfloat16|float16` runs it on half tensors and `--tf32` lets float32 use TF32 (the CUDA
-// tensor-core kernels; the JSON names the kernel plan each convolution ran, `plans`).
-import { parseArgs } from 'node:util';
+// The op benches behind `ifa-ssl bench <ifa|conv|bn>` (src/cli/bench.ts), bench/*.ts and the GPU
+// check: time one op's forward (or forward + all gradients) on a backend, one BenchResult per run.
+// Each iteration enqueues the work inside tidy() and waits for the backend to finish; we report the
+// median and minimum over `iters` iterations after `warmup` untimed ones. Inputs are seeded N(0,1),
+// never all zeros (bn and conv inputs past 4 M elements repeat their first 4 M values: see
+// benchInput). `layer` picks one of the ResNet-50 convolutions that bench/gpu/check.sh compares with
+// cuDNN (batch `batch`, 128); `dtype` bfloat16|float16 runs it on half tensors and `tf32` lets
+// float32 use TF32 (the CUDA tensor-core kernels; the JSON names the kernel plan each convolution
+// ran, `plans`).
 import '../core/autograd.js';
 import type { BackendName } from '../backends/backend.js';
-import { BACKEND_NAMES } from '../backends/backend.js';
 import { initBackend } from '../backends/registry.js';
 import { tidy } from '../core/engine.js';
 import { rngFor } from '../core/random.js';
-import { type DType, checkDType, dtypeSize } from '../core/dtype.js';
+import { type DType, dtypeSize } from '../core/dtype.js';
 import { getFloat32Precision, setFloat32Precision } from '../core/precision.js';
-import { setCpuThreads } from '../core/threads.js';
 import { type Tensor, ones, randomNormal, tensor, zeros } from '../core/tensor.js';
 import { nativeAddon } from '../native.js';
 import { batchNorm2d } from '../ops/batchnorm.js';
@@ -325,101 +323,3 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
     work.dispose();
   }
 }
-
-function intList(v: string, what: string): number[] {
-  const parts = v.split(',').map((s) => Number(s.trim()));
-  if (!parts.length || parts.some((d) => !Number.isInteger(d) || d < 1)) throw new RangeError(`${what} must be positive integers separated by commas, got '${v}'`);
-  return parts;
-}
-
-function positiveInt(v: string | undefined, what: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got '${v}'`);
-  return n;
-}
-
-export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cuda|webgpu] [--shape N,H,W,C]
-                    [--kernel K --stride S --cout C | --layer NAME [--batch N]] [--pass forward|both]
-                    [--dtype float32|bfloat16|float16] [--tf32]
-                    [--iters n] [--warmup n] [--reps n] [--threads n] [--json]
-       ifa-ssl bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
-  ifa   IFA loss on features q, p of shape N,H,W,C (default 16,8,8,1024)
-  bn    BatchNorm + ReLU, training mode (default 8,56,56,256)
-  conv  convolution, padding K/2 (default input 8,56,56,64, K 3, stride 1, cout = C); --layer picks
-        a ResNet-50 layer at batch --batch (default 128): ${Object.entries(RESNET50_CONV_LAYERS)
-          .map(([k, l]) => `${k} (${l.title})`)
-          .join(',\n        ')}
-  data  two-view pairs/s of the chest-radiograph loader (cached preprocessed images, augmentation)
-  conv --dtype bfloat16|float16 runs x, w and dy in that dtype (the weight gradient is float32);
-  --tf32 lets float32 convolutions read their operands as TF32 (both: the CUDA tensor cores).
-  --pass both (default) times the forward pass and all gradients together. bytes is the floor the
-  work must move: IFA 3N·4 with the gradient (2N·4 forward), BN 8N·4 (3N·4 forward; anchor_bytes
-  gives the anchor's 5N·4); conv flops are 2·N·Ho·Wo·Cout·Cin·K² forward, 3× that with the gradients.
-  On cuda each of the --iters samples times --reps iterations enqueued back to back between CUDA
-  events (default: enough for ≥ 2 ms, at most 10; bench/torch/cuda_ops.py uses the same rule).
-`;
-
-export async function benchCommand(argv: string[]): Promise<number> {
-  if (argv[0] === 'data') return (await import('./data.js')).dataBenchCommand(argv.slice(1));
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(BENCH_USAGE);
-    return 0;
-  }
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      backend: { type: 'string', default: 'cpu' },
-      shape: { type: 'string' },
-      kernel: { type: 'string' },
-      stride: { type: 'string' },
-      cout: { type: 'string' },
-      layer: { type: 'string' },
-      batch: { type: 'string' },
-      pass: { type: 'string', default: 'both' },
-      iters: { type: 'string' },
-      warmup: { type: 'string' },
-      reps: { type: 'string' },
-      threads: { type: 'string' },
-      dtype: { type: 'string' },
-      tf32: { type: 'boolean' },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  const bench = positionals[0];
-  if (positionals.length !== 1 || !['ifa', 'conv', 'bn'].includes(bench)) {
-    process.stderr.write(`ifa-ssl bench: expected one of ifa, conv, bn\n${BENCH_USAGE}`);
-    return 2;
-  }
-  if (!(BACKEND_NAMES as readonly string[]).includes(values.backend!)) throw new RangeError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${values.backend}'`);
-  if (values.pass !== 'forward' && values.pass !== 'both') throw new RangeError(`--pass must be forward or both, got '${values.pass}'`);
-  const shape = values.shape ? intList(values.shape, '--shape') : undefined;
-  if (shape && shape.length !== 4) throw new RangeError(`--shape must have 4 dimensions N,H,W,C, got ${shape.length}`);
-  const threads = positiveInt(values.threads, '--threads');
-  if (threads !== undefined) setCpuThreads(threads);
-  const r = await runBench({
-    bench: bench as BenchSpec['bench'],
-    backend: values.backend as BackendName,
-    shape,
-    pass: values.pass,
-    iters: positiveInt(values.iters, '--iters'),
-    warmup: positiveInt(values.warmup, '--warmup'),
-    kernel: positiveInt(values.kernel, '--kernel'),
-    stride: positiveInt(values.stride, '--stride'),
-    cout: positiveInt(values.cout, '--cout'),
-    layer: values.layer,
-    batch: positiveInt(values.batch, '--batch'),
-    reps: positiveInt(values.reps, '--reps'),
-    dtype: values.dtype === undefined ? undefined : checkDType(values.dtype, '--dtype'),
-    tf32: values.tf32,
-  });
-  if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
-  else {
-    const flops = r.GFLOPs === null ? '' : `, ${r.GFLOPs} GFLOP/s`;
-    process.stdout.write(`${r.bench} ${r.pass} on ${r.backend} [${r.shape}]: median ${r.median_ms} ms (min ${r.min_ms} ms), ${r.GBps} GB/s${flops}\n`);
-  }
-  return 0;
-}
-

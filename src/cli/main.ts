@@ -30,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'embed':
       return (await import('./embed.js')).embedCommand(rest);
     case 'bench':
-      return (await import('../bench/ops.js')).benchCommand(rest);
+      return (await import('./bench.js')).benchCommand(rest);
     case undefined:
     case 'help':
     case '--help':

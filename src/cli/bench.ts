@@ -1,0 +1,162 @@
+// `ifa-ssl bench <ifa|conv|bn>` and `ifa-ssl bench data`: flags onto the benches of src/bench, one
+// JSON object per run (--json) or a line of text.
+import { parseArgs } from 'node:util';
+import type { BackendName } from '../backends/backend.js';
+import { BACKEND_NAMES } from '../backends/backend.js';
+import { checkDType } from '../core/dtype.js';
+import { setCpuThreads } from '../core/threads.js';
+import { PRESET_NAMES, type PresetName } from '../data/augment.js';
+import { RESNET50_CONV_LAYERS, runBench, type BenchSpec } from '../bench/ops.js';
+
+function intList(v: string, what: string): number[] {
+  const parts = v.split(',').map((s) => Number(s.trim()));
+  if (!parts.length || parts.some((d) => !Number.isInteger(d) || d < 1)) throw new RangeError(`${what} must be positive integers separated by commas, got '${v}'`);
+  return parts;
+}
+
+function positiveInt(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got '${v}'`);
+  return n;
+}
+
+export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cuda|webgpu] [--shape N,H,W,C]
+                    [--kernel K --stride S --cout C | --layer NAME [--batch N]] [--pass forward|both]
+                    [--dtype float32|bfloat16|float16] [--tf32]
+                    [--iters n] [--warmup n] [--reps n] [--threads n] [--json]
+       ifa-ssl bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
+  ifa   IFA loss on features q, p of shape N,H,W,C (default 16,8,8,1024)
+  bn    BatchNorm + ReLU, training mode (default 8,56,56,256)
+  conv  convolution, padding K/2 (default input 8,56,56,64, K 3, stride 1, cout = C); --layer picks
+        a ResNet-50 layer at batch --batch (default 128): ${Object.entries(RESNET50_CONV_LAYERS)
+          .map(([k, l]) => `${k} (${l.title})`)
+          .join(',\n        ')}
+  data  two-view pairs/s of the chest-radiograph loader (cached preprocessed images, augmentation)
+  conv --dtype bfloat16|float16 runs x, w and dy in that dtype (the weight gradient is float32);
+  --tf32 lets float32 convolutions read their operands as TF32 (both: the CUDA tensor cores).
+  --pass both (default) times the forward pass and all gradients together. bytes is the floor the
+  work must move: IFA 3N·4 with the gradient (2N·4 forward), BN 8N·4 (3N·4 forward; anchor_bytes
+  gives the anchor's 5N·4); conv flops are 2·N·Ho·Wo·Cout·Cin·K² forward, 3× that with the gradients.
+  On cuda each of the --iters samples times --reps iterations enqueued back to back between CUDA
+  events (default: enough for ≥ 2 ms, at most 10; bench/torch/cuda_ops.py uses the same rule).
+`;
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  if (argv[0] === 'data') return dataBenchCommand(argv.slice(1));
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(BENCH_USAGE);
+    return 0;
+  }
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      backend: { type: 'string', default: 'cpu' },
+      shape: { type: 'string' },
+      kernel: { type: 'string' },
+      stride: { type: 'string' },
+      cout: { type: 'string' },
+      layer: { type: 'string' },
+      batch: { type: 'string' },
+      pass: { type: 'string', default: 'both' },
+      iters: { type: 'string' },
+      warmup: { type: 'string' },
+      reps: { type: 'string' },
+      threads: { type: 'string' },
+      dtype: { type: 'string' },
+      tf32: { type: 'boolean' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const bench = positionals[0];
+  if (positionals.length !== 1 || !['ifa', 'conv', 'bn'].includes(bench)) {
+    process.stderr.write(`ifa-ssl bench: expected one of ifa, conv, bn\n${BENCH_USAGE}`);
+    return 2;
+  }
+  if (!(BACKEND_NAMES as readonly string[]).includes(values.backend!)) throw new RangeError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${values.backend}'`);
+  if (values.pass !== 'forward' && values.pass !== 'both') throw new RangeError(`--pass must be forward or both, got '${values.pass}'`);
+  const shape = values.shape ? intList(values.shape, '--shape') : undefined;
+  if (shape && shape.length !== 4) throw new RangeError(`--shape must have 4 dimensions N,H,W,C, got ${shape.length}`);
+  const threads = positiveInt(values.threads, '--threads');
+  if (threads !== undefined) setCpuThreads(threads);
+  const r = await runBench({
+    bench: bench as BenchSpec['bench'],
+    backend: values.backend as BackendName,
+    shape,
+    pass: values.pass,
+    iters: positiveInt(values.iters, '--iters'),
+    warmup: positiveInt(values.warmup, '--warmup'),
+    kernel: positiveInt(values.kernel, '--kernel'),
+    stride: positiveInt(values.stride, '--stride'),
+    cout: positiveInt(values.cout, '--cout'),
+    layer: values.layer,
+    batch: positiveInt(values.batch, '--batch'),
+    reps: positiveInt(values.reps, '--reps'),
+    dtype: values.dtype === undefined ? undefined : checkDType(values.dtype, '--dtype'),
+    tf32: values.tf32,
+  });
+  if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else {
+    const flops = r.GFLOPs === null ? '' : `, ${r.GFLOPs} GFLOP/s`;
+    process.stdout.write(`${r.bench} ${r.pass} on ${r.backend} [${r.shape}]: median ${r.median_ms} ms (min ${r.min_ms} ms), ${r.GBps} GB/s${flops}\n`);
+  }
+  return 0;
+}
+
+export const DATA_BENCH_USAGE = `usage: ifa-ssl bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N]
+                        [--batch-size 32] [--pairs 1024] [--images 64] [--backend cpu] [--output tensor|array] [--json]
+Two-view pairs per second from the loader (synthetic radiographs, read from the preprocessed cache).
+`;
+
+/** The `ifa-ssl bench data` command. */
+export async function dataBenchCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(DATA_BENCH_USAGE);
+    return 0;
+  }
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      'image-size': { type: 'string' },
+      preset: { type: 'string' },
+      workers: { type: 'string' },
+      'batch-size': { type: 'string' },
+      pairs: { type: 'string' },
+      images: { type: 'string' },
+      backend: { type: 'string' },
+      output: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const int = (v: string | undefined, what: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got '${v}'`);
+    return n;
+  };
+  if (values.preset !== undefined && !(PRESET_NAMES as readonly string[]).includes(values.preset)) throw new RangeError(`--preset must be one of ${PRESET_NAMES.join(', ')}, got '${values.preset}'`);
+  if (values.output !== undefined && values.output !== 'tensor' && values.output !== 'array') throw new RangeError(`--output must be tensor or array, got '${values.output}'`);
+  const { benchData } = await import('../bench/data.js');
+  const r = await benchData({
+    imageSize: int(values['image-size'], '--image-size'),
+    preset: values.preset as PresetName | undefined,
+    workers: int(values.workers, '--workers'),
+    batchSize: int(values['batch-size'], '--batch-size'),
+    pairs: int(values.pairs, '--pairs'),
+    images: int(values.images, '--images'),
+    backend: values.backend as BackendName | undefined,
+    output: values.output as 'tensor' | 'array' | undefined,
+  });
+  if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else {
+    process.stdout.write(
+      `data ${r.image_size}×${r.image_size} preset=${r.preset} workers=${r.workers} batch=${r.batch_size} (${r.output}): ` +
+        `${r.pairs_per_s.toFixed(1)} pairs/s, ${r.pairs_per_s_per_core.toFixed(1)} pairs/s/core, ${r.pairs_per_cpu_s.toFixed(1)} pairs per CPU-second; ` +
+        `${r.cores_per_gpu.toFixed(1)} cores feed ${r.gpu_images_per_s} img/s\n`,
+    );
+  }
+  return 0;
+}
