@@ -1,7 +1,7 @@
 // ifa-ssl: the package root.
 import './core/autograd.js';
 
-export { Tensor, tensor, zeros, ones, full, randomNormal, randomUniform, isTensor } from './core/tensor.js';
+export { Tensor, tensor, fromFloat32Array, zeros, ones, full, randomNormal, randomUniform, isTensor } from './core/tensor.js';
 export type { TensorOptions, RandomOptions, GradNode } from './core/tensor.js';
 export { DTYPES } from './core/dtype.js';
 export type { DType } from './core/dtype.js';
