@@ -3,7 +3,7 @@
 // Markdown table of medians and ratios (ours vs PyTorch: > 1 means ifa-ssl is faster).
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { runBench, type BenchSpec } from '../src/cli/bench.js';
+import { runBench, type BenchSpec } from '../src/bench/ops.js';
 import { packageRoot } from '../src/native.js';
 
 interface Row {

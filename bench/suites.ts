@@ -1,7 +1,7 @@
 // benny suites over the same work as `ifa-ssl bench` (IFA loss, BatchNorm+ReLU, the four reference
 // convolutions), forward + backward on the CPU backend. Run: npm run bench (results in bench/results/).
 import b from 'benny';
-import { prepareBench, type BenchSpec } from '../src/cli/bench.js';
+import { prepareBench, type BenchSpec } from '../src/bench/ops.js';
 import { getBackend } from '../src/index.js';
 
 const cases: [string, BenchSpec][] = [

@@ -1,11 +1,12 @@
 // ifa-ssl: the package root.
 import './core/autograd.js';
 
-export { Tensor, tensor, zeros, ones, full, randomNormal, randomUniform, isTensor } from './core/tensor.js';
+export { Tensor, tensor, fromFloat32Array, zeros, ones, full, randomNormal, randomUniform, isTensor } from './core/tensor.js';
 export type { TensorOptions, RandomOptions, GradNode } from './core/tensor.js';
 export { DTYPES } from './core/dtype.js';
 export type { DType } from './core/dtype.js';
 export { setFloat32Precision, getFloat32Precision } from './core/precision.js';
+export { setCpuThreads } from './core/threads.js';
 export type { Float32Precision } from './core/precision.js';
 export { tidy, keep, noGrad, isGradEnabled } from './core/engine.js';
 export { backward } from './core/autograd.js';
@@ -56,8 +57,8 @@ export type { IfaTerm, LossParts } from './ssl/losses.js';
 export { Trainer } from './train/trainer.js';
 export type { StepMetrics, TrainResult, TrainerHooks } from './train/trainer.js';
 export { exportModule, importModule, readAnyCheckpoint, writeCheckpoint } from './train/checkpoint.js';
-export { parseConfig, configSchema } from './cli/config.js';
-export type { Config, ConfigInput } from './cli/config.js';
+export { parseConfig, configSchema } from './train/config.js';
+export type { Config, ConfigInput } from './train/config.js';
 // chest-radiograph data pipeline (src/data); a namespace too, since names like normalize/contrast are generic
 export * as data from './data/index.js';
 export { CxrLoader, ImageFolder, CsvManifest, SyntheticCxr, syntheticRadiograph, preprocessCxr, decodeFile, DecodeError } from './data/index.js';
@@ -66,12 +67,3 @@ export type { LoaderOptions, Batch, LoaderStats, Dataset, AugSpec, PresetName, G
 export { writeSafetensors, writeSafetensorsAsync, readSafetensors, readSafetensorsAsync, encodeSafetensors, serializeSafetensors, decodeSafetensors, readPth, extractStateDict, extractStateDictReport, compareKeys, oihwToOhwi, ohwiToOihw, isTensorRecord } from './io/index.js';
 export type { IoDtype, IoData, TensorRecord, SafetensorsInput, SafetensorsContents, StateDictReport, ExtractOptions, KeyComparison, LayoutRecord } from './io/index.js';
 export type { BuildInfo } from './info.js';
-
-import { CpuBackend } from './backends/cpu.js';
-import { getBackend } from './backends/registry.js';
-
-/** Number of CPU kernel threads (default: all cores). */
-export function setCpuThreads(n: number): void {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new RangeError(`setCpuThreads: expects a positive integer, got ${n}`);
-  (getBackend('cpu') as CpuBackend).setThreads(n);
-}

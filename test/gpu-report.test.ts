@@ -3,7 +3,7 @@
 // presets, conv FLOP counts, BN floor bytes, tiled bench inputs). No GPU needed.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BENCH_BLOCK, RESNET50_CONV_LAYERS, benchInput, prepareBench, resolveSpec } from '../src/cli/bench.js';
+import { BENCH_BLOCK, RESNET50_CONV_LAYERS, benchInput, prepareBench, resolveSpec } from '../src/bench/ops.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {

@@ -5,6 +5,7 @@ import { nativeAddon } from '../src/native.js';
 import { collectGarbage, gc } from './helpers.js';
 import {
   add,
+  fromFloat32Array,
   full,
   getBackend,
   keep,
@@ -20,6 +21,18 @@ import {
   tidy,
   zeros,
 } from '../src/index.js';
+
+test('fromFloat32Array: one copy into storage; the buffer may be reused on the cpu', async () => {
+  const buf = new Float32Array([1, 2, 3, 4, 5, 6]);
+  const t = fromFloat32Array(buf, [2, 3]);
+  buf.fill(0);
+  assert.equal(t.shape, [2, 3]);
+  assert.is(t.dtype, 'float32');
+  assert.equal(Array.from(await t.data()), [1, 2, 3, 4, 5, 6]);
+  t.dispose();
+  assert.throws(() => fromFloat32Array(new Float32Array(5), [2, 3]), /5 values do not fill shape \[2,3\]/);
+  assert.throws(() => fromFloat32Array([1, 2] as unknown as Float32Array, [2]), /must be a Float32Array/);
+});
 
 test('tensor from typed array, nested arrays and scalar', async () => {
   const a = tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);

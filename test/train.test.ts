@@ -87,6 +87,14 @@ function cli(args: string[]): { code: number; stdout: string; stderr: string } {
   }
 }
 
+test('logEvery: a metrics.jsonl line every N steps and at the last', async () => {
+  const out = join(root, 'log-every');
+  const r = await train({ method: 'simclr', steps: 5, logEvery: 2, out });
+  assert.is(r.history.length, 5);
+  const logged = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.equal(logged, [2, 4, 5]);
+});
+
 test('config errors exit non-zero naming the field and the range', () => {
   const r = cli(['pretrain', '--ifa', '7:1:1', '--steps', '1']);
   assert.is(r.code, 2);

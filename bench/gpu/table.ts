@@ -58,7 +58,7 @@ export interface Step {
   note: string;
 }
 
-/** One line of ours.jsonl: a BenchResult of src/cli/bench.ts, or what check.sh wrote when it failed. */
+/** One line of ours.jsonl: a BenchResult of src/bench/ops.ts, or what check.sh wrote when it failed. */
 export interface OursEntry {
   bench: string;
   shape: number[];

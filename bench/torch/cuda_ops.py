@@ -12,7 +12,7 @@ shape is always NHWC order [N, H, W, C], as ifa-ssl's --shape, whatever the layo
        once, write dq), floor_ms = floor_bytes / copy bandwidth, x_floor = median_ms / floor_ms.
   bn   BatchNorm2d(training) + ReLU fwd+bwd on [128,256,56,56] NCHW, variant "eager"; floor 8N·4 bytes
        (two-pass forward and backward), anchor_bytes 5N·4 (../shared/anchors/README.md's count).
-  conv the ResNet-50 layers of src/cli/bench.ts's RESNET50_CONV_LAYERS (same names; conv1_1ch is conv1
+  conv the ResNet-50 layers of src/bench/ops.ts's RESNET50_CONV_LAYERS (same names; conv1_1ch is conv1
        with the 1-channel radiograph input), cuDNN through nn.Conv2d (no bias, padding k//2),
        channels_last (NHWC, our layout), pass "forward" and "both" (forward + input and weight
        gradients), one result per precision of --conv-precisions, variant "cudnn-<precision>" and
@@ -40,7 +40,7 @@ import os
 import sys
 import time
 
-# Mirrors RESNET50_CONV_LAYERS in src/cli/bench.ts: name -> (hw, cin, cout, kernel, stride).
+# Mirrors RESNET50_CONV_LAYERS in src/bench/ops.ts: name -> (hw, cin, cout, kernel, stride).
 LAYERS = {
     "conv1": (224, 3, 64, 7, 2),
     "conv1_1ch": (224, 1, 64, 7, 2),
@@ -114,7 +114,7 @@ def main(argv):
         args.conv_batch = 1
 
     def time_ms(fn, warmup=5, fixed_reps=None, n=None):
-        # As `ifa-ssl bench` on cuda (src/cli/bench.ts repsFor): each sample times `reps` calls
+        # As `ifa-ssl bench` on cuda (src/bench/ops.ts repsFor): each sample times `reps` calls
         # enqueued back to back between two events, reps = ceil(2 ms / one call) within 1..10, so the
         # host's launch gaps overlap the GPU's work; per call.
         for _ in range(warmup):

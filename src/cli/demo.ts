@@ -2,7 +2,7 @@
 // radiographs, on the CPU, with small images and a small queue so it finishes in a minute or two
 // here. It prints the loss as it falls and writes a checkpoint that `ifa-ssl embed --init` loads.
 import { parseArgs } from 'node:util';
-import { parseConfig, type ConfigInput } from './config.js';
+import { parseConfig, type ConfigInput } from '../train/config.js';
 import { runTraining } from './pretrain.js';
 
 export const DEMO_CONFIG: ConfigInput = {

@@ -2,7 +2,8 @@
 // runTraining, the trainer under a progress line and SIGINT/SIGTERM handling (a checkpoint, then
 // exit), which demo.ts runs too.
 import { parseArgs } from 'node:util';
-import { ConfigError, parseConfig, parseIfaFlag, readConfigFile, type ConfigInput } from './config.js';
+import { ConfigError, parseConfig, type ConfigInput } from '../train/config.js';
+import { FLAG_TO_FIELD, NUMERIC_FLAGS, parseIfaFlag, readConfigFile } from './flags.js';
 import { Progress, formatStep } from './progress.js';
 import { Trainer, type TrainResult } from '../train/trainer.js';
 
@@ -14,34 +15,8 @@ export const PRETRAIN_USAGE = `usage: ifa-ssl pretrain [--config FILE.json] [opt
   --data DIR|synthetic        an image folder (PNG/JPEG/DICOM) or synthetic radiographs (default)
   --image-size S  --batch B  --epochs E | --steps N  --lr LR (per 256)  --queue-size K
   --backend cpu|cuda|webgpu   --out DIR  --checkpoint-every N  --workers N  --seed N  --threads N
-Every config field (see src/cli/config.ts) can be set in the JSON file; defaults are the paper's.
+Every config field (see src/train/config.ts) can be set in the JSON file; defaults are the paper's.
 `;
-
-const FLAG_TO_FIELD: Record<string, keyof ConfigInput> = {
-  method: 'method',
-  init: 'init',
-  resume: 'resume',
-  data: 'data',
-  backend: 'backend',
-  out: 'out',
-  augment: 'augment',
-};
-const NUMERIC_FLAGS: Record<string, keyof ConfigInput> = {
-  'image-size': 'imageSize',
-  batch: 'batch',
-  epochs: 'epochs',
-  steps: 'steps',
-  lr: 'lr',
-  'queue-size': 'queueSize',
-  'checkpoint-every': 'checkpointEvery',
-  workers: 'workers',
-  seed: 'seed',
-  threads: 'threads',
-  'bn-groups': 'bnGroups',
-  'warmup-steps': 'warmupSteps',
-  'synthetic-images': 'syntheticImages',
-  temperature: 'temperature',
-};
 
 export function configFromArgs(argv: string[], base: ConfigInput = {}): ReturnType<typeof parseConfig> {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { config: { type: 'string' }, ifa: { type: 'string', multiple: true }, 'no-ifa': { type: 'boolean' } };

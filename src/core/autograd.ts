@@ -3,12 +3,11 @@
 // several ops. Gradient rules run without recording and inside tidy(), so their temporaries die.
 // A gradient may have another dtype than its tensor (a conv's float32 weight gradient for a half
 // weight); two gradients of different dtypes are summed in float32.
+import { getBackend } from '../backends/registry.js';
+import type { DType } from './dtype.js';
 import { keep, noGrad, tidy } from './engine.js';
 import { formatShape, shapesEqual } from './shape.js';
-import { Tensor, setBackwardImpl } from './tensor.js';
-import { add } from '../ops/add.js';
-import { cast } from '../ops/cast.js';
-import { knownFull } from './tensor.js';
+import { Tensor, emptyTensor, knownFull, setBackwardImpl } from './tensor.js';
 
 /** Tensors reachable from root through recorded ops, root first, each before its inputs. */
 function topologicalOrder(root: Tensor): Tensor[] {
@@ -33,10 +32,31 @@ function topologicalOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
+/**
+ * One elementwise kernel of the backend into a new tensor of the inputs' shape. Core runs the two
+ * kernels accumulation needs (add, cast) itself, as tensor.ts runs fill, so it depends on the
+ * backends and not on src/ops.
+ */
+function runElementwise(kernel: 'add' | 'cast', inputs: Tensor[], dtype: DType): Tensor {
+  const out = emptyTensor(inputs[0].shape, inputs[0].backend, dtype);
+  try {
+    getBackend(out.backend).run(kernel, inputs.map((t) => t.ref()), [out.ref()], {});
+  } catch (e) {
+    out.dispose();
+    throw e;
+  }
+  return out;
+}
+
+/** into + g, both of one shape (the tensor's); into and g are disposed. */
 function accumulate(into: Tensor | undefined | null, g: Tensor): Tensor {
   if (!into) return g;
-  const f32 = (t: Tensor): Tensor => (t.dtype === 'float32' ? t : cast(t, 'float32'));
-  const sum = into.dtype === g.dtype ? add(into, g) : tidy(() => add(f32(into), f32(g)));
+  if (!shapesEqual(into.shape, g.shape)) {
+    throw new RangeError(`backward: cannot add a gradient of shape ${formatShape(g.shape)} to one of shape ${formatShape(into.shape)}`);
+  }
+  if (into.backend !== g.backend) throw new Error(`backward: cannot add a gradient on ${g.backend} to one on ${into.backend}`);
+  const f32 = (t: Tensor): Tensor => (t.dtype === 'float32' ? t : runElementwise('cast', [t], 'float32'));
+  const sum = into.dtype === g.dtype ? runElementwise('add', [into, g], into.dtype) : tidy(() => runElementwise('add', [f32(into), f32(g)], 'float32'));
   into.dispose();
   g.dispose();
   return sum;

@@ -253,6 +253,22 @@ export function tensor(data: ArrayLike<number> | number | unknown[], shape?: rea
   return new Tensor(new StorageHolder(b, b.alloc(values.length, values, dtype)), s, opts?.requiresGrad ?? false);
 }
 
+/**
+ * A tensor whose values are `data`, copied once, straight into backend storage (tensor() copies a
+ * typed array in JS first): for large host buffers made once and handed over, such as the data
+ * loader's batches. The cpu backend has copied `data` when this returns, so it may be reused then.
+ */
+export function fromFloat32Array(data: Float32Array, shape: readonly number[], opts?: TensorOptions): Tensor {
+  if (!(data instanceof Float32Array)) throw new TypeError(`fromFloat32Array: data must be a Float32Array, got ${data === null ? 'null' : typeof data}`);
+  const s = checkShape([...shape], 'fromFloat32Array');
+  if (data.length !== numel(s)) {
+    throw new RangeError(`fromFloat32Array: ${data.length} values do not fill shape ${formatShape(s)} (${numel(s)} elements)`);
+  }
+  const backend = resolveBackend(opts, 'fromFloat32Array');
+  const b = getBackend(backend);
+  return new Tensor(new StorageHolder(b, b.alloc(data.length, data, resolveDType(opts, 'fromFloat32Array'))), s, opts?.requiresGrad ?? false);
+}
+
 function filled(shape: readonly number[], value: number, opts: TensorOptions | undefined, what: string): Tensor {
   const s = checkShape(shape as number[], what);
   const backend = resolveBackend(opts, what);

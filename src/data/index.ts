@@ -33,5 +33,3 @@ export type { Dataset, DatasetDescriptor, ImageFolderOptions, CsvManifestOptions
 export { PreprocessCache, defaultCacheDir, loadPreprocessed } from './cache.js';
 export { CxrLoader } from './loader.js';
 export type { LoaderOptions, Batch, LoaderStats } from './loader.js';
-export { benchData, dataBenchCommand } from './bench.js';
-export type { DataBenchOptions, DataBenchResult } from './bench.js';

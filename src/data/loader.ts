@@ -7,9 +7,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { BackendName } from '../backends/backend.js';
 import { Rng } from '../core/random.js';
-import { StorageHolder } from '../core/engine.js';
-import { Tensor } from '../core/tensor.js';
-import { getBackend, getDefaultBackend, initBackend } from '../backends/registry.js';
+import { fromFloat32Array, type Tensor } from '../core/tensor.js';
+import { getDefaultBackend, initBackend } from '../backends/registry.js';
 import { mixSeed, preset, compileAugmentations, PRESET_NAMES, type AugSpec, type PresetName } from './augment.js';
 import { defaultCacheDir } from './cache.js';
 import type { Dataset } from './datasets.js';
@@ -260,9 +259,8 @@ export class CxrLoader {
     }
     if (output === 'array') return { view1: r.view1, view2: r.view2, indices: r.indices, labels, epoch, batch };
     const name = this.backend ?? getDefaultBackend();
-    const b = getBackend(name);
     // Straight into backend storage: one copy, not tensor()'s two.
-    const make = (data: Float32Array, shape: number[]): Tensor => new Tensor(new StorageHolder(b, b.alloc(data.length, data)), shape);
+    const make = (data: Float32Array, shape: number[]): Tensor => fromFloat32Array(data, shape, { backend: name });
     const result = {
       view1: make(r.view1, [n, S, S, 1]),
       view2: make(r.view2, [n, S, S, 1]),

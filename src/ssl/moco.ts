@@ -17,6 +17,9 @@ import { emaUpdate } from '../optim/kernels.js';
 import { SGD } from '../optim/sgd.js';
 import { DEFAULT_IFA, combineLosses, infoNCE, validateIfaTerms, type IfaTerm } from './losses.js';
 
+/** InfoNCE's temperature T unless MocoOptions.temperature says otherwise (MoCo v2). */
+export const MOCO_TEMPERATURE = 0.2;
+
 export interface MocoOptions {
   model?: ResNet50Options;
   queueSize?: number;
@@ -50,7 +53,7 @@ export class MoCo {
   constructor(opts: MocoOptions = {}) {
     this.queueSize = opts.queueSize ?? 65536;
     this.momentum = opts.momentum ?? 0.999;
-    this.temperature = opts.temperature ?? 0.2;
+    this.temperature = opts.temperature ?? MOCO_TEMPERATURE;
     this.ifa = opts.ifa ?? DEFAULT_IFA;
     validateIfaTerms(this.ifa);
     this.contrastiveWeight = opts.contrastiveWeight ?? 1;

@@ -8,6 +8,9 @@ import { SGD } from '../optim/sgd.js';
 import { DEFAULT_IFA, combineLosses, ntXent, validateIfaTerms, type IfaTerm } from './losses.js';
 import { readLosses, type StepLosses } from './moco.js';
 
+/** NT-Xent's temperature unless SimclrOptions.temperature says otherwise. */
+export const SIMCLR_TEMPERATURE = 0.1;
+
 export interface SimclrOptions {
   model?: ResNet50Options;
   temperature?: number;
@@ -23,7 +26,7 @@ export class SimCLR {
   readonly contrastiveWeight: number;
 
   constructor(opts: SimclrOptions = {}) {
-    this.temperature = opts.temperature ?? 0.1;
+    this.temperature = opts.temperature ?? SIMCLR_TEMPERATURE;
     this.ifa = opts.ifa ?? DEFAULT_IFA;
     validateIfaTerms(this.ifa);
     this.contrastiveWeight = opts.contrastiveWeight ?? 1;

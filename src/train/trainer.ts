@@ -6,10 +6,11 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { getDefaultBackend, setBackend } from '../backends/registry.js';
 import { Rng } from '../core/random.js';
+import { setCpuThreads } from '../core/threads.js';
 import type { Tensor } from '../core/tensor.js';
 import { CxrLoader } from '../data/loader.js';
 import { ImageFolder, SyntheticCxr, type Dataset } from '../data/datasets.js';
-import type { Config } from '../cli/config.js';
+import type { Config } from './config.js';
 import { ResNet50 } from '../nn/models/resnet50.js';
 import { emaUpdate } from '../optim/kernels.js';
 import { SGD, learningRate } from '../optim/sgd.js';
@@ -62,7 +63,7 @@ interface Method {
 function makeMethod(cfg: Config): Method {
   const model = { inChannels: cfg.inChannels, head: cfg.head, dim: cfg.dim, hidden: cfg.hidden, layers: cfg.layers, width: cfg.width, backend: cfg.backend, seed: cfg.seed };
   if (cfg.method === 'moco') {
-    const m = new MoCo({ model, queueSize: cfg.queueSize, momentum: cfg.mocoMomentum, temperature: cfg.temperature ?? 0.2, ifa: cfg.ifa, contrastiveWeight: cfg.contrastiveWeight, bnGroups: cfg.bnGroups, seed: cfg.seed });
+    const m = new MoCo({ model, queueSize: cfg.queueSize, momentum: cfg.mocoMomentum, temperature: cfg.temperature, ifa: cfg.ifa, contrastiveWeight: cfg.contrastiveWeight, bnGroups: cfg.bnGroups, seed: cfg.seed });
     return {
       encoder: m.encoderQ,
       step: (a, b, o) => m.step(a, b, o),
@@ -86,7 +87,7 @@ function makeMethod(cfg: Config): Method {
       dispose: () => m.dispose(),
     };
   }
-  const s = new SimCLR({ model, temperature: cfg.temperature ?? 0.1, ifa: cfg.ifa, contrastiveWeight: cfg.contrastiveWeight, seed: cfg.seed });
+  const s = new SimCLR({ model, temperature: cfg.temperature, ifa: cfg.ifa, contrastiveWeight: cfg.contrastiveWeight, seed: cfg.seed });
   return {
     encoder: s.encoder,
     step: (a, b, o) => s.step(a, b, o),
@@ -143,10 +144,7 @@ export class Trainer {
   private async loop(hooks: TrainerHooks): Promise<TrainResult> {
     const cfg = this.cfg;
     const log = hooks.onLog ?? ((s: string) => console.log(s));
-    if (cfg.threads) {
-      const { setCpuThreads } = await import('../index.js');
-      setCpuThreads(cfg.threads);
-    }
+    if (cfg.threads) setCpuThreads(cfg.threads);
     mkdirSync(cfg.out, { recursive: true });
     const ckptPath = join(cfg.out, 'last.safetensors');
     const metricsPath = join(cfg.out, 'metrics.jsonl');
@@ -237,7 +235,8 @@ export class Trainer {
           };
           last = now;
           history.push(m);
-          appendFileSync(metricsPath, JSON.stringify(m) + '\n');
+          // Every logEvery steps, the last step, and a step whose loss is about to stop the run.
+          if (step % cfg.logEvery === 0 || step >= totalSteps || this.stopRequested || !Number.isFinite(m.loss)) appendFileSync(metricsPath, JSON.stringify(m) + '\n');
           hooks.onStep?.(m, totalSteps);
           if (!Number.isFinite(m.loss)) throw new Error(`the loss became ${m.loss} at step ${step}; lower the learning rate (lr ${cfg.lr} per 256)`);
           if (step >= totalSteps || this.stopRequested) break;

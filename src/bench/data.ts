@@ -1,15 +1,14 @@
-// `ifa-ssl bench data`: two-view pairs per second through the whole loader (cache read, two
-// augmented views, normalisation, transfer to the main thread, tensors on the backend). The source is
-// the synthetic radiograph set, preprocessed into a cache first (untimed), which is what every epoch
-// after the first reads on real data.
+// The data bench behind `ifa-ssl bench data` (src/cli/bench.ts): two-view pairs per second through
+// the whole loader (cache read, two augmented views, normalisation, transfer to the main thread,
+// tensors on the backend). The source is the synthetic radiograph set, preprocessed into a cache
+// first (untimed), which is what every epoch after the first reads on real data.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { BackendName } from '../backends/backend.js';
-import { PRESET_NAMES, type PresetName } from './augment.js';
-import { SyntheticCxr } from './datasets.js';
-import { CxrLoader } from './loader.js';
+import type { PresetName } from '../data/augment.js';
+import { SyntheticCxr } from '../data/datasets.js';
+import { CxrLoader } from '../data/loader.js';
 
 export interface DataBenchOptions {
   imageSize?: number;
@@ -109,59 +108,4 @@ export async function benchData(o: DataBenchOptions = {}): Promise<DataBenchResu
 
 function disposeBatch(b: { view1: unknown; view2: unknown; labels: unknown }): void {
   for (const t of [b.view1, b.view2, b.labels]) if (t && typeof (t as { dispose?: unknown }).dispose === 'function') (t as { dispose(): void }).dispose();
-}
-
-export const DATA_BENCH_USAGE = `usage: ifa-ssl bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N]
-                        [--batch-size 32] [--pairs 1024] [--images 64] [--backend cpu] [--output tensor|array] [--json]
-Two-view pairs per second from the loader (synthetic radiographs, read from the preprocessed cache).
-`;
-
-/** The `ifa-ssl bench data` command. */
-export async function dataBenchCommand(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(DATA_BENCH_USAGE);
-    return 0;
-  }
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      'image-size': { type: 'string' },
-      preset: { type: 'string' },
-      workers: { type: 'string' },
-      'batch-size': { type: 'string' },
-      pairs: { type: 'string' },
-      images: { type: 'string' },
-      backend: { type: 'string' },
-      output: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  const int = (v: string | undefined, what: string): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got '${v}'`);
-    return n;
-  };
-  if (values.preset !== undefined && !(PRESET_NAMES as readonly string[]).includes(values.preset)) throw new RangeError(`--preset must be one of ${PRESET_NAMES.join(', ')}, got '${values.preset}'`);
-  if (values.output !== undefined && values.output !== 'tensor' && values.output !== 'array') throw new RangeError(`--output must be tensor or array, got '${values.output}'`);
-  const r = await benchData({
-    imageSize: int(values['image-size'], '--image-size'),
-    preset: values.preset as PresetName | undefined,
-    workers: int(values.workers, '--workers'),
-    batchSize: int(values['batch-size'], '--batch-size'),
-    pairs: int(values.pairs, '--pairs'),
-    images: int(values.images, '--images'),
-    backend: values.backend as BackendName | undefined,
-    output: values.output as 'tensor' | 'array' | undefined,
-  });
-  if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
-  else {
-    process.stdout.write(
-      `data ${r.image_size}×${r.image_size} preset=${r.preset} workers=${r.workers} batch=${r.batch_size} (${r.output}): ` +
-        `${r.pairs_per_s.toFixed(1)} pairs/s, ${r.pairs_per_s_per_core.toFixed(1)} pairs/s/core, ${r.pairs_per_cpu_s.toFixed(1)} pairs per CPU-second; ` +
-        `${r.cores_per_gpu.toFixed(1)} cores feed ${r.gpu_images_per_s} img/s\n`,
-    );
-  }
-  return 0;
 }

@@ -1,8 +1,15 @@
 // The pretraining configuration: a zod schema whose defaults are the paper's (MoCo v2: queue 65536,
 // m 0.999, T 0.2, MLP head 2048→2048→128, SGD lr 0.03 per 256, momentum 0.9, wd 1e-4, cosine; CXR
-// 512×512; IFA on block 3 towards 1). Errors name the field and the allowed range.
-import { readFileSync } from 'node:fs';
+// 512×512; IFA on block 3 towards 1). Errors name the field and the allowed range. The enums and the
+// defaults that other modules own are read from them: augmentation presets (src/data/augment),
+// backends (src/backends), the IFA terms and temperatures (src/ssl). The CLI maps its flags onto
+// this schema (src/cli/flags.ts).
 import { z } from 'zod';
+import { BACKEND_NAMES } from '../backends/backend.js';
+import { PRESET_NAMES } from '../data/augment.js';
+import { DEFAULT_IFA } from '../ssl/losses.js';
+import { MOCO_TEMPERATURE } from '../ssl/moco.js';
+import { SIMCLR_TEMPERATURE } from '../ssl/simclr.js';
 
 export const ifaTermSchema = z
   .object({
@@ -18,7 +25,7 @@ export const configSchema = z
     data: z.string().min(1).default('synthetic').describe("an image folder, or 'synthetic'"),
     syntheticImages: z.number().int().min(1).default(512).describe('size of the synthetic data set'),
     imageSize: z.number().int().min(32).max(2048).default(512),
-    augment: z.enum(['default', 'easy', 'none']).default('default'),
+    augment: z.enum(PRESET_NAMES).default('default'),
     inChannels: z.number().int().min(1).max(3).default(1),
     batch: z.number().int().min(2).max(4096).default(256),
     epochs: z.number().int().min(1).optional(),
@@ -31,21 +38,21 @@ export const configSchema = z
     queueSize: z.number().int().min(1).default(65536),
     mocoMomentum: z.number().min(0).max(1).default(0.999),
     warmQueue: z.boolean().default(false).describe('MoCo: fill the queue with real keys before the first step'),
-    temperature: z.number().positive().optional().describe('MoCo 0.2, SimCLR 0.1'),
+    temperature: z.number().positive().optional().describe(`MoCo ${MOCO_TEMPERATURE}, SimCLR ${SIMCLR_TEMPERATURE}`),
     dim: z.number().int().min(1).default(128),
     hidden: z.number().int().min(1).default(2048),
     head: z.enum(['mlp', 'linear']).default('mlp'),
     bnGroups: z.number().int().min(1).default(1),
     contrastiveWeight: z.number().min(0).default(1),
-    ifa: z.array(ifaTermSchema).default([{ block: 3, target: 1, weight: 1 }]),
+    ifa: z.array(ifaTermSchema).default(() => DEFAULT_IFA.map((t) => ({ ...t }))),
     layers: z.tuple([z.number().int().min(1), z.number().int().min(1), z.number().int().min(1), z.number().int().min(1)]).default([3, 4, 6, 3]),
     width: z.number().int().min(1).default(64),
     init: z.string().optional().describe('a checkpoint to start from (.safetensors or a PyTorch .pth/.pth.tar)'),
     resume: z.string().optional().describe('a checkpoint of this trainer to continue exactly'),
-    backend: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
+    backend: z.enum(BACKEND_NAMES).default('cpu'),
     out: z.string().default('runs/pretrain'),
     checkpointEvery: z.number().int().min(1).default(500),
-    logEvery: z.number().int().min(1).default(1),
+    logEvery: z.number().int().min(1).default(1).describe('a metrics.jsonl line every N steps (and at the last step)'),
     workers: z.number().int().min(0).optional(),
     seed: z.number().int().min(0).default(0),
     threads: z.number().int().min(1).optional(),
@@ -70,27 +77,3 @@ export function parseConfig(input: unknown, source = 'config'): Config {
 }
 
 export class ConfigError extends Error {}
-
-/** --ifa block:target:weight → a term (target and weight optional). */
-export function parseIfaFlag(v: string): { block: number; target: number; weight: number } {
-  const parts = v.split(':');
-  if (parts.length < 1 || parts.length > 3 || parts.some((p) => p.trim() === '' || !Number.isFinite(Number(p)))) {
-    throw new ConfigError(`invalid --ifa '${v}': expected block[:target[:weight]] with numbers, e.g. 3:1:1`);
-  }
-  const [block, target = 1, weight = 1] = parts.map(Number);
-  return { block, target, weight };
-}
-
-export function readConfigFile(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
-  }
-}
