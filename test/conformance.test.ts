@@ -31,7 +31,7 @@ import {
 } from '../src/index.js';
 import { BACKEND_NAMES } from '../src/backends/backend.js';
 import { Rng } from '../src/core/random.js';
-import { UNIT_ROUNDOFF } from '../src/ops/registry.js';
+import { UNIT_ROUNDOFF, registerOp } from '../src/ops/registry.js';
 import { assertClose, backendStatuses, skipNote } from './helpers.js';
 
 const ops = registeredOps();
@@ -175,6 +175,13 @@ function assertHalfClose(spec: OpSpec, dtype: DType, got: Result, ref: Result, t
 }
 
 const reference = suite('conformance: cpu reference vs finite differences');
+if (selected('cpu')) {
+  reference('registerOp refuses a second registration of a name', () => {
+    const spec = ops[0];
+    assert.throws(() => registerOp({ ...spec }), (e: Error) => e.message === `registerOp: op ${JSON.stringify(spec.name)} is already registered`);
+    assert.is(registeredOps().length, ops.length);
+  });
+}
 for (const spec of selected('cpu') ? ops : []) {
   for (const [ci, c] of spec.cases.entries()) {
     const title = `${spec.name} (${c.label}): gradients match central differences`;
