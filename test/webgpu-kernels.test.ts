@@ -2,12 +2,12 @@
 // kernels: copyRows, sgd, ema, batchNormUpdateStats), larger shapes than its cases (multi-tile
 // convolutions, multi-block batch-norm reductions), and argument validation: every bad call must
 // throw the same error class and message as the CPU backend (minus the addon's "ifa_native.run: "
-// prefix). Skipped, with the reason, when WebGPU is unavailable.
+// prefix). Skipped, with the reason, when WebGPU is unavailable or IFA_TEST_BACKENDS leaves it out.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getBackend, initBackend, type Backend } from '../src/index.js';
 import type { KernelAttrs, TensorRef } from '../src/backends/backend.js';
-import { assertClose, backendStatuses, skipNote } from './helpers.js';
+import { assertClose, backendSelected, backendStatuses, skipNote } from './helpers.js';
 
 const statuses = await backendStatuses();
 const webgpu = statuses.find((s) => s.name === 'webgpu');
@@ -56,7 +56,10 @@ function errorOf(be: Backend, kernel: string, inShapes: number[][], outShapes: n
   }
 }
 
-if (!webgpu?.available) {
+if (!backendSelected('webgpu')) {
+  // IFA_TEST_BACKENDS leaves webgpu out: nothing to run or report.
+  skipNote('webgpu kernels', webgpu?.reason ?? 'left out by IFA_TEST_BACKENDS');
+} else if (!webgpu?.available) {
   skipNote('webgpu kernels', webgpu?.reason ?? 'the webgpu backend is unavailable');
   s.skip('webgpu kernels (backend unavailable)', () => {});
 } else {
