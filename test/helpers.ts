@@ -9,8 +9,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { suite, test, type Callback, type Test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BACKEND_NAMES, type BackendName } from '../src/backends/backend.js';
-import { backends, initBackend, type BackendStatus } from '../src/index.js';
+import { BACKEND_NAMES, type BackendName, type KernelAttrs, type TensorRef } from '../src/backends/backend.js';
+import { backends, getBackend, initBackend, type BackendStatus } from '../src/index.js';
 
 setFlagsFromString('--expose-gc');
 /** V8's gc(), exposed at run time (no node flag needed). */
@@ -126,3 +126,53 @@ export function cpuTests(file: string): Test {
   });
 }
 
+/** n test values in [−0.5, 0.5), a fixed sequence per seed (the same on every backend). */
+export function testValues(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  let x = seed * 7919 + 17;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    a[i] = x / 2147483648 - 0.5;
+  }
+  return a;
+}
+
+const numelOf = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+/**
+ * Runs one kernel straight on the CPU backend and on `device` (started) from the same inputs and
+ * initial outputs (testValues of seeds 1, 2, … and 100, 101, … unless given), so in-place kernels
+ * start from the same state; returns [cpu, device] outputs as read back after the kernel.
+ */
+export async function kernelOnCpuAnd(
+  device: BackendName,
+  kernel: string,
+  inShapes: number[][],
+  outShapes: number[][],
+  attrs: KernelAttrs,
+  init: { inputs?: Float32Array[]; outputs?: Float32Array[] } = {},
+): Promise<[Float32Array[], Float32Array[]]> {
+  const res: Float32Array[][] = [];
+  for (const be of [getBackend('cpu'), getBackend(device)]) {
+    const ins: TensorRef[] = inShapes.map((sh, i) => ({ storage: be.alloc(numelOf(sh), init.inputs?.[i] ?? testValues(numelOf(sh), i + 1)), shape: sh }));
+    const outs: TensorRef[] = outShapes.map((sh, i) => ({ storage: be.alloc(numelOf(sh), init.outputs?.[i] ?? testValues(numelOf(sh), 100 + i)), shape: sh }));
+    be.run(kernel, ins, outs, attrs);
+    res.push(await Promise.all(outs.map((t) => be.read(t.storage))));
+    for (const t of [...ins, ...outs]) be.free(t.storage);
+  }
+  return [res[0], res[1]];
+}
+
+/** kernelOnCpuAnd, then every output of `device` within tol of the CPU's. */
+export async function expectKernelMatch(
+  device: BackendName,
+  kernel: string,
+  inShapes: number[][],
+  outShapes: number[][],
+  attrs: KernelAttrs,
+  tol: Tolerance = { atol: 1e-6, rtol: 1e-5 },
+  init: { inputs?: Float32Array[]; outputs?: Float32Array[] } = {},
+): Promise<void> {
+  const [cpu, dev] = await kernelOnCpuAnd(device, kernel, inShapes, outShapes, attrs, init);
+  cpu.forEach((want, i) => assertClose(dev[i], want, tol, `${kernel} ${JSON.stringify(inShapes)} output ${i}`));
+}
