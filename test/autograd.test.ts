@@ -1,10 +1,11 @@
 // Autograd against closed forms: accumulation across uses, reverse topological order on a diamond,
 // noGrad, detach, errors, and the host-known upstream gradient (Tensor.knownValue).
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Tensor, add, copyRowsInto, matmul, mean, mul, noGrad, relu, scale, sum, tensor, tidy } from '../src/index.js';
 import { record } from '../src/ops/op.js';
-import { assertClose } from './helpers.js';
+import { assertClose, cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 test('gradient accumulates when a tensor feeds several ops', async () => {
   // f = Σ (x·x + x) → df/dx = 2x + 1

@@ -1,9 +1,11 @@
 // `ifa-ssl info --json`: valid JSON with the build and each backend's status.
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { packageRoot } from '../src/native.js';
+import { cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 const bin = join(packageRoot(), 'bin', 'ifa-ssl.js');
 

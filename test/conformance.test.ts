@@ -14,7 +14,6 @@ import * as assert from 'uvu/assert';
 import {
   type Backend,
   type BackendName,
-  type BackendStatus,
   type DType,
   type OpSpec,
   type Tensor,
@@ -29,31 +28,13 @@ import {
   tensor,
   tidy,
 } from '../src/index.js';
-import { BACKEND_NAMES } from '../src/backends/backend.js';
 import { Rng } from '../src/core/random.js';
-import { UNIT_ROUNDOFF } from '../src/ops/registry.js';
-import { assertClose, backendStatuses, skipNote } from './helpers.js';
+import { UNIT_ROUNDOFF, registerOp } from '../src/ops/registry.js';
+import { assertClose, backendSelected, backendStatuses, skipNote } from './helpers.js';
 
 const ops = registeredOps();
-const listed = (process.env.IFA_TEST_BACKENDS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-const only = listed.length ? listed : undefined;
-const unknown = only?.filter((n) => !(BACKEND_NAMES as readonly string[]).includes(n)) ?? [];
-if (unknown.length) throw new Error(`IFA_TEST_BACKENDS names unknown backends: ${unknown.join(', ')} (known: ${BACKEND_NAMES.join(', ')})`);
-const selected = (name: BackendName): boolean => !only || only.includes(name);
-// With a selection, only the selected backends are started (no WebGPU adapter request for a CUDA run).
-const statuses = only ? await selectedStatuses() : await backendStatuses();
-
-async function selectedStatuses(): Promise<BackendStatus[]> {
-  const out: BackendStatus[] = [];
-  for (const name of BACKEND_NAMES.filter(selected)) {
-    try {
-      out.push((await initBackend(name)).status());
-    } catch (e) {
-      out.push({ name, available: false, reason: (e as Error).message });
-    }
-  }
-  return out;
-}
+// With IFA_TEST_BACKENDS set, only the selected backends are started (no WebGPU adapter request for a CUDA run).
+const statuses = await backendStatuses();
 
 const HALF: DType[] = ['bfloat16', 'float16'];
 /** Kernels the harness runs in a case's dtype besides the op's: Σ out·R, its seed and gradient. */
@@ -175,7 +156,14 @@ function assertHalfClose(spec: OpSpec, dtype: DType, got: Result, ref: Result, t
 }
 
 const reference = suite('conformance: cpu reference vs finite differences');
-for (const spec of selected('cpu') ? ops : []) {
+if (backendSelected('cpu')) {
+  reference('registerOp refuses a second registration of a name', () => {
+    const spec = ops[0];
+    assert.throws(() => registerOp({ ...spec }), (e: Error) => e.message === `registerOp: op ${JSON.stringify(spec.name)} is already registered`);
+    assert.is(registeredOps().length, ops.length);
+  });
+}
+for (const spec of backendSelected('cpu') ? ops : []) {
   for (const [ci, c] of spec.cases.entries()) {
     const title = `${spec.name} (${c.label}): gradients match central differences`;
     if (spec.noFiniteDifferences) {
@@ -222,7 +210,7 @@ reference.run();
 // The CPU half reference (fp32 math on the rounded inputs, rounded outputs) against the CPU float32
 // result on the same rounded inputs.
 const halfReference = suite('conformance: cpu half reference vs cpu float32');
-if (selected('cpu')) {
+if (backendSelected('cpu')) {
   const cpu = getBackend('cpu');
   halfReference('every op whose kernels take half dtypes on the cpu states its half tolerance', () => {
     const unstated = ops.filter((spec) => halfDtypesOn(cpu, spec).offered.length > 0 && !spec.halfTolerance).map((spec) => spec.name);
@@ -248,7 +236,7 @@ if (selected('cpu')) {
 halfReference.run();
 
 for (const status of statuses) {
-  if (status.name === 'cpu' || !selected(status.name)) continue;
+  if (status.name === 'cpu' || !backendSelected(status.name)) continue;
   const s = suite(`conformance: ${status.name} vs cpu`);
   if (!status.available) {
     skipNote(`${status.name} conformance`, status.reason ?? 'unavailable');

@@ -4,13 +4,14 @@
 // and with several threads, and with the portable micro-kernel in a child process; then the conv2d
 // and linear ops' argument checks.
 import { execFileSync } from 'node:child_process';
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nativeAddon } from '../src/native.js';
 import { Rng } from '../src/core/random.js';
 import { tensor } from '../src/core/tensor.js';
 import { conv2d, linear } from '../src/ops/conv2d.js';
-import { assertClose } from './helpers.js';
+import { assertClose, cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 const addon = nativeAddon();
 const rng = new Rng(1234);

@@ -1,10 +1,11 @@
 // CPU kernels against obvious references: the fast matmul against matmulReference (the triple loop
 // kept beside it) on sizes that cross its blocking, and the reduction/broadcast paths against JS.
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nativeAddon } from '../src/native.js';
 import { Rng } from '../src/core/random.js';
-import { assertClose } from './helpers.js';
+import { assertClose, cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 const addon = nativeAddon();
 const rng = new Rng(77);

@@ -1,6 +1,5 @@
 // Augmentations: each is the identity at zero strength, keeps the shape, is deterministic for a seed
 // and differs across seeds; the fast kernels agree with plain reference versions; compositions.
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   applyTransform,
@@ -20,7 +19,9 @@ import {
 } from '../src/data/index.js';
 import { filterTaps, motionBlurTaps, shiftScaleRotateMatrix, warpAffineInverse, gaussNoise, cutout } from '../src/data/augment.js';
 import { Rng } from '../src/core/random.js';
-import { assertClose } from './helpers.js';
+import { assertClose, cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 // A preprocessed synthetic radiograph (values in [0, 1]), non-square to catch w/h mix-ups.
 const base = ((): GrayImage => {

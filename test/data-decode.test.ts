@@ -1,14 +1,15 @@
 // Decoding: DICOM (MONOCHROME1 inversion, rescale, bits stored, implicit/explicit VR, refusal of
 // compressed syntaxes) from files written byte by byte by test/fixtures/make_data_fixtures.py and
 // cross-checked with pydicom; 16-bit and colour PNG; JPEG; a corrupt PNG.
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { decodeDicom, decodeFile, decodeImage, DecodeError, sniffFormat } from '../src/data/index.js';
 import { packageRoot } from '../src/native.js';
-import { assertClose } from './helpers.js';
+import { assertClose, cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 function fixtures(): string {
   const local = join(process.cwd(), 'test', 'fixtures', 'data');

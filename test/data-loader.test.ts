@@ -1,6 +1,5 @@
 // Datasets, the preprocessing cache and the two-view loader: determinism across worker counts,
 // shuffling and drop_last, a corrupt file skipped with one warning, DICOM decoded once, tensors.
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +7,9 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { CsvManifest, CxrLoader, ImageFolder, loadPreprocessed, parseCsv, PreprocessCache, SyntheticCxr, syntheticRadiograph, type Batch } from '../src/data/index.js';
 import { packageRoot } from '../src/native.js';
+import { cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 function fixtures(): string {
   const local = join(process.cwd(), 'test', 'fixtures', 'data');

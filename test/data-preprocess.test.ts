@@ -1,12 +1,13 @@
 // CXR preprocessing: numpy-golden percentile clipping (test/fixtures/make_data_fixtures.py),
 // OpenCV-style bilinear resize, normalisation, and the synthetic radiograph's marker being clipped.
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clipAndScaleInPlace, normalize, percentile, preprocessCxr, resizeBilinear, syntheticRadiograph, grayImage, CXR_DEFAULTS } from '../src/data/index.js';
 import { packageRoot } from '../src/native.js';
-import { assertClose } from './helpers.js';
+import { assertClose, cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 function fixtures(): string {
   const local = join(process.cwd(), 'test', 'fixtures', 'data');

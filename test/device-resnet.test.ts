@@ -15,7 +15,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ResNet50, initBackend, mul, randomNormal, sum, tensor, tidy, type Tensor } from '../src/index.js';
-import { backendSelected, backendStatuses, skipNote } from './helpers.js';
+import { backendStatuses, deviceBackends, skipNote } from './helpers.js';
 
 const TOL = 1e-3;
 const FLOOR_FACTOR = 3;
@@ -75,8 +75,7 @@ async function run(backend: 'cpu' | 'webgpu' | 'cuda', input: Float32Array, r: F
   return result;
 }
 
-for (const name of ['webgpu', 'cuda'] as const) {
-  if (!backendSelected(name)) continue;
+for (const name of deviceBackends) {
   const dev = statuses.find((s) => s.name === name);
   const title = `ResNet-50 forward and backward on ${name} match the cpu backend`;
   if (!dev?.available) {

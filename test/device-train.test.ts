@@ -12,7 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getDefaultBackend, parseConfig, Trainer, type ConfigInput } from '../src/index.js';
-import { backendSelected, backendStatuses, skipNote } from './helpers.js';
+import { backendStatuses, deviceBackends, skipNote } from './helpers.js';
 
 const STEP_TOL = [1e-4, 1e-3, 5e-3];
 const root = mkdtempSync(join(tmpdir(), 'ifa-device-train-'));
@@ -40,8 +40,7 @@ async function losses(method: 'moco' | 'simclr', backend: string): Promise<numbe
 }
 
 const statuses = await backendStatuses();
-for (const name of ['webgpu', 'cuda']) {
-  if (!backendSelected(name)) continue;
+for (const name of deviceBackends) {
   const dev = statuses.find((s) => s.name === name);
   for (const method of ['moco', 'simclr'] as const) {
     const title = `${method} + IFA: 3 training steps on ${name} give the cpu's losses`;

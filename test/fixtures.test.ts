@@ -1,7 +1,6 @@
 // Every CPU op against PyTorch 1.13 fixtures (test/fixtures/make_fixtures.py): outputs, running
 // statistics and gradients of Σ out·upstream. The error measure is normwise:
 // max|ours − torch| / max|torch| ≤ 1e-4 (elementwise relative error is meaningless near zero).
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,6 +26,9 @@ import {
   type Tensor,
 } from '../src/index.js';
 import { packageRoot } from '../src/native.js';
+import { cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 interface Enc {
   shape: number[];

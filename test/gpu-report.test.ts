@@ -1,7 +1,6 @@
 // bench/gpu: the verdicts of the issue-4 report (bench/gpu/table.ts) on made-up measurements, the
 // parsers of what check.sh collects, and the bench pieces the GPU table relies on (ResNet-50 layer
 // presets, conv FLOP counts, BN floor bytes, tiled bench inputs). No GPU needed.
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BENCH_BLOCK, RESNET50_CONV_LAYERS, benchInput, prepareBench, resolveSpec } from '../src/bench/ops.js';
 import { readFileSync } from 'node:fs';
@@ -19,6 +18,9 @@ import {
   type TorchReport,
   type TorchRound,
 } from '../bench/gpu/table.js';
+import { cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 const IFA1 = [128, 14, 14, 1024];
 const IFA2 = [32, 32, 32, 1024];

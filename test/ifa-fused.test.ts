@@ -21,7 +21,7 @@ import {
 } from '../src/index.js';
 import { Rng } from '../src/core/random.js';
 import { nativeAddon } from '../src/native.js';
-import { assertClose, backendSelected, backendStatuses, collectGarbage, skipNote } from './helpers.js';
+import { assertClose, backendStatuses, collectGarbage, deviceBackends, skipNote } from './helpers.js';
 
 const rng = new Rng(4242);
 const randn = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
@@ -114,8 +114,7 @@ const cases = [
 ];
 
 const statuses = await backendStatuses();
-for (const backend of ['cpu', 'webgpu', 'cuda'] as BackendName[]) {
-  if (backend !== 'cpu' && !backendSelected(backend)) continue;
+for (const backend of ['cpu', ...deviceBackends] as BackendName[]) {
   const status = statuses.find((s) => s.name === backend);
   if (!status?.available) {
     skipNote(`ifaLoss gradScale on ${backend}`, status?.reason ?? 'unknown backend');

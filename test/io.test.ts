@@ -2,7 +2,6 @@
 // .pth import against fixtures from test/fixtures/make_io_fixtures.py (torch 1.13), MoCo prefixes,
 // the restricted unpickler's refusals, the zip reader, and the OIHW ↔ OHWI conversion.
 // Pure TypeScript: no addon and no Python needed.
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +27,9 @@ import { unpickle } from '../src/io/pickle.js';
 import { dtypeOfData } from '../src/io/types.js';
 import { ALLOWED_GLOBALS } from '../src/io/pth.js';
 import { ZipArchive } from '../src/io/zip.js';
+import { cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 // ---- helpers ---------------------------------------------------------------------------------
 

@@ -16,7 +16,6 @@
 // whose gradient cancels almost exactly because every later train-mode BatchNorm removes constant
 // shifts, is 0.9% off in PyTorch's own float32 run against float64; such tensors get 5× PyTorch's
 // measured error (parity.json "gradientNoiseFloor").
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -26,6 +25,9 @@ import { exportModule, importModule } from '../src/train/checkpoint.js';
 import type { TensorRecord } from '../src/io/types.js';
 import { packageRoot } from '../src/native.js';
 import { fingerprint, formulaInput, formulaRecords } from './model-init.js';
+import { cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 const REL = 1e-4;
 /** Step directions (an extra check): a gradient that float32 itself cannot resolve gets this many times PyTorch's own float32 error. */

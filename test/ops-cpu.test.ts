@@ -3,7 +3,6 @@
 // against their double-precision references, SGD (PyTorch's formula) and EMA, IFA edge cases (q = p,
 // zero and tiny vectors), softmax cross-entropy with bad labels, max-pool ties, layout copies; and
 // malformed calls into these kernels, which must throw TypeError/RangeError, never crash.
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getBackend, memory, noGrad, randomNormal, sum, mul, tensor, tidy, type Tensor } from '../src/index.js';
 import { Rng } from '../src/core/random.js';
@@ -16,7 +15,9 @@ import { softmaxCrossEntropy } from '../src/ops/loss.js';
 import { globalAvgPool, maxPool2d } from '../src/ops/pool.js';
 import { scale } from '../src/ops/scale.js';
 import { emaUpdate, sgdStep } from '../src/optim/kernels.js';
-import { assertClose } from './helpers.js';
+import { assertClose, cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 const addon = nativeAddon();
 const rng = new Rng(4242);

@@ -1,8 +1,7 @@
 // Tensor creation, reading, disposal, scopes and memory accounting on the CPU backend.
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nativeAddon } from '../src/native.js';
-import { collectGarbage, gc } from './helpers.js';
+import { collectGarbage, cpuTests, gc } from './helpers.js';
 import {
   add,
   fromFloat32Array,
@@ -21,6 +20,8 @@ import {
   tidy,
   zeros,
 } from '../src/index.js';
+
+const test = cpuTests(import.meta.url);
 
 test('fromFloat32Array: one copy into storage; the buffer may be reused on the cpu', async () => {
   const buf = new Float32Array([1, 2, 3, 4, 5, 6]);

@@ -1,6 +1,5 @@
 // The trainer: exact resume (4 steps straight = 2 steps, checkpoint, resume, 2 steps), checkpoints
 // that load back, init from an ifa-ssl checkpoint, and config errors that name the field.
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ResNet50, importModule, parseConfig, readAnyCheckpoint, Trainer, type ConfigInput } from '../src/index.js';
 import { packageRoot } from '../src/native.js';
+import { cpuTests } from './helpers.js';
+
+const test = cpuTests(import.meta.url);
 
 const root = mkdtempSync(join(tmpdir(), 'ifa-train-'));
 const tiny: ConfigInput = {

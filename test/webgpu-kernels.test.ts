@@ -1,47 +1,22 @@
-// WebGPU kernels that the op-level conformance suite does not reach (in-place and multi-tensor
-// kernels: copyRows, sgd, ema, batchNormUpdateStats), larger shapes than its cases (multi-tile
-// convolutions, multi-block batch-norm reductions), and argument validation: WebGPU checks a call with
-// the addon's validator before it encodes anything (the one validator of every backend), so a bad
-// call throws the CPU backend's error class and message (minus the addon's "ifa_native.run: " prefix)
-// and dispatches nothing. Skipped, with the reason, when WebGPU is unavailable.
+// WebGPU kernels on larger shapes than the op-level conformance suite's cases (multi-tile
+// convolutions, multi-block batch-norm reductions; the in-place kernels, on every device backend, are
+// in device-kernels.test.ts), and argument validation: WebGPU checks a call with the addon's validator
+// before it encodes anything (the one validator of every backend), so a bad call throws the CPU
+// backend's error class and message (minus the addon's "ifa_native.run: " prefix) and dispatches
+// nothing. Skipped, with the reason, when WebGPU is unavailable or IFA_TEST_BACKENDS leaves it out.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getBackend, initBackend, type Backend } from '../src/index.js';
-import type { KernelAttrs, TensorRef } from '../src/backends/backend.js';
-import { assertClose, backendStatuses, skipNote } from './helpers.js';
+import type { KernelAttrs } from '../src/backends/backend.js';
+import { backendSelected, backendStatuses, expectKernelMatch, skipNote, type Tolerance } from './helpers.js';
 
 const statuses = await backendStatuses();
 const webgpu = statuses.find((s) => s.name === 'webgpu');
 const s = suite('webgpu kernels vs cpu');
 
-function values(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let x = seed * 7919 + 17;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    a[i] = x / 2147483648 - 0.5;
-  }
-  return a;
-}
 const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
-
-/** Runs a kernel on both backends from the same inputs and initial outputs; returns [cpu, webgpu] outputs. */
-async function both(kernel: string, inShapes: number[][], outShapes: number[][], attrs: KernelAttrs, outInit?: Float32Array[]): Promise<Float32Array[][]> {
-  const res: Float32Array[][] = [];
-  for (const be of [getBackend('cpu'), getBackend('webgpu')]) {
-    const ins: TensorRef[] = inShapes.map((sh, i) => ({ storage: be.alloc(numel(sh), values(numel(sh), i + 1)), shape: sh }));
-    const outs: TensorRef[] = outShapes.map((sh, i) => ({ storage: be.alloc(numel(sh), outInit?.[i] ?? values(numel(sh), 100 + i)), shape: sh }));
-    be.run(kernel, ins, outs, attrs);
-    res.push(await Promise.all(outs.map((t) => be.read(t.storage))));
-    for (const t of [...ins, ...outs]) be.free(t.storage);
-  }
-  return res;
-}
-
-async function expectMatch(kernel: string, inShapes: number[][], outShapes: number[][], attrs: KernelAttrs, tol = { atol: 1e-6, rtol: 1e-5 }): Promise<void> {
-  const [cpu, gpu] = await both(kernel, inShapes, outShapes, attrs);
-  cpu.forEach((want, i) => assertClose(gpu[i], want, tol, `${kernel} ${JSON.stringify(inShapes)} output ${i}`));
-}
+const expectMatch = (kernel: string, inShapes: number[][], outShapes: number[][], attrs: KernelAttrs, tol?: Tolerance): Promise<void> =>
+  expectKernelMatch('webgpu', kernel, inShapes, outShapes, attrs, tol);
 
 /** The error a call throws on a backend, as [class, message without the addon prefix]. */
 function errorOf(be: Backend, kernel: string, inShapes: number[][], outShapes: number[][], attrs: KernelAttrs): [string, string] {
@@ -57,50 +32,14 @@ function errorOf(be: Backend, kernel: string, inShapes: number[][], outShapes: n
   }
 }
 
-if (!webgpu?.available) {
+if (!backendSelected('webgpu')) {
+  // IFA_TEST_BACKENDS leaves webgpu out: nothing to run or report.
+  skipNote('webgpu kernels', webgpu?.reason ?? 'left out by IFA_TEST_BACKENDS');
+} else if (!webgpu?.available) {
   skipNote('webgpu kernels', webgpu?.reason ?? 'the webgpu backend is unavailable');
   s.skip('webgpu kernels (backend unavailable)', () => {});
 } else {
   await initBackend('webgpu');
-
-  s('copyRows writes rows in place and leaves the rest', async () => {
-    await expectMatch('copyRows', [[3, 4, 5]], [[10, 4, 5]], { start: 6 });
-    await expectMatch('copyRows', [[2, 7]], [[2, 7]], { start: 0 });
-  });
-
-  s('sgd: momentum, nesterov, weight decay, first step, momentum 0', async () => {
-    const shapes = [[3, 5], [17], [2, 3, 3, 4]];
-    const base = { lr: 0.1, momentum: 0.9, weightDecay: 1e-4, dampening: 0 };
-    await expectMatch('sgd', shapes, [...shapes, ...shapes], { ...base, firstStep: true });
-    await expectMatch('sgd', shapes, [...shapes, ...shapes], { ...base, firstStep: false });
-    await expectMatch('sgd', shapes, [...shapes, ...shapes], { ...base, nesterov: true, firstStep: false });
-    await expectMatch('sgd', shapes, [...shapes, ...shapes], { ...base, dampening: 0.5, weightDecay: 0, firstStep: false });
-    await expectMatch('sgd', shapes, shapes, { lr: 0.05, momentum: 0, weightDecay: 1e-2, dampening: 0, firstStep: false });
-  });
-
-  s('sgd and ema over 500 tensors in one launch (one dispatch each)', async () => {
-    const shapes = Array.from({ length: 500 }, (_, i) => [1 + (i % 7), 3]);
-    await expectMatch('sgd', shapes, [...shapes, ...shapes], { lr: 0.1, momentum: 0.9, weightDecay: 1e-4, dampening: 0, firstStep: false });
-    await expectMatch('ema', shapes, shapes, { m: 0.99 });
-  });
-
-  s('ema', async () => {
-    await expectMatch('ema', [[4, 4], [9]], [[4, 4], [9]], { m: 0.999 });
-  });
-
-  s('batchNormUpdateStats', async () => {
-    const init = [values(8, 5), Float32Array.from(values(8, 6), (v) => v + 1)];
-    const invStd = Float32Array.from(values(8, 2), (v) => 1 + Math.abs(v));
-    const res: Float32Array[][] = [];
-    for (const be of [getBackend('cpu'), getBackend('webgpu')]) {
-      const ins = [{ storage: be.alloc(8, values(8, 1)), shape: [8] }, { storage: be.alloc(8, invStd), shape: [8] }];
-      const outs = init.map((v) => ({ storage: be.alloc(8, v), shape: [8] }));
-      be.run('batchNormUpdateStats', ins, outs, { momentum: 0.1, eps: 1e-5, count: 50 });
-      res.push(await Promise.all(outs.map((t) => be.read(t.storage))));
-      for (const t of [...ins, ...outs]) be.free(t.storage);
-    }
-    res[0].forEach((want, i) => assertClose(res[1][i], want, { atol: 1e-6, rtol: 1e-5 }, `batchNormUpdateStats output ${i}`));
-  });
 
   s('convolutions with several tiles in every GEMM dimension', async () => {
     const tol = { atol: 1e-4, rtol: 1e-4 };

@@ -168,10 +168,11 @@ skip_cuda() { record "$1" skipped 0 "skipped: CUDA unavailable (${cuda_reason:-u
 
 # --- conformance: every op, forward + backward, CUDA vs CPU -------------------------------------
 # The CUDA test files: conformance (every op, CUDA vs CPU), device behaviour (cuda), the fused IFA
-# path, a ResNet-50 forward+backward and three MoCo/SimCLR training steps against the CPU, the event
-# loop staying responsive while CUDA work drains, and the
-# boundary fuzz with CUDA buffers. IFA_TEST_BACKENDS=cuda keeps them off WebGPU.
-SUITE_ALL='(conformance|cuda|ifa-fused|conv-tc|device-resnet|device-train|boundary|event-loop)\.test\.js$'
+# path, the in-place kernels (sgd, ema, copyRows, batchNormUpdateStats) against the CPU, a ResNet-50
+# forward+backward and three MoCo/SimCLR training steps against the CPU, the event loop staying
+# responsive while CUDA work drains, and the boundary fuzz with CUDA buffers. IFA_TEST_BACKENDS=cuda
+# keeps them off WebGPU.
+SUITE_ALL='(conformance|cuda|ifa-fused|conv-tc|device-kernels|device-resnet|device-train|boundary|event-loop)\.test\.js$'
 SUITE_MEMCHECK='(conformance|cuda|ifa-fused|conv-tc)\.test\.js$'
 conformance_step() { # LOG LIMIT PATTERN [PREFIX...]: CUDA test files, judged by uvu's counts
   local logf=$1 lim=$2 pattern=$3

@@ -7,8 +7,9 @@
 
 import type { DType } from '../core/dtype.js';
 
-export type BackendName = 'cpu' | 'cuda' | 'webgpu';
-export const BACKEND_NAMES: readonly BackendName[] = ['cpu', 'cuda', 'webgpu'];
+/** Every backend, in the order backends() reports them; src/backends/registry.ts has a row for each. */
+export const BACKEND_NAMES = ['cpu', 'cuda', 'webgpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** A backend's buffer of numel values of one dtype. Opaque outside the backend that made it. */
 export interface Storage {

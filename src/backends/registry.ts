@@ -1,12 +1,25 @@
-// Which backends exist, which can run, and which one new tensors go to by default. CPU and CUDA
-// answer at once (the addon knows); WebGPU needs an async adapter request, made on first use.
+// Which backends exist, which can run, and which one new tensors go to by default. The table below
+// has one row per name in BACKEND_NAMES: how to start that backend, at once (CPU and CUDA: the addon
+// knows) or with a promise (WebGPU asks for an adapter, on first use).
 import { BACKEND_NAMES, type Backend, type BackendName, type BackendStatus } from './backend.js';
 import { CpuBackend } from './cpu.js';
 import { CudaBackend } from './cuda.js';
 
+type BackendStart =
+  /** Constructs the backend; its status() says whether it can run. */
+  | { sync: () => Backend }
+  /** Resolves with the status and, when available, the backend; a rejection is a failed start. */
+  | { async: () => Promise<{ backend: Backend | null; status: BackendStatus }> };
+
+const BACKENDS: Record<BackendName, BackendStart> = {
+  cpu: { sync: () => new CpuBackend() },
+  cuda: { sync: () => new CudaBackend() },
+  webgpu: { async: async () => (await import('./webgpu/index.js')).createWebGPUBackend() },
+};
+
 const instances = new Map<BackendName, Backend>();
 const statuses = new Map<BackendName, BackendStatus>();
-let webgpuInit: Promise<void> | null = null;
+const starting = new Map<BackendName, Promise<void>>();
 let current: BackendName = 'cpu';
 
 function checkName(name: unknown, what: string): BackendName {
@@ -16,54 +29,61 @@ function checkName(name: unknown, what: string): BackendName {
   return name as BackendName;
 }
 
-function initSync(name: 'cpu' | 'cuda'): void {
-  if (statuses.has(name)) return;
-  const b = name === 'cpu' ? new CpuBackend() : new CudaBackend();
-  const s = b.status();
-  statuses.set(name, s);
-  if (s.available) instances.set(name, b);
+function record(name: BackendName, backend: Backend | null, status: BackendStatus): void {
+  statuses.set(name, status);
+  if (backend && status.available) instances.set(name, backend);
 }
 
-function initWebGPU(): Promise<void> {
-  if (!webgpuInit) {
-    webgpuInit = (async () => {
+/** Starts a sync backend at once; an async one is left to start(). */
+function startSync(name: BackendName): void {
+  const row = BACKENDS[name];
+  if (statuses.has(name) || !('sync' in row)) return;
+  const b = row.sync();
+  record(name, b, b.status());
+}
+
+function start(name: BackendName): Promise<void> {
+  const row = BACKENDS[name];
+  if ('sync' in row) {
+    startSync(name);
+    return Promise.resolve();
+  }
+  let p = starting.get(name);
+  if (!p) {
+    p = (async () => {
       try {
-        const mod = await import('./webgpu/index.js');
-        const { backend, status } = await mod.createWebGPUBackend();
-        statuses.set('webgpu', status);
-        if (backend && status.available) instances.set('webgpu', backend);
+        const { backend, status } = await row.async();
+        record(name, backend, status);
       } catch (e) {
-        statuses.set('webgpu', { name: 'webgpu', available: false, reason: `failed to start: ${(e as Error).message}` });
+        statuses.set(name, { name, available: false, reason: `failed to start: ${(e as Error).message}` });
       }
     })();
+    starting.set(name, p);
   }
-  return webgpuInit;
+  return p;
 }
 
 /** Starts a backend (WebGPU asks for an adapter) and returns it; throws with the reason if unavailable. */
 export async function initBackend(name: BackendName): Promise<Backend> {
   checkName(name, 'initBackend');
-  if (name === 'webgpu') await initWebGPU();
-  else initSync(name);
+  await start(name);
   return getBackend(name);
 }
 
 /** The status of every backend: [{name, available, device?, reason?}] for cpu, cuda, webgpu. */
 export async function backends(): Promise<BackendStatus[]> {
-  initSync('cpu');
-  initSync('cuda');
-  await initWebGPU();
+  for (const name of BACKEND_NAMES) await start(name);
   return BACKEND_NAMES.map((n) => ({ ...statuses.get(n)! }));
 }
 
 /** A started backend. WebGPU must have been started by initBackend/setBackend/backends first. */
 export function getBackend(name: BackendName): Backend {
   checkName(name, 'getBackend');
-  if (name !== 'webgpu') initSync(name);
+  startSync(name);
   const b = instances.get(name);
   if (b) return b;
   const s = statuses.get(name);
-  if (!s) throw new Error(`backend webgpu is not started yet: call await initBackend('webgpu') or await setBackend('webgpu') first`);
+  if (!s) throw new Error(`backend ${name} is not started yet: call await initBackend('${name}') or await setBackend('${name}') first`);
   throw new Error(`backend ${name} is unavailable: ${s.reason ?? 'unknown reason'}`);
 }
 

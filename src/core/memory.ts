@@ -1,7 +1,7 @@
 // memory(): live buffers and bytes per backend as counted by each backend's allocator (with the live
 // bytes per dtype, numel · element size), plus the number of live Tensor objects and of tensors the
 // garbage collector had to free (leaks).
-import type { BackendMemory, BackendName } from '../backends/backend.js';
+import { BACKEND_NAMES, type BackendMemory, type BackendName } from '../backends/backend.js';
 import { getBackend, startedBackends } from '../backends/registry.js';
 import { leakedTensorCount, liveTensorCount } from './engine.js';
 
@@ -11,12 +11,10 @@ export function memory(): MemoryInfo {
   getBackend('cpu');
   const none = (): BackendMemory => ({ buffers: 0, bytes: 0, dtypeBytes: { float32: 0, bfloat16: 0, float16: 0 } });
   const out = {
-    cpu: none(),
-    cuda: none(),
-    webgpu: none(),
+    ...(Object.fromEntries(BACKEND_NAMES.map((n) => [n, none()])) as Record<BackendName, BackendMemory>),
     tensors: liveTensorCount(),
     leaked: leakedTensorCount(),
-  } as MemoryInfo;
+  };
   for (const b of startedBackends()) out[b.name] = b.memory();
   return out;
 }

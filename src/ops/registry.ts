@@ -65,7 +65,9 @@ export interface OpSpec {
 
 const specs = new Map<string, OpSpec>();
 
+/** Registers an op's spec; a second registration of the same name throws (as tfjs's registerKernel). */
 export function registerOp(spec: OpSpec): void {
+  if (specs.has(spec.name)) throw new Error(`registerOp: op ${JSON.stringify(spec.name)} is already registered`);
   specs.set(spec.name, spec);
 }
 
