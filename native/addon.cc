@@ -779,7 +779,11 @@ void registerKernels() {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static std::once_flag registered;
-  std::call_once(registered, registerKernels);
+  try {
+    std::call_once(registered, registerKernels);
+  } catch (const std::exception& e) {  // a kernel registered twice: a build error, said on require()
+    throw Napi::Error::New(env, std::string("ifa_native: ") + e.what());
+  }
   state = new AddonState();
   state->tsfn = ReadTsfn::New(env, "ifa_native.read", 0, 1);
   state->tsfn.Unref(env);

@@ -48,7 +48,8 @@ test('each registered kernel has the table\'s tensor counts, slot roles and in-p
   for (const d of devices) {
     const contracts = addon.kernelContracts(d);
     for (const [name, got] of Object.entries(contracts)) {
-      const want = kernelContract(isReferenceTwin(name) ? name.replace(/Reference$/, '') : name)!;
+      const want = kernelContract(isReferenceTwin(name) ? name.replace(/Reference$/, '') : name);
+      if (!want) continue; // outside the table: the test above names it
       const variadicIn = want.variadic === 'inputs' || want.variadic === 'both';
       const variadicOut = want.variadic === 'outputs' || want.variadic === 'both' || (want.optionalOutputs ?? 0) > 0;
       assert.is(got.inputs, variadicIn ? -1 : want.inputs.length, `${d} ${name}: inputs`);
