@@ -44,9 +44,10 @@ export const configSchema = z
     resume: z.string().optional().describe('a checkpoint of this trainer to continue exactly'),
     backend: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
     out: z.string().default('runs/pretrain'),
+    overwrite: z.boolean().default(false).describe('replace the run already in out (without it, such an out is refused)'),
     checkpointEvery: z.number().int().min(1).default(500),
     logEvery: z.number().int().min(1).default(1),
-    workers: z.number().int().min(0).optional(),
+    workers: z.number().int().min(1).optional().describe('loader worker threads (default: all cores)'),
     seed: z.number().int().min(0).default(0),
     threads: z.number().int().min(1).optional(),
   })

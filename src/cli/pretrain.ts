@@ -13,6 +13,10 @@ export const PRETRAIN_USAGE = `usage: ifa-ssl pretrain [--config FILE.json] [opt
   --data DIR|synthetic        an image folder (PNG/JPEG/DICOM) or synthetic radiographs (default)
   --image-size S  --batch B  --epochs E | --steps N  --lr LR (per 256)  --queue-size K
   --backend cpu|cuda|webgpu   --out DIR  --checkpoint-every N  --workers N  --seed N  --threads N
+  --overwrite                 replace the run already in --out (otherwise such an --out is refused;
+                              use --resume to continue it)
+--image-size S: any S ≥ 32; the encoder downsamples by 32 (with PyTorch's rounding), so multiples
+of 32 waste nothing.
 Every config field (see src/cli/config.ts) can be set in the JSON file; defaults are the paper's.
 `;
 
@@ -43,8 +47,11 @@ const NUMERIC_FLAGS: Record<string, keyof ConfigInput> = {
 };
 
 export function configFromArgs(argv: string[], base: ConfigInput = {}): ReturnType<typeof parseConfig> {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { config: { type: 'string' }, ifa: { type: 'string', multiple: true }, 'no-ifa': { type: 'boolean' } };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { config: { type: 'string' }, ifa: { type: 'string', multiple: true }, 'no-ifa': { type: 'boolean' }, overwrite: { type: 'boolean' } };
   for (const f of [...Object.keys(FLAG_TO_FIELD), ...Object.keys(NUMERIC_FLAGS)]) options[f] = { type: 'string' };
+  // `--batch -4`: a negative number after a numeric flag is its value (parseArgs would call it an
+  // ambiguous option), so the range check can name the field.
+  argv = argv.flatMap((a, i) => (NUMERIC_FLAGS[a.replace(/^--/, '')] && a.startsWith('--') && /^-[\d.]/.test(argv[i + 1] ?? '') ? [`${a}=${argv[i + 1]}`] : i > 0 && NUMERIC_FLAGS[argv[i - 1].replace(/^--/, '')] && argv[i - 1].startsWith('--') && /^-[\d.]/.test(a) ? [] : [a]));
   let values: Record<string, unknown>;
   try {
     values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, unknown>;
@@ -63,6 +70,7 @@ export function configFromArgs(argv: string[], base: ConfigInput = {}): ReturnTy
     }
   }
   if (values['no-ifa']) input.ifa = [];
+  if (values.overwrite) input.overwrite = true;
   if (Array.isArray(values.ifa)) input.ifa = (values.ifa as string[]).map(parseIfaFlag);
   if (input.steps !== undefined && values.epochs === undefined) delete input.epochs;
   return parseConfig(input, typeof values.config === 'string' ? `config (${values.config} + flags)` : 'config');

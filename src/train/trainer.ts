@@ -2,8 +2,8 @@
 // SGD with the cosine schedule → metrics JSONL, progress, checkpoints (every N steps, at the end, and
 // on SIGINT/SIGTERM). A resumed run continues exactly where the checkpoint was taken.
 import '../core/autograd.js';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { getDefaultBackend, setBackend } from '../backends/registry.js';
 import { Rng } from '../core/random.js';
 import type { Tensor } from '../core/tensor.js';
@@ -128,6 +128,64 @@ export async function loadEncoderWeights(encoder: ResNet50, path: string, log: (
   if (ck.dropped.length) log(`init: ignored ${ck.dropped.length} keys outside the encoder (e.g. ${ck.dropped.slice(0, 3).join(', ')})`);
 }
 
+/**
+ * mkdir -p with a message. (Node 20's recursive mkdirSync loops forever where a parent exists but
+ * refuses children with ENOENT, as /proc does.)
+ */
+function makeOutputFolder(out: string): void {
+  const missing: string[] = [];
+  let p = resolve(out);
+  while (!existsSync(p)) {
+    missing.push(p);
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  if (existsSync(p) && !statSync(p).isDirectory()) throw new Error(`--out ${out}: ${p} exists and is not a folder; choose another --out`);
+  for (const dir of missing.reverse()) {
+    try {
+      mkdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw new Error(`--out ${out}: cannot create ${dir} (${(e as Error).message}); choose a writable --out`);
+    }
+  }
+}
+
+/** Temp files of checkpoint writers that died mid-write (`.NAME.PID.HEX.tmp`, PID no longer running). */
+function removeStaleTempFiles(out: string, log: (s: string) => void): void {
+  for (const name of readdirSync(out)) {
+    const m = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = pid !== process.pid;
+    if (alive) {
+      try {
+        process.kill(pid, 0);
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    }
+    if (alive) continue;
+    rmSync(join(out, name), { force: true });
+    log(`removed ${join(out, name)}, the temp file of a checkpoint write that did not finish (process ${pid} is gone)`);
+  }
+}
+
+/** A resumed run's metrics continue the checkpoint's: lines of steps after it (a killed run's) go. */
+function keepMetricsUpTo(metricsPath: string, step: number): void {
+  if (!existsSync(metricsPath)) return;
+  const lines = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const keep = lines.filter((l) => {
+    try {
+      return (JSON.parse(l) as { step?: number }).step! <= step;
+    } catch {
+      return false; // a line cut short by a kill
+    }
+  });
+  if (keep.length !== lines.length) writeFileSync(metricsPath, keep.map((l) => l + '\n').join(''));
+}
+
 /** The model config a checkpoint was made with must be this run's: a field that differs is named. */
 function checkResumeConfig(cfg: Config, path: string, metadata: Record<string, string>): void {
   const stored = metadataJson(path, metadata, 'config');
@@ -193,9 +251,16 @@ export class Trainer {
       const { setCpuThreads } = await import('../index.js');
       setCpuThreads(cfg.threads);
     }
-    mkdirSync(cfg.out, { recursive: true });
+    makeOutputFolder(cfg.out);
     const ckptPath = join(cfg.out, 'last.safetensors');
     const metricsPath = join(cfg.out, 'metrics.jsonl');
+    removeStaleTempFiles(cfg.out, log);
+    if (!cfg.resume && (existsSync(ckptPath) || (existsSync(metricsPath) && statSync(metricsPath).size > 0))) {
+      if (!cfg.overwrite) {
+        throw new Error(`${cfg.out} already holds a run (${existsSync(ckptPath) ? 'last.safetensors' : 'metrics.jsonl'}); continue it with --resume ${ckptPath}, replace it with --overwrite, or choose another --out`);
+      }
+      rmSync(metricsPath, { force: true }); // a fresh run's metrics, not two runs mixed
+    }
     const dataset = await openDataset(cfg);
     const loader = new CxrLoader(dataset, {
       batchSize: cfg.batch,
@@ -236,6 +301,7 @@ export class Trainer {
         });
         step = resumeStep;
         opt.stepCount = resumeSgd;
+        keepMetricsUpTo(metricsPath, step);
         log(`resume: continuing from step ${step} of ${cfg.resume}`);
       } else if (cfg.init) {
         await loadEncoderWeights(method.encoder, cfg.init, log);
