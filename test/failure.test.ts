@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CxrLoader, ImageFolder, readAnyCheckpoint, readSafetensors, relu, tensor, writeSafetensors } from '../src/index.js';
+import { CxrLoader, ImageFolder, info, readAnyCheckpoint, readSafetensors, relu, tensor, writeSafetensors } from '../src/index.js';
 import { packageRoot } from '../src/native.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ifa-failure-'));
@@ -157,9 +157,13 @@ test('item 3: weights holding NaN are refused by --init, --resume and embed, by 
   assert.match(e.out, /non-finite weight \(layer1\.0\.conv1\.weight\[0\] = NaN\)/);
 });
 
-test('item 3: relu(NaN) is NaN, relu(-0) and relu(-1) are 0 (PyTorch)', async () => {
-  const y = await relu(tensor(new Float32Array([NaN, -1, -0, 2, Infinity]), [5])).data();
-  assert.equal([...y].map(String), ['NaN', '0', '0', '2', 'Infinity']);
+test('item 3: relu(NaN) is NaN, relu(-0) and relu(-1) are 0 (PyTorch), on every backend that loads', async () => {
+  for (const b of (await info()).backends.filter((b) => b.available)) {
+    const backend = b.name as 'cpu' | 'cuda' | 'webgpu';
+    const y = await relu(tensor(new Float32Array([NaN, -1, -0, 2, Infinity]), [5], { backend })).data();
+    assert.equal([...y].map(String), ['NaN', '0', '0', '2', 'Infinity'], backend);
+    console.log(`  relu(NaN) on ${backend}: ${y[0]}`);
+  }
 });
 
 test('item 5: an --out holding a run is refused without --resume/--overwrite; stale temp files go', () => {
