@@ -186,9 +186,14 @@ test('item 8: an --out that cannot be created fails at once with a message', () 
   assert.match(r.out, /--out \/proc\/ifa-ssl-test\/out: cannot create/);
 });
 
-test('item 9: --batch -4 and --workers 0 name the field', () => {
+test('item 9: --batch -4, --workers 0 and a config with hidden 1e9 name the field', () => {
   assert.match(cli(['pretrain', '--batch', '-4']).out, /batch: Too small/);
   assert.match(cli(['pretrain', '--workers', '0']).out, /workers: Too small/);
+  const big = join(root, 'hidden.json');
+  writeFileSync(big, JSON.stringify({ ...tiny, hidden: 1e9 }));
+  const r = cli(['pretrain', '--config', big, '--out', join(root, 'hidden-out')]);
+  assert.is(r.code, 2);
+  assert.match(r.out, /hidden: Too big: expected number to be <=65536/);
 });
 
 test.after(() => rmSync(root, { recursive: true, force: true }));
