@@ -51,10 +51,17 @@ export function configFromArgs(argv: string[], base: ConfigInput = {}): ReturnTy
   for (const f of [...Object.keys(FLAG_TO_FIELD), ...Object.keys(NUMERIC_FLAGS)]) options[f] = { type: 'string' };
   // `--batch -4`: a negative number after a numeric flag is its value (parseArgs would call it an
   // ambiguous option), so the range check can name the field.
-  argv = argv.flatMap((a, i) => (NUMERIC_FLAGS[a.replace(/^--/, '')] && a.startsWith('--') && /^-[\d.]/.test(argv[i + 1] ?? '') ? [`${a}=${argv[i + 1]}`] : i > 0 && NUMERIC_FLAGS[argv[i - 1].replace(/^--/, '')] && argv[i - 1].startsWith('--') && /^-[\d.]/.test(a) ? [] : [a]));
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (argv[i].startsWith('--') && argv[i].slice(2) in NUMERIC_FLAGS && next !== undefined && /^-[\d.]/.test(next)) {
+      args.push(`${argv[i]}=${next}`);
+      i++;
+    } else args.push(argv[i]);
+  }
   let values: Record<string, unknown>;
   try {
-    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, unknown>;
+    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<string, unknown>;
   } catch (e) {
     throw new ConfigError(`${(e as Error).message}\n\n${PRETRAIN_USAGE}`);
   }
