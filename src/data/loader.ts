@@ -450,13 +450,14 @@ export class CxrLoader {
     const slots = this.slots ?? [];
     this.slots = null;
     for (const s of slots) for (const p of s.pending.values()) p.reject(new Error('CxrLoader: closed'));
-    // ref(): an idle worker is unref'd, and terminating it must still keep the caller's await alive.
-    await Promise.all(
-      slots.map((s) => {
-        s.worker.ref();
-        return s.worker.terminate();
-      }),
-    );
+    // A terminating worker does not keep Node's event loop alive (not even after ref()): without
+    // the timer, a caller awaiting close() could see the process exit 0 in the middle of its work.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    try {
+      await Promise.all(slots.map((s) => s.worker.terminate()));
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   dispose(): Promise<void> {
