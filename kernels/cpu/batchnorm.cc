@@ -149,7 +149,7 @@ IFA_INLINE void affineRowsT(const float* __restrict x, float* __restrict y, cons
     float* yr = y + r * C;
     for (int64_t c = 0; c < C; c++) {
       float v = ((xr[c] - mean[c]) - meanLo[c]) * scale[c] + beta[c];
-      yr[c] = Relu ? (v > 0.f ? v : 0.f) : v;
+      yr[c] = Relu && v <= 0.f ? 0.f : v;  // relu(NaN) = NaN
     }
   }
 }

@@ -154,16 +154,16 @@ void registerElementwiseKernels(KernelRegistry& r) {
                    const float* x = c.inputs[0].data;
                    float* y = c.outputs[0].data;
                    parallelFor(0, c.outputs[0].numel(), kGrain, [&](int64_t lo, int64_t hi) {
-                     for (int64_t i = lo; i < hi; i++) y[i] = x[i] > 0.f ? x[i] : 0.f;
+                     for (int64_t i = lo; i < hi; i++) y[i] = x[i] <= 0.f ? 0.f : x[i];  // NaN stays NaN, as in PyTorch
                    });
                  }}));
-  // dx = dy where y > 0 (y is relu's output, so the mask is the same as x > 0).
+  // dx = dy where y > 0 or NaN (y is relu's output, so the mask is the same as x > 0).
   halfByConversion(r.add("reluBackward", {2, 1, validateUnarySame, [](const KernelCall& c) {
                            const float* dy = c.inputs[0].data;
                            const float* y = c.inputs[1].data;
                            float* dx = c.outputs[0].data;
                            parallelFor(0, c.outputs[0].numel(), kGrain, [&](int64_t lo, int64_t hi) {
-                             for (int64_t i = lo; i < hi; i++) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+                             for (int64_t i = lo; i < hi; i++) dx[i] = y[i] <= 0.f ? 0.f : dy[i];
                            });
                          }}));
   halfByConversion(r.add("fill", {0, 1, [](const KernelCall& c) { requiredAttr(c, "value"); }, [](const KernelCall& c) {

@@ -74,16 +74,16 @@ template <class T>
 __global__ void reluKernel(const T* __restrict x, T* __restrict y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
 #ifdef IFA_PLANT_OOB  // the sanitizer's positive control (CMake IFA_PLANT_OOB): x[n] is past the end
-    y[i] = toFloat(x[i + 1 == n ? n : i]) > 0.f ? x[i] : fromFloat<T>(0.f);
+    y[i] = toFloat(x[i + 1 == n ? n : i]) <= 0.f ? fromFloat<T>(0.f) : x[i];
 #else
-    y[i] = toFloat(x[i]) > 0.f ? x[i] : fromFloat<T>(0.f);
+    y[i] = toFloat(x[i]) <= 0.f ? fromFloat<T>(0.f) : x[i];  // relu(NaN) = NaN, as in PyTorch
 #endif
 }
 
 template <class T>
 __global__ void reluBackwardKernel(const T* __restrict dy, const T* __restrict y, T* __restrict dx, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    dx[i] = toFloat(y[i]) > 0.f ? dy[i] : fromFloat<T>(0.f);
+    dx[i] = toFloat(y[i]) <= 0.f ? fromFloat<T>(0.f) : dy[i];
 }
 
 template <class T>

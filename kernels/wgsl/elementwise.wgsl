@@ -99,7 +99,7 @@ fn relu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let i = linearIndex(wg, nwg, lid);
   if (i >= word(0u)) { return; }
   let x = a[i];
-  out[i] = select(0.0, x, x > 0.0);
+  out[i] = select(x, 0.0, x <= 0.0);  // relu(NaN) = NaN, as in PyTorch
 }
 
 // a = dy, b = y (relu's output, so y > 0 is the same mask as x > 0).
@@ -108,7 +108,7 @@ fn reluBackward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
                 @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = linearIndex(wg, nwg, lid);
   if (i >= word(0u)) { return; }
-  out[i] = select(0.0, a[i], b[i] > 0.0);
+  out[i] = select(a[i], 0.0, b[i] <= 0.0);
 }
 
 @compute @workgroup_size(256)

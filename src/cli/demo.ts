@@ -22,6 +22,7 @@ export const DEMO_CONFIG: ConfigInput = {
   ifa: [{ block: 3, target: 1, weight: 1 }],
   backend: 'cpu',
   out: 'runs/demo',
+  overwrite: true, // each demo is a fresh run
   checkpointEvery: 20,
   seed: 0,
 };

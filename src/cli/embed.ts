@@ -11,16 +11,31 @@ import { decodeFile } from '../data/decode.js';
 import { normalize, preprocessCxr } from '../data/preprocess.js';
 import type { TensorRecord } from '../io/types.js';
 import { ResNet50, type ResNet50Options } from '../nn/models/resnet50.js';
-import { STATE_PREFIX, importModule, readAnyCheckpoint } from '../train/checkpoint.js';
+import { STATE_PREFIX, firstNonFinite, importModule, metadataJson, readAnyCheckpoint } from '../train/checkpoint.js';
 
 const USAGE = `usage: ifa-ssl embed --init CKPT [--layer pool|head] [--image-size S] [--backend B] [--json] IMAGE...\n`;
 
 /** Model options from an ifa-ssl checkpoint's config, or inferred from a state dict's keys and shapes. */
-export function modelOptionsFor(records: Record<string, TensorRecord>, metadata: Record<string, string>): ResNet50Options & { imageSize?: number } {
-  if (metadata.config) {
-    const c = JSON.parse(metadata.config);
-    return { inChannels: c.inChannels, head: c.head, dim: c.dim, hidden: c.hidden, layers: c.layers, width: c.width, imageSize: c.imageSize };
+export function modelOptionsFor(records: Record<string, TensorRecord>, metadata: Record<string, string>, path = 'the checkpoint'): ResNet50Options & { imageSize?: number } {
+  const inferred = inferModelOptions(records);
+  if (!metadata.config) return inferred;
+  const c = metadataJson(path, metadata, 'config') as Record<string, unknown> | null;
+  if (!c || typeof c !== 'object') throw new Error(`${path}: metadata field 'config' must be a JSON object`);
+  // The stored config must describe the tensors that are there (a damaged one would build another model).
+  for (const field of ['inChannels', 'width', 'layers', 'hidden', 'dim'] as const) {
+    if (c[field] === undefined || inferred[field] === undefined) continue;
+    if (JSON.stringify(c[field]) !== JSON.stringify(inferred[field])) {
+      throw new Error(`${path}: metadata config.${field} is ${JSON.stringify(c[field])} but the tensors say ${JSON.stringify(inferred[field])}; the file is damaged or was edited`);
+    }
   }
+  const imageSize = c.imageSize;
+  if (imageSize !== undefined && !(Number.isInteger(imageSize) && (imageSize as number) >= 32 && (imageSize as number) <= 2048)) {
+    throw new Error(`${path}: metadata config.imageSize must be an integer in [32, 2048], got ${JSON.stringify(imageSize)}`);
+  }
+  return { ...inferred, imageSize: imageSize as number | undefined };
+}
+
+function inferModelOptions(records: Record<string, TensorRecord>): ResNet50Options {
   const conv1 = records['conv1.weight'];
   if (!conv1) throw new Error("the checkpoint has no conv1.weight: is it a ResNet state dict?");
   const layers = [1, 2, 3, 4].map((s) => {
@@ -68,7 +83,12 @@ export async function embedCommand(argv: string[]): Promise<number> {
   await setBackend(values.backend as BackendName);
   const ck = readAnyCheckpoint(values.init);
   const records = Object.fromEntries(Object.entries(ck.records).filter(([k]) => !k.startsWith(STATE_PREFIX)));
-  const opts = modelOptionsFor(records, ck.metadata);
+  const bad = firstNonFinite(records);
+  if (bad) {
+    process.stderr.write(`ifa-ssl embed: ${values.init} holds a non-finite weight (${bad}); it comes from a diverged run — use an earlier checkpoint\n`);
+    return 1;
+  }
+  const opts = modelOptionsFor(records, ck.metadata, values.init);
   if (values.layer === 'head' && opts.head === 'none') {
     process.stderr.write('ifa-ssl embed: the checkpoint has no projection head (fc); use --layer pool\n');
     return 2;

@@ -15,15 +15,29 @@ export const PRETRAIN_USAGE = `usage: ifa-ssl pretrain [--config FILE.json] [opt
   --data DIR|synthetic        an image folder (PNG/JPEG/DICOM) or synthetic radiographs (default)
   --image-size S  --batch B  --epochs E | --steps N  --lr LR (per 256)  --queue-size K
   --backend cpu|cuda|webgpu   --out DIR  --checkpoint-every N  --workers N  --seed N  --threads N
+  --overwrite                 replace the run already in --out (otherwise such an --out is refused;
+                              use --resume to continue it)
+--image-size S: any S ≥ 32; the encoder downsamples by 32 (with PyTorch's rounding), so multiples
+of 32 waste nothing.
 Every config field (see src/train/config.ts) can be set in the JSON file; defaults are the paper's.
 `;
 
 export function configFromArgs(argv: string[], base: ConfigInput = {}): ReturnType<typeof parseConfig> {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { config: { type: 'string' }, ifa: { type: 'string', multiple: true }, 'no-ifa': { type: 'boolean' } };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { config: { type: 'string' }, ifa: { type: 'string', multiple: true }, 'no-ifa': { type: 'boolean' }, overwrite: { type: 'boolean' } };
   for (const f of [...Object.keys(FLAG_TO_FIELD), ...Object.keys(NUMERIC_FLAGS)]) options[f] = { type: 'string' };
+  // `--batch -4`: a negative number after a numeric flag is its value (parseArgs would call it an
+  // ambiguous option), so the range check can name the field.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (argv[i].startsWith('--') && argv[i].slice(2) in NUMERIC_FLAGS && next !== undefined && /^-[\d.]/.test(next)) {
+      args.push(`${argv[i]}=${next}`);
+      i++;
+    } else args.push(argv[i]);
+  }
   let values: Record<string, unknown>;
   try {
-    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, unknown>;
+    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<string, unknown>;
   } catch (e) {
     throw new ConfigError(`${(e as Error).message}\n\n${PRETRAIN_USAGE}`);
   }
@@ -39,6 +53,7 @@ export function configFromArgs(argv: string[], base: ConfigInput = {}): ReturnTy
     }
   }
   if (values['no-ifa']) input.ifa = [];
+  if (values.overwrite) input.overwrite = true;
   if (Array.isArray(values.ifa)) input.ifa = (values.ifa as string[]).map(parseIfaFlag);
   if (input.steps !== undefined && values.epochs === undefined) delete input.epochs;
   return parseConfig(input, typeof values.config === 'string' ? `config (${values.config} + flags)` : 'config');

@@ -41,6 +41,22 @@ export interface LoaderOptions {
   cacheDir?: string | false;
   /** Substitutes tried for an unreadable sample before the batch shrinks. Default 16. */
   maxSubstitutes?: number;
+  /**
+   * Consecutive failed reads (a file, then its substitutes; known-bad files count again) after which
+   * the loader stops with an error instead of looking further. Default 1000.
+   */
+  maxConsecutiveUnreadable?: number;
+  /** Stop with an error once more than this fraction of the data set's files proved unreadable. Default 1 (never). */
+  maxUnreadableFraction?: number;
+  /**
+   * The smallest batch to yield (batch norm in training needs 2): a batch that skips shrank below it
+   * is dropped with a warning. Default 1.
+   */
+  minBatch?: number;
+  /** A shrunk batch is cut to a multiple of this (MoCo's bnGroups). Default 1. */
+  batchMultiple?: number;
+  /** Consecutive dropped batches after which the loader stops with an error. Default 10. */
+  maxDroppedBatches?: number;
   /** Receives the one warning per skipped file. Default: console.warn. */
   onWarning?: (message: string) => void;
 }
@@ -109,6 +125,14 @@ export class CxrLoader {
   private nextId = 1;
   private closed = false;
   private readonly warned = new Set<string>();
+  private readonly maxConsecutiveUnreadable: number;
+  private readonly maxUnreadableFraction: number;
+  private readonly minBatch: number;
+  private readonly batchMultiple: number;
+  private readonly maxDroppedBatches: number;
+  private consecutiveUnreadable = 0;
+  private consecutiveDropped = 0;
+  private lastSkip = '';
   /** View buffers handed back to the workers once their values are on the backend (CPU backend only). */
   private spare: ArrayBuffer[] = [];
 
@@ -131,6 +155,12 @@ export class CxrLoader {
     this.dropLast = opts.dropLast ?? true;
     this.backend = opts.backend;
     this.onWarning = opts.onWarning ?? ((m) => console.warn(m));
+    this.maxConsecutiveUnreadable = int(opts.maxConsecutiveUnreadable, 1000, 'maxConsecutiveUnreadable', 1);
+    this.maxUnreadableFraction = opts.maxUnreadableFraction ?? 1;
+    if (!(this.maxUnreadableFraction >= 0 && this.maxUnreadableFraction <= 1)) throw new RangeError(`CxrLoader: maxUnreadableFraction must be in [0, 1], got ${opts.maxUnreadableFraction}`);
+    this.minBatch = int(opts.minBatch, 1, 'minBatch', 1);
+    this.batchMultiple = int(opts.batchMultiple, 1, 'batchMultiple', 1);
+    this.maxDroppedBatches = int(opts.maxDroppedBatches, 10, 'maxDroppedBatches', 1);
     const aug = opts.augmentations ?? 'default';
     if (typeof aug === 'string' && !PRESET_NAMES.includes(aug)) throw new TypeError(`CxrLoader: unknown augmentation preset ${JSON.stringify(aug)}; expected one of ${PRESET_NAMES.join(', ')}`);
     const spec = typeof aug === 'string' ? preset(aug) : aug;
@@ -238,7 +268,7 @@ export class CxrLoader {
       while (inflight.length > 0) {
         const head = inflight.shift()!;
         fill();
-        const r = await head.result;
+        const r = this.fit(await head.result);
         this.account(r);
         if (r.indices.length === 0) continue;
         yield this.toBatch(r, head.epoch, head.batch, out);
@@ -274,8 +304,21 @@ export class CxrLoader {
     return result;
   }
 
+  /** Cuts a shrunk batch to a multiple of batchMultiple, and empties one below minBatch. */
+  private fit(r: BatchResult): BatchResult {
+    const n0 = r.indices.length;
+    let n = n0 - (n0 % this.batchMultiple);
+    if (n < this.minBatch) n = 0;
+    if (n === n0) return r;
+    const px = this.imageSize * this.imageSize;
+    if (n > 0) this.onWarning(`ifa-ssl data: a batch shrank to ${n0} readable images by skips; using ${n} (a multiple of ${this.batchMultiple})`);
+    else if (n0 > 0) this.onWarning(`ifa-ssl data: a batch shrank to ${n0} readable image${n0 === 1 ? '' : 's'} by skips, fewer than the ${this.minBatch} training needs; dropped`);
+    return { ...r, indices: r.indices.slice(0, n), view1: r.view1.slice(0, n * px), view2: r.view2.slice(0, n * px) };
+  }
+
   private account(r: BatchResult): void {
     for (const s of r.skipped) {
+      this.lastSkip = `${s.name}: ${s.message.replace(`${s.name}: `, '')}`;
       if (this.warned.has(s.name)) continue;
       this.warned.add(s.name);
       this.stats.skipped++;
@@ -288,7 +331,26 @@ export class CxrLoader {
     this.stats.decoded += r.stats.cacheMisses;
     this.stats.loadMs += r.stats.loadMs;
     this.stats.augmentMs += r.stats.augmentMs;
-    if (r.indices.length === 0) this.onWarning(`ifa-ssl data: a batch had no readable images and was dropped`);
+    const last = this.lastSkip ? `; the last: ${this.lastSkip}` : '';
+    const fix = 'check the data folder (PNG, JPEG or DICOM files)';
+    if (r.indices.length > 0) {
+      this.consecutiveUnreadable = r.failedAfterLast ?? 0;
+      this.consecutiveDropped = 0;
+    } else {
+      this.consecutiveUnreadable += r.failed ?? 0;
+      this.consecutiveDropped++;
+      if (r.skipped.length || r.failed) this.onWarning(`ifa-ssl data: a batch had no readable images and was dropped`);
+    }
+    const n = this.dataset.length;
+    if (this.stats.skipped > this.maxUnreadableFraction * n) {
+      throw new Error(`CxrLoader: ${this.stats.skipped} of the ${n} files in the data set are unreadable (more than ${Math.round(this.maxUnreadableFraction * 100)} %)${last}; ${fix}`);
+    }
+    if (this.consecutiveUnreadable >= this.maxConsecutiveUnreadable) {
+      throw new Error(`CxrLoader: ${this.consecutiveUnreadable} reads in a row failed (${this.stats.skipped} distinct unreadable files of ${n} tried)${last}; ${fix}`);
+    }
+    if (this.consecutiveDropped >= this.maxDroppedBatches) {
+      throw new Error(`CxrLoader: ${this.consecutiveDropped} batches in a row were dropped for too few readable images (${this.stats.skipped} unreadable files of ${n})${last}; ${fix}`);
+    }
   }
 
   // ---- worker pool
@@ -386,7 +448,14 @@ export class CxrLoader {
     const slots = this.slots ?? [];
     this.slots = null;
     for (const s of slots) for (const p of s.pending.values()) p.reject(new Error('CxrLoader: closed'));
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    // A terminating worker does not keep Node's event loop alive (not even after ref()): without
+    // the timer, a caller awaiting close() could see the process exit 0 in the middle of its work.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    try {
+      await Promise.all(slots.map((s) => s.worker.terminate()));
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   dispose(): Promise<void> {

@@ -26,6 +26,9 @@ export interface BatchResult {
   view1: Float32Array;
   view2: Float32Array;
   skipped: { index: number; name: string; message: string }[];
+  /** Load attempts that failed (known-bad files included), and those after the batch's last success. */
+  failed: number;
+  failedAfterLast: number;
   stats: { cacheHits: number; cacheMisses: number; loadMs: number; augmentMs: number };
 }
 

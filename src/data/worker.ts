@@ -32,14 +32,18 @@ async function runBatch(id: number, epoch: number, items: number[], buffers?: Ar
   if (baseBuffer.length !== px) baseBuffer = new Float32Array(px);
   const indices: number[] = [];
   const skipped: BatchResult['skipped'] = [];
-  let cacheHits = 0, cacheMisses = 0, loadMs = 0, augmentMs = 0;
+  let cacheHits = 0, cacheMisses = 0, loadMs = 0, augmentMs = 0, failed = 0, failedAfterLast = 0;
   for (const original of items) {
     // The sample itself, else a deterministic sequence of substitutes (the same whichever worker runs it).
     let chosen = -1;
     let base: Float32Array | null = null;
     for (let k = 0; k <= c.maxSubstitutes && chosen < 0; k++) {
       const idx = k === 0 ? original : mixSeed(c.seed, epoch, original, k, 0x5b5717) % N;
-      if (bad.has(idx)) continue;
+      if (bad.has(idx)) {
+        failed++;
+        failedAfterLast++;
+        continue;
+      }
       const t0 = performance.now();
       try {
         const s = await loadPreprocessed(c.dataset, idx, loadOpts!, baseBuffer);
@@ -47,9 +51,12 @@ async function runBatch(id: number, epoch: number, items: number[], buffers?: Ar
         else cacheMisses++;
         base = s.data;
         chosen = idx;
+        failedAfterLast = 0;
       } catch (e) {
         const message = e instanceof Error ? e.message : String(e);
         bad.set(idx, message);
+        failed++;
+        failedAfterLast++;
         skipped.push({ index: idx, name: sampleName(c, idx), message });
       }
       loadMs += performance.now() - t0;
@@ -71,6 +78,8 @@ async function runBatch(id: number, epoch: number, items: number[], buffers?: Ar
     view1: n === items.length ? views[0] : views[0].slice(0, n * px),
     view2: n === items.length ? views[1] : views[1].slice(0, n * px),
     skipped,
+    failed,
+    failedAfterLast,
     stats: { cacheHits, cacheMisses, loadMs, augmentMs },
   };
 }

@@ -48,8 +48,27 @@ function isNonNegInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
+/** A pickled value for a message: BigInts (big pickle ints) and cycles do not break it; long ones are cut. */
+function describeValue(v: unknown): string {
+  const seen = new WeakSet<object>();
+  let text: string;
+  try {
+    text = JSON.stringify(v, (_k, x) => {
+      if (typeof x === 'bigint') return `${x}n`;
+      if (typeof x === 'object' && x !== null) {
+        if (seen.has(x)) return '[cycle]';
+        seen.add(x);
+      }
+      return x;
+    }) ?? String(v);
+  } catch {
+    text = String(v);
+  }
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
 function intTuple(v: unknown, what: string): number[] {
-  if (!Array.isArray(v) || !v.every(isNonNegInt)) throw new Error(`${what} must be a tuple of non-negative integers, got ${JSON.stringify(v)}`);
+  if (!Array.isArray(v) || !v.every(isNonNegInt)) throw new Error(`${what} must be a tuple of non-negative integers, got ${describeValue(v)}`);
   return v as number[];
 }
 
@@ -77,8 +96,28 @@ function isContiguous(size: number[], stride: number[]): boolean {
   return true;
 }
 
-/** _rebuild_tensor_v2(storage, storage_offset, size, stride, …): a dense copy of the view. */
-function rebuildTensor(args: readonly unknown[]): TensorRecord {
+/**
+ * What a checkpoint may expand to when its views are made dense: twice the storage bytes present
+ * (F16/BF16 widen to F32) plus 64 MiB, and never more than this cap. A view with stride 0 can
+ * describe 2³⁰ elements over one stored float; it is refused, by name, before anything is allocated.
+ */
+export const PTH_MAX_BYTES = 16 * 2 ** 30;
+
+/** A validated view, made dense only after unpickling, when its name and the budget are known. */
+class PendingView {
+  constructor(
+    readonly storage: StorageRef,
+    readonly offset: number,
+    readonly size: number[],
+    readonly stride: number[],
+  ) {}
+  get bytes(): number {
+    return shapeSize(this.size) * DTYPE_BYTES[outputDtype(this.storage.dtype)];
+  }
+}
+
+/** _rebuild_tensor_v2(storage, storage_offset, size, stride, …): checked here, made dense later. */
+function rebuildTensor(args: readonly unknown[]): PendingView {
   const [storage, offset, sizeArg, strideArg] = args;
   if (!(storage instanceof StorageRef)) throw new Error('the first argument must be a storage reference');
   if (!isNonNegInt(offset)) throw new Error(`storage offset must be a non-negative integer, got ${String(offset)}`);
@@ -86,8 +125,6 @@ function rebuildTensor(args: readonly unknown[]): TensorRecord {
   const stride = intTuple(strideArg, 'stride');
   if (size.length !== stride.length) throw new Error(`size ${formatShape(size)} and stride ${formatShape(stride)} differ in rank`);
   const numel = shapeSize(size);
-  const dtype = outputDtype(storage.dtype);
-  if (numel * DTYPE_BYTES[dtype] > bufferConstants.MAX_LENGTH) throw new Error(`tensor of shape ${formatShape(size)} is too large to load`);
   if (numel > 0) {
     let last = offset;
     for (let d = 0; d < size.length; d++) last += (size[d] - 1) * stride[d];
@@ -95,6 +132,14 @@ function rebuildTensor(args: readonly unknown[]): TensorRecord {
       throw new Error(`view (offset ${offset}, size ${formatShape(size)}, stride ${formatShape(stride)}) reaches element ${last} of storage data/${storage.key}, which holds ${storage.numel}`);
     }
   }
+  return new PendingView(storage, offset, size, stride);
+}
+
+/** The dense copy of a view. */
+function materialize(view: PendingView): TensorRecord {
+  const { storage, offset, size, stride } = view;
+  const numel = shapeSize(size);
+  const dtype = outputDtype(storage.dtype);
   const out = allocate(dtype, numel);
   const src = storage.elements;
   let read: (j: number) => number | bigint = (j) => src[j];
@@ -129,9 +174,46 @@ function rebuildTensor(args: readonly unknown[]): TensorRecord {
   return { dtype, shape: [...size], data: out };
 }
 
-function rebuildParameter(args: readonly unknown[]): TensorRecord {
-  if (!isTensorRecord(args[0])) throw new Error('expects a tensor');
+function rebuildParameter(args: readonly unknown[]): TensorRecord | PendingView {
+  if (!(args[0] instanceof PendingView) && !isTensorRecord(args[0])) throw new Error('expects a tensor');
   return args[0];
+}
+
+/**
+ * Replaces every pending view in the unpickled tree by its dense copy, in order, refusing by name
+ * one that would take the total past the budget (see PTH_MAX_BYTES).
+ */
+function materializeTree(root: unknown, label: string, storageBytes: number, maxBytes: number): unknown {
+  const budget = Math.min(maxBytes, 2 * storageBytes + 64 * 2 ** 20);
+  let used = 0;
+  const done = new Map<PendingView, TensorRecord>();
+  const seen = new Set<object>();
+  const visit = (v: unknown, name: string): unknown => {
+    if (v instanceof PendingView) {
+      const have = done.get(v);
+      if (have) return have;
+      const bytes = v.bytes;
+      if (used + bytes > budget || bytes > bufferConstants.MAX_LENGTH) {
+        throw new Error(
+          `${label}: tensor ${name} (shape ${formatShape(v.size)}, stride ${formatShape(v.stride)}) would expand to ${bytes} bytes, past what the file's ${storageBytes} bytes of storage allow (budget ${budget} bytes, cap ${maxBytes}); the file is damaged or hostile`,
+        );
+      }
+      used += bytes;
+      const rec = materialize(v);
+      done.set(v, rec);
+      return rec;
+    }
+    if (typeof v !== 'object' || v === null || seen.has(v) || isTensorRecord(v)) return v;
+    seen.add(v);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) v[i] = visit(v[i], `${name}[${i}]`);
+    } else if (Object.getPrototypeOf(v) === Object.prototype) {
+      const o = v as Record<string, unknown>;
+      for (const k of Object.keys(o)) o[k] = visit(o[k], name ? `${name}.${k}` : k);
+    }
+    return v;
+  };
+  return visit(root, '');
 }
 
 function orderedDict(args: readonly unknown[]): Record<string, unknown> {
@@ -188,7 +270,8 @@ function legacyHint(path: string): string | undefined {
  * Reads a torch.save checkpoint (.pth / .pth.tar / .pt, zip format) into a plain object tree with
  * tensors as {dtype, shape, data}. Refuses anything but containers, numbers, strings and tensors.
  */
-export function readPth(path: string): unknown {
+export function readPth(path: string, options: { maxBytes?: number } = {}): unknown {
+  const maxBytes = options.maxBytes ?? PTH_MAX_BYTES;
   assertLittleEndianHost(`readPth ${path}`);
   let zip: ZipArchive;
   try {
@@ -213,9 +296,10 @@ export function readPth(path: string): unknown {
     if (order !== 'little') throw new Error(`${path}: ${order}-endian checkpoints are not supported`);
 
     const storages = new Map<string, StorageRef>();
+    let storageBytes = 0;
     const persistentLoad = (pid: unknown): StorageRef => {
       if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') {
-        throw new Error(`unsupported persistent id ${JSON.stringify(pid)} (expected ('storage', type, key, location, numel))`);
+        throw new Error(`unsupported persistent id ${describeValue(pid)} (expected ('storage', type, key, location, numel))`);
       }
       const [, type, key, , numel] = pid as unknown[];
       const dtype = type instanceof PickleGlobal && type.module === 'torch' ? STORAGE_DTYPES[type.name] : undefined;
@@ -233,9 +317,11 @@ export function readPth(path: string): unknown {
       new Uint8Array(aligned).set(bytes.subarray(0, need));
       const ref = new StorageRef(key, dtype, numel, storageView(dtype, aligned));
       storages.set(cacheKey, ref);
+      storageBytes += need;
       return ref;
     };
-    return unpickle(zip.read(pickles[0]), { label: path, globals: ALLOWED_GLOBALS, persistentLoad });
+    const tree = unpickle(zip.read(pickles[0]), { label: path, globals: ALLOWED_GLOBALS, persistentLoad });
+    return materializeTree(tree, path, storageBytes, maxBytes);
   } finally {
     zip.close();
   }

@@ -206,7 +206,21 @@ export async function writeSafetensorsAsync(
     await rm(tmp, { force: true }).catch(() => undefined);
     throw writeError(path, err);
   }
-  syncDirectory(dirname(resolve(path)));
+  await syncDirectoryAsync(dirname(resolve(path)));
+}
+
+/** syncDirectory off the JS thread: an fsync of the folder can take hundreds of milliseconds. */
+async function syncDirectoryAsync(dir: string): Promise<void> {
+  try {
+    const h = await open(dir, 'r');
+    try {
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+  } catch {
+    /* ignored, as in syncDirectory */
+  }
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -94,3 +94,44 @@ export async function exportTensors(named: [string, Tensor][], prefix: string): 
   named.forEach(([n, t], i) => (out[prefix + n] = { shape: [...t.shape], data: values[i] }));
   return out;
 }
+
+/** A checkpoint whose metadata is damaged or does not fit this run: names the file and the field. */
+export class CheckpointMetadataError extends Error {}
+
+/** An integer metadata field in [min, max]; `fallback` when absent (undefined: the field is required). */
+export function metadataInt(path: string, metadata: Record<string, string>, field: string, min: number, max: number, fallback?: number): number {
+  const raw = metadata[field];
+  if (raw === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new CheckpointMetadataError(`${path}: metadata field '${field}' is missing; the file is not a complete ifa-ssl checkpoint`);
+  }
+  const v = /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(v) || v < min || v > max) {
+    throw new CheckpointMetadataError(`${path}: metadata field '${field}' must be an integer in [${min}, ${max}], got ${JSON.stringify(raw)}; the file is damaged or was edited (resume from another checkpoint)`);
+  }
+  return v;
+}
+
+/** A JSON metadata field, parsed; a parse error names the file and the field. */
+export function metadataJson(path: string, metadata: Record<string, string>, field: string): unknown {
+  const raw = metadata[field];
+  if (raw === undefined) return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch (e) {
+    throw new CheckpointMetadataError(`${path}: metadata field '${field}' is not valid JSON (${(e as Error).message}); the file is damaged or was edited`);
+  }
+}
+
+/**
+ * The first non-finite value among named tensors' data, as `name[index] = value`, or null. A
+ * checkpoint or --init holding NaN/Inf weights is refused by this.
+ */
+export function firstNonFinite(records: Record<string, { data: ArrayLike<number | bigint> }>): string | null {
+  for (const [name, rec] of Object.entries(records)) {
+    const d = rec.data;
+    if (!(d instanceof Float32Array || d instanceof Float64Array)) continue;
+    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return `${name}[${i}] = ${d[i]}`;
+  }
+  return null;
+}

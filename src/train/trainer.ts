@@ -2,8 +2,8 @@
 // SGD with the cosine schedule → metrics JSONL, progress, checkpoints (every N steps, at the end, and
 // on SIGINT/SIGTERM). A resumed run continues exactly where the checkpoint was taken.
 import '../core/autograd.js';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { getDefaultBackend, setBackend } from '../backends/registry.js';
 import { Rng } from '../core/random.js';
 import { setCpuThreads } from '../core/threads.js';
@@ -16,7 +16,10 @@ import { emaUpdate } from '../optim/kernels.js';
 import { SGD, learningRate } from '../optim/sgd.js';
 import { MoCo, type StepLosses } from '../ssl/moco.js';
 import { SimCLR } from '../ssl/simclr.js';
-import { STATE_PREFIX, exportModule, exportTensors, importModule, readAnyCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { CheckpointMetadataError, STATE_PREFIX, exportModule, exportTensors, firstNonFinite, importModule, metadataInt, metadataJson, readAnyCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { add } from '../ops/add.js';
+import { sum } from '../ops/reduce.js';
+import { noGrad, tidy } from '../core/engine.js';
 import type { TensorRecord } from '../io/types.js';
 import type { SafetensorsInput } from '../io/safetensors.js';
 import { writeInto } from '../nn/module.js';
@@ -50,7 +53,7 @@ interface Method {
   encoder: ResNet50;
   step(x1: Tensor, x2: Tensor, opt: SGD): Promise<StepLosses>;
   exportState(): Promise<Record<string, SafetensorsInput>>;
-  importState(records: Record<string, TensorRecord>, meta: Record<string, string>): Promise<void>;
+  importState(records: Record<string, TensorRecord>, meta: Record<string, string>, path: string): Promise<void>;
   metadata(): Record<string, unknown>;
   /** After loading encoder weights: MoCo's key encoder starts as a copy again. */
   afterInit(): void;
@@ -71,14 +74,25 @@ function makeMethod(cfg: Config): Method {
         ...(await exportModule(m.encoderK, `${STATE_PREFIX}encoder_k.`)),
         ...(await exportTensors([['queue', m.queue]], STATE_PREFIX)),
       }),
-      importState: async (rec, meta) => {
+      importState: async (rec, meta, path) => {
+        const queuePtr = metadataInt(path, meta, 'queuePtr', 0, cfg.queueSize - 1, 0);
+        if (queuePtr % cfg.batch !== 0) throw new CheckpointMetadataError(`${path}: metadata field 'queuePtr' is ${queuePtr}, not a multiple of the batch ${cfg.batch} (the queue advances by whole batches); the file is damaged, or the run used another --batch`);
+        let rng: Rng | undefined;
+        if (meta.rng !== undefined) {
+          try {
+            rng = Rng.fromState(metadataJson(path, meta, 'rng') as number[]);
+          } catch (e) {
+            if (e instanceof CheckpointMetadataError) throw e;
+            throw new CheckpointMetadataError(`${path}: metadata field 'rng' must be four unsigned 32-bit integers, got ${meta.rng.slice(0, 80)}; the file is damaged or was edited`);
+          }
+        }
         const r = await importModule(m.encoderK, rec, `${STATE_PREFIX}encoder_k.`);
         if (r.missing.length) throw new Error(`checkpoint lacks the key encoder's ${r.missing.slice(0, 3).join(', ')}…`);
         const q = rec[`${STATE_PREFIX}queue`];
         if (!q || q.data.length !== m.queue.size) throw new Error(`checkpoint queue does not match queueSize ${cfg.queueSize} × ${m.queue.shape[1]}`);
         writeInto(m.queue, q.data as Float32Array);
-        m.queuePtr = Number(meta.queuePtr ?? 0);
-        if (meta.rng) m.rng = Rng.fromState(JSON.parse(meta.rng));
+        m.queuePtr = queuePtr;
+        if (rng) m.rng = rng;
       },
       metadata: () => ({ queuePtr: m.queuePtr, rng: m.rng.state() }),
       afterInit: () => emaUpdate(m.encoderK.parameters(), m.encoderQ.parameters(), 0),
@@ -108,9 +122,99 @@ export async function openDataset(cfg: Config): Promise<Dataset> {
 export async function loadEncoderWeights(encoder: ResNet50, path: string, log: (s: string) => void): Promise<void> {
   const ck = readAnyCheckpoint(path);
   const own = Object.fromEntries(Object.entries(ck.records).filter(([k]) => !k.startsWith(STATE_PREFIX)));
+  const bad = firstNonFinite(own);
+  if (bad) throw new Error(`--init ${path}: the weights hold a non-finite value (${bad}); the checkpoint comes from a diverged run — use an earlier one`);
   const { missing, unexpected } = await importModule(encoder, own);
   log(`init: loaded ${path} (${ck.kind}); missing keys: ${missing.length ? missing.join(', ') : 'none'}; unexpected keys: ${unexpected.length ? unexpected.join(', ') : 'none'}`);
   if (ck.dropped.length) log(`init: ignored ${ck.dropped.length} keys outside the encoder (e.g. ${ck.dropped.slice(0, 3).join(', ')})`);
+}
+
+/**
+ * mkdir -p with a message. (Node 20's recursive mkdirSync loops forever where a parent exists but
+ * refuses children with ENOENT, as /proc does.)
+ */
+function makeOutputFolder(out: string): void {
+  const missing: string[] = [];
+  let p = resolve(out);
+  while (!existsSync(p)) {
+    missing.push(p);
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  if (existsSync(p) && !statSync(p).isDirectory()) throw new Error(`--out ${out}: ${p} exists and is not a folder; choose another --out`);
+  for (const dir of missing.reverse()) {
+    try {
+      mkdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw new Error(`--out ${out}: cannot create ${dir} (${(e as Error).message}); choose a writable --out`);
+    }
+  }
+}
+
+/** Temp files of checkpoint writers that died mid-write (`.NAME.PID.HEX.tmp`, PID no longer running). */
+function removeStaleTempFiles(out: string, log: (s: string) => void): void {
+  for (const name of readdirSync(out)) {
+    const m = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = pid !== process.pid;
+    if (alive) {
+      try {
+        process.kill(pid, 0);
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    }
+    if (alive) continue;
+    rmSync(join(out, name), { force: true });
+    log(`removed ${join(out, name)}, the temp file of a checkpoint write that did not finish (process ${pid} is gone)`);
+  }
+}
+
+/** A resumed run's metrics continue the checkpoint's: lines of steps after it (a killed run's) go. */
+function keepMetricsUpTo(metricsPath: string, step: number): void {
+  if (!existsSync(metricsPath)) return;
+  const lines = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const keep = lines.filter((l) => {
+    try {
+      return (JSON.parse(l) as { step?: number }).step! <= step;
+    } catch {
+      return false; // a line cut short by a kill
+    }
+  });
+  if (keep.length !== lines.length) writeFileSync(metricsPath, keep.map((l) => l + '\n').join(''));
+}
+
+/** The model config a checkpoint was made with must be this run's: a field that differs is named. */
+function checkResumeConfig(cfg: Config, path: string, metadata: Record<string, string>): void {
+  const stored = metadataJson(path, metadata, 'config');
+  if (stored === undefined) return;
+  if (!stored || typeof stored !== 'object') throw new CheckpointMetadataError(`${path}: metadata field 'config' must be a JSON object`);
+  const c = stored as Record<string, unknown>;
+  for (const field of ['method', 'inChannels', 'layers', 'width', 'hidden', 'dim', 'head', 'queueSize'] as const) {
+    if (c[field] === undefined) continue;
+    if (JSON.stringify(c[field]) !== JSON.stringify(cfg[field])) {
+      throw new CheckpointMetadataError(`--resume ${path}: the checkpoint was made with ${field} ${JSON.stringify(c[field])}, this run has ${JSON.stringify(cfg[field])}; resume with the same model config (or use --init to start a new run from its weights)`);
+    }
+  }
+}
+
+/**
+ * Null when every parameter is finite, else which one is not. One sum per parameter and one scalar
+ * read per step; the host scan that names the tensor runs only on failure.
+ */
+async function nonFiniteParameter(named: [string, Tensor][]): Promise<string | null> {
+  const total = noGrad(() => tidy(() => named.map(([, p]) => sum(p)).reduce((a, b) => add(a, b))));
+  const v = (await total.data())[0];
+  total.dispose();
+  if (Number.isFinite(v)) return null;
+  for (const [n, p] of named) {
+    const d = await p.data();
+    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return `parameter ${n}[${i}] became ${d[i]}`;
+  }
+  return `the parameters' sum overflowed to ${v}`;
 }
 
 export class Trainer {
@@ -145,9 +249,16 @@ export class Trainer {
     const cfg = this.cfg;
     const log = hooks.onLog ?? ((s: string) => console.log(s));
     if (cfg.threads) setCpuThreads(cfg.threads);
-    mkdirSync(cfg.out, { recursive: true });
+    makeOutputFolder(cfg.out);
     const ckptPath = join(cfg.out, 'last.safetensors');
     const metricsPath = join(cfg.out, 'metrics.jsonl');
+    removeStaleTempFiles(cfg.out, log);
+    if (!cfg.resume && (existsSync(ckptPath) || (existsSync(metricsPath) && statSync(metricsPath).size > 0))) {
+      if (!cfg.overwrite) {
+        throw new Error(`${cfg.out} already holds a run (${existsSync(ckptPath) ? 'last.safetensors' : 'metrics.jsonl'}); continue it with --resume ${ckptPath}, replace it with --overwrite, or choose another --out`);
+      }
+      rmSync(metricsPath, { force: true }); // a fresh run's metrics, not two runs mixed
+    }
     const dataset = await openDataset(cfg);
     const loader = new CxrLoader(dataset, {
       batchSize: cfg.batch,
@@ -157,6 +268,11 @@ export class Trainer {
       workers: cfg.workers,
       backend: cfg.backend,
       onWarning: hooks.onWarning,
+      // A batch that skips shrank: SimCLR takes it while batch norm can (2 samples); MoCo's queue
+      // advances by whole batches (and its shuffled BN splits them into bnGroups), so it takes full
+      // batches only. A run on a data set that is mostly unreadable is a failed run.
+      minBatch: cfg.method === 'moco' ? cfg.batch : 2,
+      maxUnreadableFraction: 0.5,
     });
     if (loader.length === 0) throw new Error(`the data set has ${dataset.length} images, fewer than one batch of ${cfg.batch}`);
     const totalSteps = cfg.steps ?? (cfg.epochs ?? 1) * loader.length;
@@ -168,15 +284,22 @@ export class Trainer {
       if (cfg.resume) {
         const ck = readAnyCheckpoint(cfg.resume);
         if (ck.kind !== 'ifa-ssl') throw new Error(`--resume needs an ifa-ssl checkpoint; ${cfg.resume} is ${ck.kind} (use --init to start from its weights)`);
+        checkResumeConfig(cfg, cfg.resume, ck.metadata);
+        const resumeStep = metadataInt(cfg.resume, ck.metadata, 'step', 0, Number.MAX_SAFE_INTEGER);
+        const resumeSgd = metadataInt(cfg.resume, ck.metadata, 'sgdSteps', 0, Number.MAX_SAFE_INTEGER, resumeStep);
+        metadataInt(cfg.resume, ck.metadata, 'epoch', 0, Number.MAX_SAFE_INTEGER, 0);
+        const bad = firstNonFinite(ck.records);
+        if (bad) throw new Error(`--resume ${cfg.resume}: the checkpoint holds a non-finite value (${bad}); it comes from a diverged run — resume from an earlier one`);
         const r = await importModule(method.encoder, Object.fromEntries(Object.entries(ck.records).filter(([k]) => !k.startsWith(STATE_PREFIX))));
         if (r.missing.length) throw new Error(`--resume: the checkpoint lacks ${r.missing.slice(0, 3).join(', ')}…; was it made with another model config?`);
-        await method.importState(ck.records, ck.metadata);
+        await method.importState(ck.records, ck.metadata, cfg.resume);
         named.forEach(([n], i) => {
           const m = ck.records[`${STATE_PREFIX}momentum.${n}`];
           if (m) writeInto(opt.momenta[i], m.data as Float32Array);
         });
-        step = Number(ck.metadata.step ?? 0);
-        opt.stepCount = Number(ck.metadata.sgdSteps ?? step);
+        step = resumeStep;
+        opt.stepCount = resumeSgd;
+        keepMetricsUpTo(metricsPath, step);
         log(`resume: continuing from step ${step} of ${cfg.resume}`);
       } else if (cfg.init) {
         await loadEncoderWeights(method.encoder, cfg.init, log);
@@ -238,7 +361,11 @@ export class Trainer {
           // Every logEvery steps, the last step, and a step whose loss is about to stop the run.
           if (step % cfg.logEvery === 0 || step >= totalSteps || this.stopRequested || !Number.isFinite(m.loss)) appendFileSync(metricsPath, JSON.stringify(m) + '\n');
           hooks.onStep?.(m, totalSteps);
-          if (!Number.isFinite(m.loss)) throw new Error(`the loss became ${m.loss} at step ${step}; lower the learning rate (lr ${cfg.lr} per 256)`);
+          // A diverged step never reaches a checkpoint: the last good one stays as it is.
+          const terms: [string, number][] = [['contrastive', m.contrastive], ...Object.entries(m.ifa).map(([k, v]) => [`ifa ${k}`, v] as [string, number]), ['loss', m.loss]];
+          const badTerm = terms.find(([, v]) => !Number.isFinite(v));
+          const diverged = badTerm ? `the ${badTerm[0]} term became ${badTerm[1]}` : await nonFiniteParameter(named);
+          if (diverged) throw new Error(`training diverged at step ${step}: ${diverged}; nothing was written (the last checkpoint, if any, is from an earlier step); lower the learning rate (lr ${cfg.lr} per 256)`);
           if (step >= totalSteps || this.stopRequested) break;
           if (step % cfg.checkpointEvery === 0) await save('every ' + cfg.checkpointEvery);
         }
