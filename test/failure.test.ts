@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CxrLoader, ImageFolder, readAnyCheckpoint, readSafetensors, relu, tensor, writeSafetensors } from '../src/index.js';
 import { packageRoot } from '../src/native.js';
-import { backendStatuses, cpuTests } from './helpers.js';
+import { backendStatuses, cliTests } from './helpers.js';
 
-const test = cpuTests(import.meta.url);
+const test = cliTests(import.meta.url);
 const everyBackend = suite('relu(NaN) on every selected backend');
 
 const root = mkdtempSync(join(tmpdir(), 'ifa-failure-'));

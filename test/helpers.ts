@@ -112,8 +112,22 @@ export function skipNote(what: string, reason: string): void {
  */
 export function cpuTests(file: string): Test {
   if (backendSelected('cpu')) return test;
+  return skippedTests(file, `CPU-only tests; IFA_TEST_BACKENDS=${process.env.IFA_TEST_BACKENDS} leaves cpu out`);
+}
+
+/**
+ * cpuTests for a file whose tests run the CLI in child processes (training runs, kills): these run
+ * in the plain suite only, not under a preloaded sanitizer (LD_PRELOAD), where every child would
+ * start the instrumented addon and the runs' timing bounds would not hold.
+ */
+export function cliTests(file: string): Test {
+  if (process.env.LD_PRELOAD) return skippedTests(file, `CLI runs in child processes; not under LD_PRELOAD=${process.env.LD_PRELOAD}`);
+  return cpuTests(file);
+}
+
+function skippedTests(file: string, reason: string): Test {
   const name = basename(fileURLToPath(file));
-  skipNote(name, `CPU-only tests; IFA_TEST_BACKENDS=${process.env.IFA_TEST_BACKENDS} leaves cpu out`);
+  skipNote(name, reason);
   let cleanup: Test | null = null; // an empty suite, made for the first after-hook
   const ignore = (): void => {};
   const hook = (fn: (cb: Callback) => void): Test['before'] => Object.assign(fn, { each: ignore });

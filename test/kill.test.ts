@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readAnyCheckpoint } from '../src/index.js';
 import { packageRoot } from '../src/native.js';
-import { cpuTests } from './helpers.js';
+import { cliTests } from './helpers.js';
 
-const test = cpuTests(import.meta.url);
+const test = cliTests(import.meta.url);
 
 const root = mkdtempSync(join(tmpdir(), 'ifa-kill-'));
 const bin = join(packageRoot(), 'bin', 'ifa-ssl.js');
