@@ -1,5 +1,5 @@
-// `ifa-ssl bench <ifa|conv|bn>` and `ifa-ssl bench data`: flags onto the benches of src/bench, one
-// JSON object per run (--json) or a line of text.
+// `ifa-ssl bench <ifa|conv|bn>`, `ifa-ssl bench step` and `ifa-ssl bench data`: flags onto the
+// benches of src/bench, one JSON object per run (--json) or a line of text.
 import { parseArgs } from 'node:util';
 import type { BackendName } from '../backends/backend.js';
 import { BACKEND_NAMES } from '../backends/backend.js';
@@ -25,6 +25,9 @@ export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cu
                     [--kernel K --stride S --cout C | --layer NAME [--batch N]] [--pass forward|both]
                     [--dtype float32|bfloat16|float16] [--tf32]
                     [--iters n] [--warmup n] [--reps n] [--threads n] [--json]
+       ifa-ssl bench step [--method moco|simclr] [--ifa B:T:W | --no-ifa] [--image-size 64] [--batch 8]
+                    [--queue K] [--backend cpu|cuda|webgpu] [--steps 20] [--warmup 3] [--json]
+                    (one whole training step: ifa-ssl bench step --help)
        ifa-ssl bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
   ifa   IFA loss on features q, p of shape N,H,W,C (default 16,8,8,1024)
   bn    BatchNorm + ReLU, training mode (default 8,56,56,256)
@@ -44,6 +47,7 @@ export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cu
 
 export async function benchCommand(argv: string[]): Promise<number> {
   if (argv[0] === 'data') return dataBenchCommand(argv.slice(1));
+  if (argv[0] === 'step') return stepBenchCommand(argv.slice(1));
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(BENCH_USAGE);
     return 0;
@@ -72,7 +76,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   });
   const bench = positionals[0];
   if (positionals.length !== 1 || !['ifa', 'conv', 'bn'].includes(bench)) {
-    process.stderr.write(`ifa-ssl bench: expected one of ifa, conv, bn\n${BENCH_USAGE}`);
+    process.stderr.write(`ifa-ssl bench: expected one of ifa, conv, bn, step, data\n${BENCH_USAGE}`);
     return 2;
   }
   if (!(BACKEND_NAMES as readonly string[]).includes(values.backend!)) throw new RangeError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${values.backend}'`);
@@ -156,6 +160,89 @@ export async function dataBenchCommand(argv: string[]): Promise<number> {
       `data ${r.image_size}×${r.image_size} preset=${r.preset} workers=${r.workers} batch=${r.batch_size} (${r.output}): ` +
         `${r.pairs_per_s.toFixed(1)} pairs/s, ${r.pairs_per_s_per_core.toFixed(1)} pairs/s/core, ${r.pairs_per_cpu_s.toFixed(1)} pairs per CPU-second; ` +
         `${r.cores_per_gpu.toFixed(1)} cores feed ${r.gpu_images_per_s} img/s\n`,
+    );
+  }
+  return 0;
+}
+
+export const STEP_BENCH_USAGE = `usage: ifa-ssl bench step [--method moco|simclr] [--ifa B:T:W]... [--no-ifa] [--image-size 64] [--batch 8]
+                        [--queue 65536] [--backend cpu|cuda|webgpu] [--steps 20] [--warmup 3] [--threads n]
+                        [--layers 3,4,6,3] [--width 64] [--precision fp32] [--graph off] [--json]
+One whole training step of the trainer (ResNet-50, 1-channel input, MLP head 2048→2048→128; MoCo v2
+with queue K, m 0.999, T 0.2, or SimCLR at T 0.1; IFA on block 3 towards 1 unless --ifa/--no-ifa;
+SGD momentum 0.9, wd 1e-4, lr 0.03 per 256 on the cosine schedule), on fixed inputs, in steady state:
+median ms per step over --steps timed steps after --warmup untimed ones, img/s from the median, host
+ms (until the step's kernels are enqueued, before awaiting its losses), peak backend memory (live
+bytes, sampled at every kernel call) and kernels per step. --precision takes only fp32 and --graph
+only off for now (mixed precision and CUDA graphs are issue 15 items 2 and 4).
+bench/torch/step.py runs the same step in PyTorch; node dist/bench/step-vs-torch.js compares them.
+`;
+
+/** The `ifa-ssl bench step` command. */
+export async function stepBenchCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(STEP_BENCH_USAGE);
+    return 0;
+  }
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      method: { type: 'string', default: 'moco' },
+      ifa: { type: 'string', multiple: true },
+      'no-ifa': { type: 'boolean', default: false },
+      'image-size': { type: 'string' },
+      batch: { type: 'string' },
+      queue: { type: 'string' },
+      backend: { type: 'string', default: 'cpu' },
+      steps: { type: 'string' },
+      warmup: { type: 'string' },
+      threads: { type: 'string' },
+      layers: { type: 'string' },
+      width: { type: 'string' },
+      precision: { type: 'string' },
+      graph: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length) throw new RangeError(`ifa-ssl bench step: unexpected argument '${positionals[0]}'`);
+  const { benchStep, checkStepModes } = await import('../bench/step.js');
+  checkStepModes(values.precision, values.graph);
+  if (values.method !== 'moco' && values.method !== 'simclr') throw new RangeError(`--method must be moco or simclr, got '${values.method}'`);
+  if (!(BACKEND_NAMES as readonly string[]).includes(values.backend!)) throw new RangeError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${values.backend}'`);
+  if (values['no-ifa'] && values.ifa) throw new RangeError('--no-ifa and --ifa exclude each other');
+  if (values.queue !== undefined && values.method !== 'moco') throw new RangeError('--queue applies to --method moco only');
+  const layers = values.layers === undefined ? undefined : intList(values.layers, '--layers');
+  if (layers && layers.length !== 4) throw new RangeError(`--layers must give 4 stage depths, got ${layers.length}`);
+  const warmup = values.warmup === undefined ? undefined : Number(values.warmup);
+  if (warmup !== undefined && (!Number.isInteger(warmup) || warmup < 0)) throw new RangeError(`--warmup must be an integer ≥ 0, got '${values.warmup}'`);
+  const steps = positiveInt(values.steps, '--steps');
+  const { parseIfaFlag } = await import('./flags.js');
+  const r = await benchStep({
+    config: {
+      method: values.method,
+      imageSize: positiveInt(values['image-size'], '--image-size') ?? 64,
+      batch: positiveInt(values.batch, '--batch') ?? 8,
+      ...(values.queue !== undefined ? { queueSize: positiveInt(values.queue, '--queue') } : {}),
+      backend: values.backend as BackendName,
+      ...(values['no-ifa'] ? { ifa: [] } : values.ifa ? { ifa: values.ifa.map(parseIfaFlag) } : {}),
+      ...(layers ? { layers: layers as [number, number, number, number] } : {}),
+      ...(values.width !== undefined ? { width: positiveInt(values.width, '--width') } : {}),
+      threads: positiveInt(values.threads, '--threads'),
+    },
+    steps,
+    warmup,
+    precision: values.precision,
+    graph: values.graph,
+  });
+  if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else {
+    const ifa = r.ifa.length ? ` + IFA ${r.ifa.map((t) => `block ${t.block}→${t.target}×${t.weight}`).join(', ')}` : '';
+    process.stdout.write(
+      `step ${r.method}${ifa} on ${r.backend}, ${r.image_size}×${r.image_size} batch ${r.batch}${r.queue !== null ? ` queue ${r.queue}` : ''}: ` +
+        `median ${r.median_ms} ms (min ${r.min_ms} ms) over ${r.steps} steps, ${r.img_per_s} img/s, host ${r.host_ms} ms, ` +
+        `peak ${(r.peak_bytes / 2 ** 20).toFixed(1)} MiB, ${r.kernels_per_step} kernels per step\n`,
     );
   }
   return 0;

@@ -13,6 +13,8 @@ commands:
                     encoder features of images, one JSON line each
   bench <ifa|conv|bn> [--backend B] [--shape N,H,W,C] [--pass forward|both] [--json]
                     time one op (see ifa-ssl bench --help)
+  bench step [--method moco|simclr] [--image-size 64] [--batch 8] [--backend B] [--json]
+                    time one whole training step (see ifa-ssl bench step --help)
   bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
                     two-view pairs/s of the chest-radiograph data loader
   help              this text

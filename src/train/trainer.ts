@@ -49,7 +49,7 @@ export interface TrainResult {
 }
 
 /** One method behind a common face: the encoder that is trained, and what a checkpoint holds. */
-interface Method {
+export interface Method {
   encoder: ResNet50;
   step(x1: Tensor, x2: Tensor, opt: SGD): Promise<StepLosses>;
   exportState(): Promise<Record<string, SafetensorsInput>>;
@@ -63,7 +63,8 @@ interface Method {
   dispose(): void;
 }
 
-function makeMethod(cfg: Config): Method {
+/** The method of a config (MoCo v2 or SimCLR, + IFA), as the trainer builds it; `ifa-ssl bench step` times its step. */
+export function makeMethod(cfg: Config): Method {
   const model = { inChannels: cfg.inChannels, head: cfg.head, dim: cfg.dim, hidden: cfg.hidden, layers: cfg.layers, width: cfg.width, backend: cfg.backend, seed: cfg.seed };
   if (cfg.method === 'moco') {
     const m = new MoCo({ model, queueSize: cfg.queueSize, momentum: cfg.mocoMomentum, temperature: cfg.temperature, ifa: cfg.ifa, contrastiveWeight: cfg.contrastiveWeight, bnGroups: cfg.bnGroups, seed: cfg.seed });
@@ -111,6 +112,11 @@ function makeMethod(cfg: Config): Method {
     afterInit: () => {},
     dispose: () => s.dispose(),
   };
+}
+
+/** SGD over the method's trained encoder, as the trainer steps it (lr is set per step from the schedule). */
+export function makeOptimizer(cfg: Config, method: Method): SGD {
+  return new SGD(method.encoder.parameters(), { lr: 0, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
 }
 
 export async function openDataset(cfg: Config): Promise<Dataset> {
@@ -277,7 +283,7 @@ export class Trainer {
     if (loader.length === 0) throw new Error(`the data set has ${dataset.length} images, fewer than one batch of ${cfg.batch}`);
     const totalSteps = cfg.steps ?? (cfg.epochs ?? 1) * loader.length;
     const method = makeMethod(cfg);
-    const opt = new SGD(method.encoder.parameters(), { lr: 0, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
+    const opt = makeOptimizer(cfg, method);
     const named = method.encoder.namedParameters();
     let step = 0;
     try {
