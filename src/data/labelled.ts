@@ -388,22 +388,24 @@ export function balanceWeights(set: LabelledImages): Float32Array {
 }
 
 /**
- * Epoch e's training images under a balance option (multiclass only for 'sampler' and
- * 'undersample'): 'sampler' draws N images with replacement, each class equally likely;
- * 'undersample' keeps every class's count at the rarest class's, redrawn each epoch.
+ * Epoch e's training images (dataset indices) under a balance option ('sampler' and 'undersample'
+ * need a multiclass task): 'sampler' draws N images with replacement, each class equally likely;
+ * 'undersample' keeps as many images of each class as the rarest class has, redrawn each epoch.
  */
-export function balancedEpoch(set: LabelledImages, balance: Balance, seed: number, epoch: number): LabelledImages {
-  if (balance === 'none' || balance === 'weighted-loss') return set;
+export function balancedIndices(set: LabelledImages, balance: Balance, seed: number, epoch: number): number[] {
+  if (!BALANCE_OPTIONS.includes(balance)) throw new LabelledDataError(`--balance must be one of ${BALANCE_OPTIONS.join(', ')}, got '${balance}'`);
+  const all = Array.from({ length: set.length }, (_, i) => i);
+  if (balance === 'none' || balance === 'weighted-loss') return all;
   if (set.task !== 'multiclass') throw new LabelledDataError(`--balance ${balance} needs a multiclass task (a multilabel image belongs to several classes); use --balance weighted-loss`);
   const byClass: number[][] = set.classes.map(() => []);
   for (let i = 0; i < set.length; i++) byClass[set.targets[i]].push(i);
   const present = byClass.filter((l) => l.length > 0);
   const rng = new Rng(mixSeed(seed, epoch, 0xba1a));
   if (balance === 'sampler') {
-    return set.subset(Array.from({ length: set.length }, () => {
+    return all.map(() => {
       const l = present[Math.floor(rng.uniform() * present.length)];
       return l[Math.floor(rng.uniform() * l.length)];
-    }));
+    });
   }
   const m = Math.min(...present.map((l) => l.length));
   const keep: number[] = [];
@@ -411,5 +413,5 @@ export function balancedEpoch(set: LabelledImages, balance: Balance, seed: numbe
     const p = permutation(l.length, Math.floor(rng.uniform() * 2 ** 32));
     for (let k = 0; k < m; k++) keep.push(l[p[k]]);
   }
-  return set.subset(keep.sort((a, b) => a - b));
+  return keep.sort((a, b) => a - b);
 }

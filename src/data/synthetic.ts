@@ -54,7 +54,7 @@ export function syntheticRadiograph(seed: number, opts: SyntheticOptions = {}): 
   for (const f of findings) if (!(SYNTHETIC_FINDINGS as readonly string[]).includes(f)) throw new RangeError(`syntheticRadiograph: unknown finding '${f}' (known: ${SYNTHETIC_FINDINGS.join(', ')})`);
   const frng = new Rng((seed ^ 0x9e3779b9) >>> 0);
   const fu = (a: number, b: number): number => a + (b - a) * frng.uniform();
-  const noduleSide = frng.uniform() < 0.5 ? -1 : 1, noduleDy = fu(-0.12, 0.1), noduleDx = fu(-0.04, 0.04), noduleR = fu(0.05, 0.07);
+  const noduleSide = frng.uniform() < 0.5 ? -1 : 1, noduleDy = fu(-0.12, 0.1), noduleDx = fu(-0.04, 0.04), noduleR = fu(0.06, 0.08);
   const effusionSide = frng.uniform() < 0.5 ? -1 : 1, effusionLevel = fu(0.35, 0.55);
   const heartScale = findings.has('Cardiomegaly') ? 1.4 : 1;
 
@@ -87,7 +87,7 @@ export function syntheticRadiograph(seed: number, opts: SyntheticOptions = {}): 
       // Spine and mediastinum.
       v += 0.12 * (1 - smoothstep(0.03, 0.05, Math.abs(x - bodyCx))) * body;
       v += heartBright * ellipse(x, y, heartX, heartY, heartRx * heartScale, heartRy * Math.sqrt(heartScale), 0.2);
-      if (findings.has('Nodule')) v += 0.3 * ellipse(x, y, bodyCx + noduleSide * lungGap + noduleDx, lungY + noduleDy, noduleR, noduleR, 0.3);
+      if (findings.has('Nodule')) v += 0.45 * ellipse(x, y, bodyCx + noduleSide * lungGap + noduleDx, lungY + noduleDy, noduleR, noduleR, 0.3);
       d[py * W + px] = v * exposure;
     }
   }

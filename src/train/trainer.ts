@@ -139,7 +139,7 @@ export async function loadEncoderWeights(encoder: ResNet50, path: string, log: (
  * mkdir -p with a message. (Node 20's recursive mkdirSync loops forever where a parent exists but
  * refuses children with ENOENT, as /proc does.)
  */
-function makeOutputFolder(out: string): void {
+export function makeOutputFolder(out: string): void {
   const missing: string[] = [];
   let p = resolve(out);
   while (!existsSync(p)) {
