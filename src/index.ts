@@ -67,3 +67,7 @@ export type { LoaderOptions, Batch, LoaderStats, Dataset, AugSpec, PresetName, G
 export { writeSafetensors, writeSafetensorsAsync, readSafetensors, readSafetensorsAsync, encodeSafetensors, serializeSafetensors, decodeSafetensors, readPth, extractStateDict, extractStateDictReport, compareKeys, oihwToOhwi, ohwiToOihw, isTensorRecord } from './io/index.js';
 export type { IoDtype, IoData, TensorRecord, SafetensorsInput, SafetensorsContents, StateDictReport, ExtractOptions, KeyComparison, LayoutRecord } from './io/index.js';
 export type { BuildInfo } from './info.js';
+// downstream evaluation (src/eval): metrics, DeLong / Stuart–Maxwell / paired t tests, prediction files, reports
+export * as evaluation from './eval/index.js';
+export { rocAuc, rocCurve, delong, delongPaired, confusionMatrix, classificationReport, atThreshold, stuartMaxwell, pairedTTest, readPredictions, writePredictions, evaluateMultilabel, evaluateMulticlass, evaluatePredictions, reportMarkdown, comparePredictions, compareRepeated, comparisonMarkdown } from './eval/index.js';
+export type { Predictions, PredictionRow, EvaluationReport, PairedComparison, RepeatedComparison } from './eval/index.js';

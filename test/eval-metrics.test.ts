@@ -29,7 +29,6 @@ function goldenPath(): string {
   const local = join(process.cwd(), 'test', 'fixtures', 'eval', 'golden.json');
   return existsSync(local) ? local : join(packageRoot(), 'test', 'fixtures', 'eval', 'golden.json');
 }
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const golden: any = JSON.parse(readFileSync(goldenPath(), 'utf8'));
 const TOL = { atol: 1e-12, rtol: 1e-10 };
 const close = (a: number, e: number, what: string, tol = TOL): void => assertClose([a], [e], tol, what);
