@@ -183,13 +183,15 @@ export function labelsFromCsvText(text: string, what: string, opts: ChexpertCsvO
   const groups = paths.map(patientGroup);
 
   const labelIdx = col('Label');
-  if (labelIdx >= 0 && opts.classes === undefined && header.length === 2) {
-    // Path,Label: multiclass; the classes are the labels seen, sorted.
-    const names = [...new Set(body.map(({ row }) => row[labelIdx].trim()))].sort();
-    body.forEach(({ row, line }) => {
-      if (row[labelIdx].trim() === '') throw new LabelledDataError(`${what}: row ${line}, column 'Label': the class name is blank`);
+  if (labelIdx >= 0 && header.length === 2) {
+    // Path,Label: multiclass. The classes are the given list (a model's), else the labels seen, sorted.
+    const names = Array.isArray(opts.classes) ? [...opts.classes] : [...new Set(body.map(({ row }) => row[labelIdx].trim()))].sort();
+    const targets = Float32Array.from(body, ({ row, line }) => {
+      const v = row[labelIdx].trim();
+      const k = names.indexOf(v);
+      if (k < 0) throw new LabelledDataError(`${what}: row ${line}, column 'Label': ${v === '' ? 'the class name is blank' : `'${v}' is not one of the classes (${names.join(', ')})`}`);
+      return k;
     });
-    const targets = Float32Array.from(body, ({ row }) => names.indexOf(row[labelIdx].trim()));
     return new LabelledImages('multiclass', names, paths, targets, null, groups);
   }
 

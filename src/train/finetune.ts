@@ -16,7 +16,7 @@ import { fromFloat32Array, tensor, type Tensor } from '../core/tensor.js';
 import { setCpuThreads } from '../core/threads.js';
 import { mixSeed, type PresetName } from '../data/augment.js';
 import type { Dataset } from '../data/datasets.js';
-import { balancedIndices, balanceWeights, type Balance, type LabelledImages, type Task } from '../data/labelled.js';
+import { balancedIndices, balanceWeights, type Balance, type LabelledImages, type Task, type UncertaintyPolicy } from '../data/labelled.js';
 import { CxrLoader } from '../data/loader.js';
 import { rocAuc } from '../eval/metrics.js';
 import type { TensorRecord } from '../io/types.js';
@@ -34,6 +34,8 @@ export interface FinetuneOptions {
   val: LabelledImages;
   /** Encoder weights: ifa-ssl .safetensors or PyTorch .pth/.pth.tar; none = random init (the paper's Scratch). */
   init?: string;
+  /** Recorded in the checkpoint, so evaluation reads labels the same way. */
+  uncertainty?: UncertaintyPolicy;
   /** Linear probe: frozen encoder, only the classifier trains. Default false (the whole network). */
   linear?: boolean;
   imageSize?: number;
@@ -96,6 +98,7 @@ export interface ClassifierInfo {
   classes: string[];
   imageSize: number;
   linear: boolean;
+  uncertainty?: UncertaintyPolicy;
 }
 
 /** A ResNet-50 with a linear classifier (torchvision's fc) for `classes` outputs. */
@@ -212,7 +215,7 @@ export async function embed(model: ResNet50, set: Dataset, opts: EmbedOptions = 
   return { features, dim, indices, skipped: [...loader.stats.skippedFiles] };
 }
 
-export interface Predictions {
+export interface ClassScores {
   task: Task;
   classes: string[];
   /** Paths of the scored images (unreadable ones skipped). */
@@ -227,7 +230,7 @@ export interface Predictions {
 }
 
 /** Class scores of a classifier over a dataset. */
-export async function predict(model: ResNet50, info: Pick<ClassifierInfo, 'task' | 'classes' | 'imageSize'>, set: Dataset, opts: Omit<EmbedOptions, 'layer' | 'imageSize'> = {}): Promise<Predictions> {
+export async function predict(model: ResNet50, info: Pick<ClassifierInfo, 'task' | 'classes' | 'imageSize'>, set: Dataset, opts: Omit<EmbedOptions, 'layer' | 'imageSize'> = {}): Promise<ClassScores> {
   const e = await embed(model, set, { ...opts, imageSize: info.imageSize, layer: 'out' });
   return { task: info.task, classes: [...info.classes], paths: e.indices.map((i) => set.name(i)), scores: toScores(e.features, info.classes.length, info.task), logits: e.features, indices: e.indices, skipped: e.skipped };
 }
@@ -329,7 +332,7 @@ export class Finetuner {
       for (const p of [metricsPath, lastPath, bestPath]) rmSync(p, { force: true });
     }
     const C = o.train.classes.length;
-    const info: ClassifierInfo = { task: o.task, classes: [...o.train.classes], imageSize: o.imageSize, linear: o.linear };
+    const info: ClassifierInfo = { task: o.task, classes: [...o.train.classes], imageSize: o.imageSize, linear: o.linear, ...(o.uncertainty ? { uncertainty: o.uncertainty } : {}) };
     let model: ResNet50;
     let startEpoch = 0;
     let resumeState: { ck: ReturnType<typeof readAnyCheckpoint>; scheduler: ReturnType<ReduceLROnPlateau['state']>; bestLoss: number; bestEpoch: number } | null = null;
