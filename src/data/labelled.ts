@@ -133,7 +133,10 @@ export class LabelledImages implements Dataset {
 export interface ChexpertCsvOptions {
   /** Default 'u-ones' (the authors' downstream code). */
   uncertainty?: UncertaintyPolicy;
-  /** 'all' (the 14), 'competition' (the 5), or a list of column names. Default 'all'. */
+  /**
+   * 'all' (the 14), 'competition' (the 5), or a list of column names. Default: the 14 when the CSV
+   * has them all, else every column except Path, Sex, Age, Frontal/Lateral and AP/PA.
+   */
   classes?: 'all' | 'competition' | readonly string[];
   /** Folder relative paths are resolved against. Default: the CSV's folder. */
   root?: string;
@@ -195,7 +198,10 @@ export function labelsFromCsvText(text: string, what: string, opts: ChexpertCsvO
     return new LabelledImages('multiclass', names, paths, targets, null, groups);
   }
 
-  const classes = resolveClasses(opts.classes);
+  // Unspecified classes: CheXpert's 14 when all are there, else every column but Path and CheXpert's metadata.
+  const meta = new Set(['Path', 'Sex', 'Age', 'Frontal/Lateral', 'AP/PA']);
+  const classes = opts.classes === undefined && !CHEXPERT_CLASSES.every((c) => header.includes(c)) ? header.filter((h) => !meta.has(h)) : resolveClasses(opts.classes);
+  if (classes.length === 0) throw new LabelledDataError(`${what}: row 1 (the header) has no label columns besides Path`);
   const policy = opts.uncertainty ?? 'u-ones';
   if (!UNCERTAINTY_POLICIES.includes(policy)) throw new LabelledDataError(`uncertainty policy must be one of ${UNCERTAINTY_POLICIES.join(', ')}, got '${policy}'`);
   const idx = classes.map((c) => {
