@@ -188,7 +188,7 @@ export function labelsFromCsvText(text: string, what: string, opts: ChexpertCsvO
   const labelIdx = col('Label');
   if (labelIdx >= 0 && header.length === 2) {
     // Path,Label: multiclass. The classes are the given list (a model's), else the labels seen, sorted.
-    const names = Array.isArray(opts.classes) ? [...opts.classes] : [...new Set(body.map(({ row }) => row[labelIdx].trim()))].sort();
+    const names = Array.isArray(opts.classes) ? [...opts.classes] : [...new Set(body.map(({ row }) => row[labelIdx].trim()).filter((v) => v !== ''))].sort();
     const targets = Float32Array.from(body, ({ row, line }) => {
       const v = row[labelIdx].trim();
       const k = names.indexOf(v);
