@@ -238,8 +238,13 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
       const curves = rocCurves(preds);
       if (curves.length) {
         const plotModule = '../report/plot.js'; // TODO(merge wt-h): static import
-        const { rocSvg, writePlot } = await import(plotModule);
-        await writePlot(out, 'roc', rocSvg(curves, `ROC — ${info.task}, ${preds.rows.length} images`));
+        try {
+          const { rocSvg, writePlot } = await import(plotModule);
+          await writePlot(out, 'roc', rocSvg(curves, `ROC — ${info.task}, ${preds.rows.length} images`));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+          process.stderr.write('evaluate: no plotting module in this build; roc.svg/png not drawn\n');
+        }
       }
       process.stdout.write(md + '\n');
       for (const w of report.warnings) process.stderr.write(`evaluate: warning: ${w}\n`);
