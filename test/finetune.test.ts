@@ -8,7 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { labelsFromCsvText } from '../src/data/labelled.js';
+import { labelsFromCsvText, randomSplit, writeSyntheticLabelled } from '../src/data/labelled.js';
+import { Finetuner, loadClassifier, predict, type FinetuneOptions } from '../src/train/finetune.js';
 import { knnTwoFold } from '../src/eval/knn.js';
 import { readPredictions } from '../src/eval/predictions.js';
 import { rocAuc } from '../src/eval/metrics.js';
@@ -97,6 +98,37 @@ test('kNN monitor: weighted votes of the other fold, by hand', () => {
   const expected = rocAuc([score(0, [1, 3]), score(1, [0, 2]), score(2, [1, 3]), score(3, [0, 2])], [1, 0, 1, 0]);
   assert.is(r.k, 2);
   assertClose([r.auc!.A!], [expected], { atol: 1e-12, rtol: 0 }, 'AUC');
+});
+
+test('whole-network fine-tuning (Scratch, multiclass, class folders) via the library: 2 epochs straight = 1 epoch, resume, 1 epoch; predict reloads the best', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ifa-ft-'));
+  const set = await writeSyntheticLabelled(join(dir, 'data'), { length: 24, seed: 3, size: 32, task: 'multiclass' });
+  assert.equal(set.classes, ['Cardiomegaly', 'No_Finding', 'Nodule', 'Pleural_Effusion']);
+  const { train, val } = randomSplit(set, [0.75, 0.25], 0);
+  const base: FinetuneOptions = { task: 'multiclass', train, val, imageSize: 32, batch: 4, epochs: 2, lr: 0.01, layers: [1, 1, 1, 1], width: 8, workers: 1, out: '', overwrite: true };
+  const quiet = { onLog: () => {}, onWarning: () => {} };
+  const straight = await new Finetuner({ ...base, out: join(dir, 'a') }).run(quiet);
+  assert.is(straight.epochs, 2);
+  const first = new Finetuner({ ...base, epochs: 1, out: join(dir, 'b') });
+  const r1 = await first.run(quiet);
+  assert.is(r1.epochs, 1);
+  const resumed = await new Finetuner({ ...base, out: join(dir, 'c'), resume: r1.last }).run(quiet);
+  assert.equal(resumed.history.map((m) => [m.epoch, m.train_loss, m.val_loss]), straight.history.slice(1).map((m) => [m.epoch, m.train_loss, m.val_loss]), 'epoch 2 after resume');
+  // The best checkpoint predicts: softmax rows sum to 1, one row per validation image.
+  const { model, info } = await loadClassifier(straight.best);
+  try {
+    assert.equal(info, { task: 'multiclass', classes: [...set.classes], imageSize: 32, linear: false });
+    const p = await predict(model, info, val, { workers: 1 });
+    assert.is(p.indices.length, val.length);
+    for (let i = 0; i < val.length; i++) assertClose([p.scores.slice(i * 4, i * 4 + 4).reduce((a, b) => a + b, 0)], [1], { atol: 1e-5, rtol: 0 }, `row ${i}`);
+    // The same logits as the validation pass at the best epoch give its loss.
+    const bestEpoch = straight.history.find((m) => m.epoch === straight.bestEpoch)!;
+    let nll = 0;
+    p.indices.forEach((idx, j) => (nll -= Math.log(p.scores[j * 4 + val.targets[idx]])));
+    assertClose([nll / val.length], [bestEpoch.val_loss], { atol: 1e-5, rtol: 1e-5 }, 'validation loss from predict()');
+  } finally {
+    model.dispose();
+  }
 });
 
 const run = (args: string[]): string => execFileSync(process.execPath, [bin, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
