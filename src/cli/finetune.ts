@@ -236,11 +236,13 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
       const md = reportMarkdown(report, `${v.init} on ${v.data}`);
       writeFileSync(join(out, 'report.md'), md + '\n');
       const curves = rocCurves(preds);
+      let drawn = false;
       if (curves.length) {
         const plotModule = '../report/plot.js'; // TODO(merge wt-h): static import
         try {
           const { rocSvg, writePlot } = await import(plotModule);
           await writePlot(out, 'roc', rocSvg(curves, `ROC — ${info.task}, ${preds.rows.length} images`));
+          drawn = true;
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
           process.stderr.write('evaluate: no plotting module in this build; roc.svg/png not drawn\n');
@@ -248,7 +250,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
       }
       process.stdout.write(md + '\n');
       for (const w of report.warnings) process.stderr.write(`evaluate: warning: ${w}\n`);
-      console.log(`wrote ${join(out, 'predictions.jsonl')}, report.json, report.md${curves.length ? ', roc.svg, roc.png' : ''}`);
+      console.log(`wrote ${join(out, 'predictions.jsonl')}, report.json, report.md${drawn ? ', roc.svg, roc.png' : ''}`);
       return 0;
     } finally {
       model.dispose();
