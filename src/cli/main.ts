@@ -15,6 +15,9 @@ commands:
                     predictions, report (AUC + DeLong CIs, P/R/F1, confusion matrix) and ROC curves
   embed --init CKPT [--layer pool|head] IMAGE... [--json]
                     encoder features of images, one JSON line each
+  compare A.jsonl B.jsonl | --a A1,A2,... --b B1,B2,... [--json] [--out DIR]
+                    paired DeLong / Stuart–Maxwell tests of two models' predictions, or mean ± SD
+                    and a paired t-test over repeated runs (ifa-ssl compare --help)
   bench <ifa|conv|bn> [--backend B] [--shape N,H,W,C] [--pass forward|both] [--json]
                     time one op (see ifa-ssl bench --help)
   bench step [--method moco|simclr] [--image-size 64] [--batch 8] [--backend B] [--json]
@@ -41,6 +44,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./embed.js')).embedCommand(rest);
     case 'bench':
       return (await import('./bench.js')).benchCommand(rest);
+    case 'compare':
+      return (await import('./compare.js')).compareCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -25,6 +25,7 @@ import { noGrad, tidy } from '../core/engine.js';
 import type { TensorRecord } from '../io/types.js';
 import type { SafetensorsInput } from '../io/safetensors.js';
 import { writeInto } from '../nn/module.js';
+import { plotRunCurves } from '../report/plot.js';
 
 export interface StepMetrics {
   step: number;
@@ -325,6 +326,7 @@ export class Trainer {
         const epoch = Math.floor(step / loader.length);
         await writeCheckpoint(ckptPath, tensors, { method: cfg.method, config: cfg, step, epoch, sgdSteps: opt.stepCount, ...method.metadata() });
         log(`checkpoint (${reason}): ${ckptPath} at step ${step}`);
+        await plotRunCurves(cfg.out, hooks.onWarning ?? log); // loss.svg / loss.png; a failure only warns
       };
 
       if (cfg.warmQueue && step === 0 && method.enqueueKeys && method.queueBatches) {
