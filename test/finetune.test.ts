@@ -162,6 +162,7 @@ test('end to end on synthetic data: pretrain → linear probe → evaluate; plan
     assertClose([rocAuc(preds.rows.map((r) => r.scores[k]), preds.rows.map((r) => r.labels[k] as number))], [c.auc], { atol: 1e-12, rtol: 0 }, `${name} AUC from predictions.jsonl`);
   }
   assert.ok(report.meanAuc > 0.7, `mean AUC ${report.meanAuc}`);
+  for (const f of [join(dir, 'eval', 'roc.svg'), join(dir, 'eval', 'roc.png'), join(dir, 'ft', 'loss.png')]) assert.ok(existsSync(f), `${f} was not drawn`);
 });
 
 test.run();

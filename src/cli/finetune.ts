@@ -14,6 +14,7 @@ import { writePredictions, type Predictions } from '../eval/predictions.js';
 import { FINETUNE_DEFAULTS, Finetuner, loadClassifier, predict, type EpochMetrics } from '../train/finetune.js';
 import { setBackend } from '../backends/registry.js';
 import { rocCurves } from '../eval/report.js';
+import { lossCurvesSvg, readMetricsRows, rocSvg, writePlot } from '../report/plot.js';
 
 export const FINETUNE_USAGE = `usage: ifa-ssl finetune [--init CKPT] --data CSV|FOLDER|synthetic [options]
   --init CKPT                encoder weights: ifa-ssl .safetensors or PyTorch .pth/.pth.tar (MoCo /
@@ -174,6 +175,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
       try {
         const res = await ft.run({ onEpoch: (m, total) => console.log(formatEpoch(m, total)), onLog: (l) => console.log(l), onWarning: (w) => process.stderr.write(w + '\n') });
         console.log(`best: ${res.best} (epoch ${res.bestEpoch}); last: ${res.last}`);
+        await plotEpochs(runOut);
         if (res.stopped) return 130;
       } finally {
         process.off('SIGINT', stop);
@@ -187,6 +189,17 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     }
     process.stderr.write(`ifa-ssl finetune: ${(e as Error).message}\n`);
     return 1;
+  }
+}
+
+/** loss.svg / loss.png: training and validation loss and the learning rate by epoch; a failure only warns. */
+async function plotEpochs(dir: string): Promise<void> {
+  try {
+    const rows = readMetricsRows(join(dir, 'metrics.jsonl')).map((m) => ({ ...m, step: m.epoch }));
+    if (!rows.length) return;
+    await writePlot(dir, 'loss', await lossCurvesSvg(rows, ['train_loss', 'val_loss', 'lr'], 'fine-tuning (x: epoch)'));
+  } catch (e) {
+    process.stderr.write(`warning: could not draw ${join(dir, 'loss')}.svg/.png (${(e as Error).message})\n`);
   }
 }
 
@@ -238,15 +251,8 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
       const curves = rocCurves(preds);
       let drawn = false;
       if (curves.length) {
-        const plotModule = '../report/plot.js'; // TODO(merge wt-h): static import
-        try {
-          const { rocSvg, writePlot } = await import(plotModule);
-          await writePlot(out, 'roc', rocSvg(curves, `ROC — ${info.task}, ${preds.rows.length} images`));
-          drawn = true;
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-          process.stderr.write('evaluate: no plotting module in this build; roc.svg/png not drawn\n');
-        }
+        await writePlot(out, 'roc', await rocSvg(curves, `ROC — ${info.task}, ${preds.rows.length} images`));
+        drawn = true;
       }
       process.stdout.write(md + '\n');
       for (const w of report.warnings) process.stderr.write(`evaluate: warning: ${w}\n`);
