@@ -3,7 +3,7 @@
 // end on synthetic data through the CLI: pretrain a few steps → linear probe → evaluate, where the
 // planted findings must give AUCs far above what chance can produce.
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -133,6 +133,23 @@ test('whole-network fine-tuning (Scratch, multiclass, class folders) via the lib
 
 const run = (args: string[]): string => execFileSync(process.execPath, [bin, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
+test('finetune / evaluate refuse bad input with exit 2 and a message naming the thing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ifa-ftbad-'));
+  writeFileSync(join(dir, 'bad.csv'), 'Path,Edema\na.png,1\nb.png,maybe\n');
+  const cases: [string[], RegExp][] = [
+    [['finetune', '--data', join(dir, 'bad.csv'), '--out', join(dir, 'o')], /bad\.csv: row 3, column 'Edema': 'maybe' is not a label/],
+    [['finetune', '--out', join(dir, 'o')], /--data \(or --train\/--val\) is required/],
+    [['finetune', '--data', 'synthetic', '--balance', 'smote', '--out', join(dir, 'o')], /--balance must be one of none, weighted-loss, sampler, undersample, got 'smote'/],
+    [['finetune', '--data', 'synthetic', '--epochs', 'ten', '--out', join(dir, 'o')], /--epochs must be an integer, got 'ten'/],
+    [['evaluate', '--init', join(dir, 'none.safetensors'), '--data', join(dir, 'bad.csv')], /--init .*none\.safetensors: no such file/],
+  ];
+  for (const [args, re] of cases) {
+    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+    assert.is(r.status, 2, `${args.join(' ')}: exit ${r.status}; ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+});
+
 test('end to end on synthetic data: pretrain → linear probe → evaluate; planted findings give AUCs chance cannot', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ifa-e2e-'));
   writeFileSync(join(dir, 'tiny.json'), JSON.stringify({ layers: [1, 1, 1, 1], width: 8, hidden: 32, dim: 16 }));
@@ -162,6 +179,19 @@ test('end to end on synthetic data: pretrain → linear probe → evaluate; plan
     assertClose([rocAuc(preds.rows.map((r) => r.scores[k]), preds.rows.map((r) => r.labels[k] as number))], [c.auc], { atol: 1e-12, rtol: 0 }, `${name} AUC from predictions.jsonl`);
   }
   assert.ok(report.meanAuc > 0.7, `mean AUC ${report.meanAuc}`);
+  // Unreadable images are skipped, named and counted; the rest are scored.
+  const csv = readFileSync(join(dir, 'ft', 'test.csv'), 'utf8');
+  writeFileSync(join(dir, 'ft', 'broken.png'), 'not a png');
+  writeFileSync(join(dir, 'ft', 'test-bad.csv'), csv + 'missing.png,1,0,0\nbroken.png,0,1,0\n');
+  const bad = spawnSync(process.execPath, [bin, 'evaluate', '--init', join(dir, 'ft', 'best.safetensors'), '--data', join(dir, 'ft', 'test-bad.csv'), '--workers', '1', '--out', join(dir, 'eval-bad')], { encoding: 'utf8' });
+  assert.is(bad.status, 0, bad.stderr);
+  assert.match(bad.stderr, /skipping .*missing\.png/);
+  assert.match(bad.stderr, /skipping .*broken\.png/);
+  assert.match(bad.stderr, new RegExp(`skipped 2 unreadable images \\(named above\\); scored ${report.n}`));
+  const badReport = JSON.parse(readFileSync(join(dir, 'eval-bad', 'report.json'), 'utf8'));
+  assert.is(badReport.n, report.n);
+  assert.is(badReport.skipped.length, 2);
+  assert.is(badReport.meanAuc, report.meanAuc);
   for (const f of [join(dir, 'eval', 'roc.svg'), join(dir, 'eval', 'roc.png'), join(dir, 'ft', 'loss.png')]) assert.ok(existsSync(f), `${f} was not drawn`);
 });
 

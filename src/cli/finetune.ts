@@ -102,6 +102,33 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     const layers = v.layers === undefined ? undefined : (String(v.layers).split(',').map((x) => num(x, 'layers', true)!) as [number, number, number, number]);
     if (layers && layers.length !== 4) throw new UsageError(`--layers needs 4 block counts (e.g. 3,4,6,3), got '${v.layers}'`);
 
+    // Every flag is checked before any data is read or written.
+    const base = {
+      init: v.init as string | undefined,
+      linear: !!v.linear,
+      imageSize,
+      batch: num(v.batch, 'batch', true),
+      epochs: num(v.epochs, 'epochs', true),
+      lr: num(v.lr, 'lr'),
+      momentum: num(v.momentum, 'momentum'),
+      weightDecay: num(v['weight-decay'], 'weight-decay'),
+      schedule: oneOf(v.schedule, ['plateau', 'cosine'] as const, 'schedule'),
+      plateauFactor: num(v.factor, 'factor'),
+      plateauPatience: num(v.patience, 'patience', true),
+      balance: oneOf(v.balance, BALANCE_OPTIONS, 'balance') as Balance | undefined,
+      augment: oneOf(v.augment, PRESET_NAMES, 'augment') as PresetName | undefined,
+      width: num(v.width, 'width', true),
+      layers,
+      backend: oneOf(v.backend, BACKEND_NAMES, 'backend') as BackendName | undefined,
+      overwrite: !!v.overwrite,
+      resume: v.resume as string | undefined,
+      seed,
+      workers: num(v.workers, 'workers', true),
+      threads: num(v.threads, 'threads', true),
+    };
+    const fraction = num(v.fraction, 'fraction');
+    const repeats = num(v.repeats, 'repeats', true);
+
     // The data and its splits.
     let train: LabelledImages, val: LabelledImages, test: LabelledImages | null = null;
     if (v.train || v.val) {
@@ -130,36 +157,8 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     writeSplit('val', val);
     if (test) writeSplit('test', test);
 
-    const fraction = num(v.fraction, 'fraction');
-    const repeats = num(v.repeats, 'repeats', true);
     const trains = fraction !== undefined || repeats !== undefined ? fractionSubsets(train, fraction ?? 1, repeats ?? 1, seed) : [train];
-    const base = {
-      task: theTask,
-      val,
-      init: v.init as string | undefined,
-      linear: !!v.linear,
-      uncertainty: opts.uncertainty ?? (theTask === 'multilabel' ? ('u-ones' as UncertaintyPolicy) : undefined),
-      imageSize,
-      batch: num(v.batch, 'batch', true),
-      epochs: num(v.epochs, 'epochs', true),
-      lr: num(v.lr, 'lr'),
-      momentum: num(v.momentum, 'momentum'),
-      weightDecay: num(v['weight-decay'], 'weight-decay'),
-      schedule: oneOf(v.schedule, ['plateau', 'cosine'] as const, 'schedule'),
-      plateauFactor: num(v.factor, 'factor'),
-      plateauPatience: num(v.patience, 'patience', true),
-      balance: oneOf(v.balance, BALANCE_OPTIONS, 'balance') as Balance | undefined,
-      augment: oneOf(v.augment, PRESET_NAMES, 'augment') as PresetName | undefined,
-      width: num(v.width, 'width', true),
-      layers,
-      backend: oneOf(v.backend, BACKEND_NAMES, 'backend') as BackendName | undefined,
-      overwrite: !!v.overwrite,
-      resume: v.resume as string | undefined,
-      seed,
-      workers: num(v.workers, 'workers', true),
-      threads: num(v.threads, 'threads', true),
-    };
-    const clean = Object.fromEntries(Object.entries(base).filter(([, x]) => x !== undefined)) as typeof base;
+    const clean = { ...(Object.fromEntries(Object.entries(base).filter(([, x]) => x !== undefined)) as typeof base), task: theTask, val, uncertainty: opts.uncertainty ?? (theTask === 'multilabel' ? ('u-ones' as UncertaintyPolicy) : undefined) };
     for (let r = 0; r < trains.length; r++) {
       const runOut = trains.length > 1 ? join(dir, `rep-${r}`) : dir;
       mkdirSync(runOut, { recursive: true });
