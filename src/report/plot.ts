@@ -2,7 +2,8 @@
 // vega, rendered headless with renderer 'none' and view.toSVG(); no browser, no canvas) and turned
 // into PNG by sharp (librsvg). writePlot writes NAME.svg and NAME.png next to each other.
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
 import sharp from 'sharp';
 
 /** At most this many points per plotted series: longer series are thinned evenly (ends kept). */
@@ -144,13 +145,15 @@ export async function lossCurvesSvg(rows: Record<string, unknown>[], fields: str
   return vegaLiteToSvg({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, background: 'white', vconcat: panels, resolve: { scale: { color: 'independent' } } });
 }
 
-/** Writes DIR/BASENAME.svg and DIR/BASENAME.png (2× resolution); each appears whole (temp file, rename). */
-export async function writePlot(dir: string, basename: string, svg: string): Promise<{ svg: string; png: string }> {
-  const svgPath = join(dir, `${basename}.svg`);
-  const pngPath = join(dir, `${basename}.png`);
+/** Writes DIR/NAME.svg and DIR/NAME.png (2× resolution); each appears whole (temp file, rename). */
+export async function writePlot(dir: string, name: string, svg: string): Promise<{ svg: string; png: string }> {
+  const svgPath = join(dir, `${name}.svg`);
+  const pngPath = join(dir, `${name}.png`);
   const png = await sharp(Buffer.from(svg), { density: 144 }).png().toBuffer();
   for (const [path, data] of [[svgPath, svg], [pngPath, png]] as const) {
-    const tmp = `${path}.${process.pid}.tmp`;
+    // named as the checkpoint writer's temp files (.NAME.PID.HEX.tmp), so a run that starts after a
+    // killed one removes what the kill left (src/train/trainer.ts removeStaleTempFiles)
+    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     try {
       writeFileSync(tmp, data);
       renameSync(tmp, path);
