@@ -67,3 +67,17 @@ export type { LoaderOptions, Batch, LoaderStats, Dataset, AugSpec, PresetName, G
 export { writeSafetensors, writeSafetensorsAsync, readSafetensors, readSafetensorsAsync, encodeSafetensors, serializeSafetensors, decodeSafetensors, readPth, extractStateDict, extractStateDictReport, compareKeys, oihwToOhwi, ohwiToOihw, isTensorRecord } from './io/index.js';
 export type { IoDtype, IoData, TensorRecord, SafetensorsInput, SafetensorsContents, StateDictReport, ExtractOptions, KeyComparison, LayoutRecord } from './io/index.js';
 export type { BuildInfo } from './info.js';
+// downstream evaluation (src/eval): metrics, DeLong / Stuart–Maxwell / paired t tests, prediction files, reports
+export * as evaluation from './eval/index.js';
+export { rocAuc, rocCurve, delong, delongPaired, confusionMatrix, classificationReport, atThreshold, stuartMaxwell, pairedTTest, readPredictions, writePredictions, evaluateMultilabel, evaluateMulticlass, evaluatePredictions, reportMarkdown, comparePredictions, compareRepeated, comparisonMarkdown } from './eval/index.js';
+export type { Predictions, PredictionRow, EvaluationReport, PairedComparison, RepeatedComparison } from './eval/index.js';
+// downstream training on labelled images (src/data/labelled.ts, src/train/finetune.ts, src/eval/knn.ts)
+export { LabelledImages, LabelledDataError, CHEXPERT_CLASSES, COMPETITION_CLASSES, UNCERTAINTY_POLICIES, BALANCE_OPTIONS, readLabelCsv, labelsFromCsvText, readClassFolders, openLabelled, writeSyntheticLabelled, randomSplit, fractionSubsets, balanceWeights, balancedIndices } from './data/labelled.js';
+export type { Task, UncertaintyPolicy, Balance, Splits, ChexpertCsvOptions, SyntheticLabelledOptions } from './data/labelled.js';
+export { SYNTHETIC_FINDINGS } from './data/synthetic.js';
+export { Finetuner, FINETUNE_DEFAULTS, buildClassifier, classifierFromEncoder, loadClassifier, embed, predict, toScores } from './train/finetune.js';
+export type { FinetuneOptions, FinetuneHooks, FinetuneResult, EpochMetrics, ClassifierInfo, ClassScores, EmbedOptions, Embedding } from './train/finetune.js';
+export { bceWithLogits, crossEntropy, ReduceLROnPlateau } from './train/classification-loss.js';
+export { knnTwoFold, knnMonitor, KNN_DEFAULTS } from './eval/knn.js';
+export type { KnnResult } from './eval/knn.js';
+export { tidyAsync } from './core/engine.js';

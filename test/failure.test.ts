@@ -145,7 +145,7 @@ test('item 3: --lr 1e12 stops at the step that diverged and leaves the last good
   const ck = join(out, 'last.safetensors');
   assert.is(readAnyCheckpoint(ck).metadata.step, '1', 'the step-1 checkpoint is still there');
   assert.is(nonFinite(ck), 0);
-  assert.equal(readdirSync(out).sort(), ['last.safetensors', 'metrics.jsonl']);
+  assert.equal(readdirSync(out).sort(), ['last.safetensors', 'loss.png', 'loss.svg', 'metrics.jsonl']);
 });
 
 test('item 3: weights holding NaN are refused by --init, --resume and embed, by tensor name', () => {

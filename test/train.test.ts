@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ResNet50, importModule, parseConfig, readAnyCheckpoint, Trainer, type ConfigInput } from '../src/index.js';
 import { packageRoot } from '../src/native.js';
 import { cpuTests } from './helpers.js';
+import { checkPlotFiles } from './plot-check.js';
 
 const test = cpuTests(import.meta.url);
 
@@ -132,6 +133,10 @@ test('the demo (npm start) runs and its checkpoint loads into a fresh ResNet-50'
   assert.equal(await importModule(m, own), { missing: [], unexpected: [] });
   assert.is(JSON.parse(ck.metadata.config).method, 'moco');
   m.dispose();
+  // issue 19: the loss curves (total, contrastive, IFA block 3, lr; one point per step) in the run folder
+  const series = await checkPlotFiles(out, 'loss');
+  assert.equal(series.map((s) => s.points), [4, 4, 4, 4]);
+  assert.equal(series.slice(0, 3).map((s) => s.label.replace(/.*series: /, '')), ['total loss', 'contrastive', 'IFA block3']);
 });
 
 test('SIGINT finishes the step, writes a checkpoint and exits 130', async () => {

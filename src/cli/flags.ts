@@ -27,6 +27,8 @@ const FLAG_FIELDS = [
   'warmupSteps',
   'syntheticImages',
   'temperature',
+  'knnData',
+  'knnEvery',
 ] as const satisfies readonly (keyof ConfigInput)[];
 
 /** imageSize → image-size. */

@@ -9,8 +9,15 @@ commands:
   demo              MoCo v2 + IFA on synthetic radiographs on the CPU, a minute or two (npm start)
   pretrain [--config FILE] [flags]
                     MoCo v2 / SimCLR (+ IFA) pretraining (ifa-ssl pretrain --help)
+  finetune [--init CKPT] --data CSV|FOLDER|synthetic [--task multilabel|multiclass] [--linear]
+                    fine-tune the whole network or a linear probe on labelled images (ifa-ssl finetune --help)
+  evaluate --init CKPT --data CSV|FOLDER [--out DIR]
+                    predictions, report (AUC + DeLong CIs, P/R/F1, confusion matrix) and ROC curves
   embed --init CKPT [--layer pool|head] IMAGE... [--json]
                     encoder features of images, one JSON line each
+  compare A.jsonl B.jsonl | --a A1,A2,... --b B1,B2,... [--json] [--out DIR]
+                    paired DeLong / Stuart–Maxwell tests of two models' predictions, or mean ± SD
+                    and a paired t-test over repeated runs (ifa-ssl compare --help)
   bench <ifa|conv|bn> [--backend B] [--shape N,H,W,C] [--pass forward|both] [--json]
                     time one op (see ifa-ssl bench --help)
   bench step [--method moco|simclr] [--image-size 64] [--batch 8] [--backend B] [--json]
@@ -29,10 +36,16 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./demo.js')).demo(rest);
     case 'pretrain':
       return (await import('./pretrain.js')).pretrainCommand(rest);
+    case 'finetune':
+      return (await import('./finetune.js')).finetuneCommand(rest);
+    case 'evaluate':
+      return (await import('./finetune.js')).evaluateCommand(rest);
     case 'embed':
       return (await import('./embed.js')).embedCommand(rest);
     case 'bench':
       return (await import('./bench.js')).benchCommand(rest);
+    case 'compare':
+      return (await import('./compare.js')).compareCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -15,6 +15,9 @@ export const PRETRAIN_USAGE = `usage: ifa-ssl pretrain [--config FILE.json] [opt
   --data DIR|synthetic        an image folder (PNG/JPEG/DICOM) or synthetic radiographs (default)
   --image-size S  --batch B  --epochs E | --steps N  --lr LR (per 256)  --queue-size K
   --backend cpu|cuda|webgpu   --out DIR  --checkpoint-every N  --workers N  --seed N  --threads N
+  --knn-data CSV|DIR          kNN monitor on a small labelled set (k 200, T 0.1, cosine on pooled features,
+                              two folds): accuracy, or per-class AUC for multilabel, every --knn-every N
+                              steps (100) in metrics.jsonl and the progress line
   --overwrite                 replace the run already in --out (otherwise such an --out is refused;
                               use --resume to continue it)
 --image-size S: any S ≥ 32; the encoder downsamples by 32 (with PyTorch's rounding), so multiples

@@ -15,7 +15,8 @@ export function formatStep(m: StepMetrics, total: number): string {
     .map(([k, v]) => `ifa ${k.replace('block', 'b')} ${v.toFixed(4)}`)
     .join('  ');
   const rate = m.time_s > 0 ? m.step / m.time_s : 0;
-  return `step ${String(m.step).padStart(String(total).length)}/${total}  loss ${m.loss.toFixed(4)}  contrastive ${m.contrastive.toFixed(4)}${ifa ? '  ' + ifa : ''}  lr ${m.lr.toExponential(2)}  ${m.img_per_s.toFixed(1)} img/s  ETA ${eta((total - m.step) / rate)}`;
+  const knn = m.knn ? (m.knn.accuracy !== undefined ? `  knn acc ${m.knn.accuracy.toFixed(3)}` : `  knn AUC ${(m.knn.meanAuc ?? NaN).toFixed(3)}`) : '';
+  return `step ${String(m.step).padStart(String(total).length)}/${total}  loss ${m.loss.toFixed(4)}  contrastive ${m.contrastive.toFixed(4)}${ifa ? '  ' + ifa : ''}  lr ${m.lr.toExponential(2)}  ${m.img_per_s.toFixed(1)} img/s${knn}  ETA ${eta((total - m.step) / rate)}`;
 }
 
 export class Progress {

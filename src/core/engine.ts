@@ -133,6 +133,38 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
+/**
+ * tidy() for work that awaits in the middle (a training step whose loss is computed on the host
+ * from the logits): every tensor created until fn settles is disposed then, except those in its
+ * result. The scope stays open across the awaits, so a tensor that unrelated code creates meanwhile
+ * lands in it too: use it where nothing else makes tensors during the call.
+ */
+export async function tidyAsync<T>(fn: () => Promise<T>): Promise<T> {
+  const scope: Scope = { tensors: new Set() };
+  scopes.push(scope);
+  const close = (): void => {
+    const i = scopes.lastIndexOf(scope);
+    if (i >= 0) scopes.splice(i, 1);
+  };
+  let result: T;
+  try {
+    result = await fn();
+  } catch (e) {
+    close();
+    for (const t of scope.tensors) t.dispose();
+    throw e;
+  }
+  close();
+  const kept = new Set<Tensor>();
+  collect(result, kept, tensorCheck!);
+  const parent = scopes.length ? scopes[scopes.length - 1] : null;
+  for (const t of scope.tensors) {
+    if (kept.has(t)) parent?.tensors.add(t);
+    else t.dispose();
+  }
+  return result;
+}
+
 /** Exempts t from disposal by the enclosing tidy scopes. */
 export function keep<T extends Tensor>(t: T): T {
   for (const s of scopes) s.tensors.delete(t);

@@ -12,7 +12,16 @@ export interface SyntheticOptions {
   noise?: number;
   /** Draw the L/R marker. Default true. */
   marker?: boolean;
+  /**
+   * Findings to plant (names from SYNTHETIC_FINDINGS): a nodule (a bright round opacity in a lung),
+   * a pleural effusion (fluid filling one lung's base), cardiomegaly (a heart shadow 1.4× wider).
+   * Their placement comes from a second generator, so the image without findings is unchanged.
+   */
+  findings?: readonly string[];
 }
+
+/** The findings syntheticRadiograph can plant: the labels of the synthetic labelled set. */
+export const SYNTHETIC_FINDINGS = Object.freeze(['Nodule', 'Pleural Effusion', 'Cardiomegaly'] as const);
 
 const smoothstep = (e0: number, e1: number, x: number): number => {
   const t = Math.min(1, Math.max(0, (x - e0) / (e1 - e0)));
@@ -41,6 +50,13 @@ export function syntheticRadiograph(seed: number, opts: SyntheticOptions = {}): 
   const tissue = u(0.42, 0.52), lungDark = u(0.22, 0.3), ribBright = u(0.08, 0.12), heartBright = u(0.18, 0.25);
   const exposure = u(0.9, 1.1);
   const markerRight = rng.uniform() < 0.5;
+  const findings = new Set(opts.findings ?? []);
+  for (const f of findings) if (!(SYNTHETIC_FINDINGS as readonly string[]).includes(f)) throw new RangeError(`syntheticRadiograph: unknown finding '${f}' (known: ${SYNTHETIC_FINDINGS.join(', ')})`);
+  const frng = new Rng((seed ^ 0x9e3779b9) >>> 0);
+  const fu = (a: number, b: number): number => a + (b - a) * frng.uniform();
+  const noduleSide = frng.uniform() < 0.5 ? -1 : 1, noduleDy = fu(-0.12, 0.1), noduleDx = fu(-0.04, 0.04), noduleR = fu(0.06, 0.08);
+  const effusionSide = frng.uniform() < 0.5 ? -1 : 1, effusionLevel = fu(0.35, 0.55);
+  const heartScale = findings.has('Cardiomegaly') ? 1.4 : 1;
 
   for (let py = 0; py < H; py++) {
     const y = py / H;
@@ -56,7 +72,9 @@ export function syntheticRadiograph(seed: number, opts: SyntheticOptions = {}): 
         if (lung <= 0) continue;
         const dome = lungY + lungRy * 0.75 - 0.05 * Math.cos(((x - lx) / lungRx) * 1.2);
         const l = lung * (1 - smoothstep(dome - 0.02, dome + 0.02, y));
-        v -= lungDark * l;
+        // Effusion: fluid as dense as soft tissue fills the lung below a level (fraction of its height from the dome).
+        const fluid = findings.has('Pleural Effusion') && side === effusionSide ? smoothstep(-0.02, 0.02, y - (dome - effusionLevel * 2 * lungRy * 0.5)) : 0;
+        v -= lungDark * l * (1 - 0.9 * fluid);
         // Ribs: parabolic arcs descending laterally.
         let rib = 0;
         for (let k = 0; k < ribCount; k++) {
@@ -68,7 +86,8 @@ export function syntheticRadiograph(seed: number, opts: SyntheticOptions = {}): 
       }
       // Spine and mediastinum.
       v += 0.12 * (1 - smoothstep(0.03, 0.05, Math.abs(x - bodyCx))) * body;
-      v += heartBright * ellipse(x, y, heartX, heartY, heartRx, heartRy, 0.2);
+      v += heartBright * ellipse(x, y, heartX, heartY, heartRx * heartScale, heartRy * Math.sqrt(heartScale), 0.2);
+      if (findings.has('Nodule')) v += 0.45 * ellipse(x, y, bodyCx + noduleSide * lungGap + noduleDx, lungY + noduleDy, noduleR, noduleR, 0.3);
       d[py * W + px] = v * exposure;
     }
   }

@@ -55,6 +55,10 @@ export const configSchema = z
     checkpointEvery: z.number().int().min(1).default(500),
     logEvery: z.number().int().min(1).default(1).describe('a metrics.jsonl line every N steps (and at the last step)'),
     workers: z.number().int().min(1).optional().describe('loader worker threads (default: all cores)'),
+    knnData: z.string().min(1).optional().describe('a small labelled set (CSV or class folders) for the kNN monitor'),
+    knnEvery: z.number().int().min(1).default(100).describe('kNN monitor every N steps (and at the last step)'),
+    knnK: z.number().int().min(1).default(200),
+    knnTemperature: z.number().positive().default(0.1),
     seed: z.number().int().min(0).default(0),
     threads: z.number().int().min(1).optional(),
   })

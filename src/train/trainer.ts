@@ -11,6 +11,8 @@ import type { Tensor } from '../core/tensor.js';
 import { CxrLoader } from '../data/loader.js';
 import { ImageFolder, SyntheticCxr, type Dataset } from '../data/datasets.js';
 import type { Config } from './config.js';
+import { openLabelled } from '../data/labelled.js';
+import { knnMonitor, type KnnResult } from '../eval/knn.js';
 import { ResNet50 } from '../nn/models/resnet50.js';
 import { emaUpdate } from '../optim/kernels.js';
 import { SGD, learningRate } from '../optim/sgd.js';
@@ -23,6 +25,7 @@ import { noGrad, tidy } from '../core/engine.js';
 import type { TensorRecord } from '../io/types.js';
 import type { SafetensorsInput } from '../io/safetensors.js';
 import { writeInto } from '../nn/module.js';
+import { plotRunCurves } from '../report/plot.js';
 
 export interface StepMetrics {
   step: number;
@@ -33,6 +36,8 @@ export interface StepMetrics {
   lr: number;
   img_per_s: number;
   time_s: number;
+  /** The kNN monitor's result at this step (with --knn-data, every knnEvery steps). */
+  knn?: KnnResult;
 }
 
 export interface TrainerHooks {
@@ -139,7 +144,7 @@ export async function loadEncoderWeights(encoder: ResNet50, path: string, log: (
  * mkdir -p with a message. (Node 20's recursive mkdirSync loops forever where a parent exists but
  * refuses children with ENOENT, as /proc does.)
  */
-function makeOutputFolder(out: string): void {
+export function makeOutputFolder(out: string): void {
   const missing: string[] = [];
   let p = resolve(out);
   while (!existsSync(p)) {
@@ -282,6 +287,7 @@ export class Trainer {
     });
     if (loader.length === 0) throw new Error(`the data set has ${dataset.length} images, fewer than one batch of ${cfg.batch}`);
     const totalSteps = cfg.steps ?? (cfg.epochs ?? 1) * loader.length;
+    const knnSet = cfg.knnData ? openLabelled(cfg.knnData) : null;
     const method = makeMethod(cfg);
     const opt = makeOptimizer(cfg, method);
     const named = method.encoder.namedParameters();
@@ -320,6 +326,7 @@ export class Trainer {
         const epoch = Math.floor(step / loader.length);
         await writeCheckpoint(ckptPath, tensors, { method: cfg.method, config: cfg, step, epoch, sgdSteps: opt.stepCount, ...method.metadata() });
         log(`checkpoint (${reason}): ${ckptPath} at step ${step}`);
+        await plotRunCurves(cfg.out, hooks.onWarning ?? log); // loss.svg / loss.png; a failure only warns
       };
 
       if (cfg.warmQueue && step === 0 && method.enqueueKeys && method.queueBatches) {
@@ -363,9 +370,12 @@ export class Trainer {
             time_s: Number(((now - t0) / 1000).toFixed(2)),
           };
           last = now;
+          if (knnSet && (step % cfg.knnEvery === 0 || step >= totalSteps) && Number.isFinite(m.loss)) {
+            m.knn = await knnMonitor(method.encoder, knnSet, { imageSize: cfg.imageSize, batch: cfg.batch, workers: cfg.workers, backend: cfg.backend, onWarning: hooks.onWarning, k: cfg.knnK, temperature: cfg.knnTemperature });
+          }
           history.push(m);
           // Every logEvery steps, the last step, and a step whose loss is about to stop the run.
-          if (step % cfg.logEvery === 0 || step >= totalSteps || this.stopRequested || !Number.isFinite(m.loss)) appendFileSync(metricsPath, JSON.stringify(m) + '\n');
+          if (step % cfg.logEvery === 0 || m.knn || step >= totalSteps || this.stopRequested || !Number.isFinite(m.loss)) appendFileSync(metricsPath, JSON.stringify(m) + '\n');
           hooks.onStep?.(m, totalSteps);
           // A diverged step never reaches a checkpoint: the last good one stays as it is.
           const terms: [string, number][] = [['contrastive', m.contrastive], ...Object.entries(m.ifa).map(([k, v]) => [`ifa ${k}`, v] as [string, number]), ['loss', m.loss]];
