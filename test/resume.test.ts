@@ -60,7 +60,7 @@ test("the README's pretrain → fine-tune (--init, --lr) → resume: the resumed
   // The README's third command: nothing but --resume, --data and --out.
   r = cli(['pretrain', '--resume', kept, '--data', data, '--out', ft]);
   assert.is(r.code, 0, r.out);
-  assert.match(r.out, /32², batch 4, lr 0.00001 per 256 → 1.563e-7 at batch 4 \(cosine\), 4 steps/);
+  assert.match(r.out, /32², batch 4, lr 0.00001 per 256 → 1.5625e-7 at batch 4 \(cosine\), 4 steps/);
   assert.match(r.out, /resume: continuing from step 2 of 4/);
   const resumed = metrics(ft);
   assert.equal(resumed.map((m) => m.step), [1, 2, 3, 4]);

@@ -109,9 +109,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-export const DATA_BENCH_USAGE = `usage: ifa-ssl bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N]
+export const DATA_BENCH_USAGE = `usage: ifa-ssl bench data [--data DIR|FILE.csv] [--image-size 512] [--preset default|easy|paper|none] [--workers N]
                         [--batch-size 32] [--pairs 1024] [--images 64] [--backend cpu] [--output tensor|array] [--json]
-Two-view pairs per second from the loader (synthetic radiographs, read from the preprocessed cache).
+Two-view pairs per second from the loader, read from the preprocessed cache: synthetic radiographs
+(--images of them), or the images of --data (a folder or a CSV manifest; one untimed pass decodes
+them into the cache first).
 `;
 
 /** The `ifa-ssl bench data` command. */
@@ -124,6 +126,7 @@ export async function dataBenchCommand(argv: string[]): Promise<number> {
     args: argv,
     strict: true,
     options: {
+      data: { type: 'string' },
       'image-size': { type: 'string' },
       preset: { type: 'string' },
       workers: { type: 'string' },
@@ -145,6 +148,7 @@ export async function dataBenchCommand(argv: string[]): Promise<number> {
   if (values.output !== undefined && values.output !== 'tensor' && values.output !== 'array') throw new RangeError(`--output must be tensor or array, got '${values.output}'`);
   const { benchData } = await import('../bench/data.js');
   const r = await benchData({
+    data: values.data,
     imageSize: int(values['image-size'], '--image-size'),
     preset: values.preset as PresetName | undefined,
     workers: int(values.workers, '--workers'),

@@ -11,11 +11,13 @@ commands:
                     MoCo v2 / SimCLR (+ IFA) pretraining (ifa-ssl pretrain --help)
   embed --init CKPT [--layer pool|head] IMAGE... [--json]
                     encoder features of images, one JSON line each
+  export --init CKPT --out FILE.safetensors [--head]
+                    the encoder alone (torchvision names), for PyTorch and embed
   bench <ifa|conv|bn> [--backend B] [--shape N,H,W,C] [--pass forward|both] [--json]
                     time one op (see ifa-ssl bench --help)
   bench step [--method moco|simclr] [--image-size 64] [--batch 8] [--backend B] [--json]
                     time one whole training step (see ifa-ssl bench step --help)
-  bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
+  bench data [--data DIR] [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
                     two-view pairs/s of the chest-radiograph data loader
   help              this text
 `;
@@ -31,6 +33,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./pretrain.js')).pretrainCommand(rest);
     case 'embed':
       return (await import('./embed.js')).embedCommand(rest);
+    case 'export':
+      return (await import('./export.js')).exportCommand(rest);
     case 'bench':
       return (await import('./bench.js')).benchCommand(rest);
     case undefined:
@@ -46,6 +50,10 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function infoCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write('usage: ifa-ssl info [--json]\n  version, build (CUDA compiled in, architectures) and each backend\'s status; --json as one object\n');
+    return 0;
+  }
   const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false } }, strict: true });
   const i = await info();
   if (values.json) {

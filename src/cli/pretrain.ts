@@ -152,7 +152,7 @@ export async function pretrainCommand(argv: string[]): Promise<number> {
   const lr = (cfg.lr * cfg.batch) / 256;
   console.log(
     `pretrain: ${cfg.method}${cfg.ifa.length ? ' + IFA ' + cfg.ifa.map((t) => `block ${t.block}→${t.target} ×${t.weight}`).join(', ') : ''} on ${cfg.data}, ${cfg.imageSize}², batch ${cfg.batch}, ` +
-      `lr ${cfg.lr} per 256 → ${Number(lr.toPrecision(4))} at batch ${cfg.batch} (${cfg.schedule}), ${cfg.steps ? cfg.steps + ' steps' : cfg.epochs + ' epochs'}, ${cfg.backend}; output in ${cfg.out}`,
+      `lr ${cfg.lr} per 256 → ${Number(lr.toPrecision(6))} at batch ${cfg.batch} (${cfg.schedule}), ${cfg.steps ? cfg.steps + ' steps' : cfg.epochs + ' epochs'}, ${cfg.backend}; output in ${cfg.out}`,
   );
   for (const n of notes) console.log(n);
   return (await runTraining(cfg)).code;
