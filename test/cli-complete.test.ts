@@ -122,6 +122,15 @@ test('item 7: embed DIR embeds the images under it; an unreadable file is named 
   assert.is(line.split(notes).length - 1, 1, `the path appears once: ${line}`);
 });
 
+test("item 7: bench conv --layer stem is the model's 1-channel stem at 512², with --progress lines on stderr", () => {
+  const r = cli(['bench', 'conv', '--layer', 'stem', '--batch', '1', '--pass', 'forward', '--iters', '2', '--warmup', '1', '--progress', '--json']);
+  assert.is(r.code, 0, r.out);
+  const j = JSON.parse(r.stdout);
+  assert.equal([j.shape, j.kernel, j.stride, j.cout, j.out], [[1, 512, 512, 1], 7, 2, 64, [1, 256, 256, 64]]);
+  assert.is(j.flops, 2 * 256 * 256 * 64 * 1 * 7 * 7, 'forward flops 2·N·Ho·Wo·Cout·Cin·K²');
+  assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('bench conv: ')).map((l) => l.replace(/ \(.*/, '')), ['bench conv: warmup 1/1', 'bench conv: timed 1/2', 'bench conv: timed 2/2']);
+});
+
 test.after(() => rmSync(root, { recursive: true, force: true }));
 
 test.run();
