@@ -97,6 +97,13 @@ test('a flag that changes the method on resume is refused by name, unless --over
   assert.is(r.code, 0, r.out);
   assert.match(r.out, /resume: --override: imageSize 32 → 64/);
   assert.is(JSON.parse(readAnyCheckpoint(last).metadata.config).imageSize, 64);
+  // What is not a run's checkpoint is named, with the way to start from its weights.
+  r = cli(['pretrain', '--resume', join(packageRoot(), 'test', 'fixtures', 'imagenet', 'resnet_tiny_rgb.pth'), '--out', join(root, 'pth')]);
+  assert.is(r.code, 2, r.out);
+  assert.match(r.out, /--resume needs an ifa-ssl checkpoint \(\.safetensors\); \S+resnet_tiny_rgb\.pth is a PyTorch file \(start from its weights with --init\)/);
+  r = cli(['pretrain', '--resume', join(root, 'missing.safetensors'), '--out', join(root, 'missing')]);
+  assert.is(r.code, 2, r.out);
+  assert.match(r.out, /--resume \S+missing\.safetensors: cannot open it \(ENOENT\)/);
 });
 
 test.after(() => rmSync(root, { recursive: true, force: true }));

@@ -13,6 +13,7 @@ export const MODEL_FIELDS: readonly (keyof ConfigInput)[] = ['method', 'inChanne
 
 /** The `__metadata__` of a safetensors file, reading only its header. Errors name the file. */
 export function readSafetensorsMetadata(path: string): Record<string, string> {
+  if (/\.(pth|pt|tar|ckpt)$/i.test(path)) throw new ConfigError(`--resume needs an ifa-ssl checkpoint (.safetensors); ${path} is a PyTorch file (start from its weights with --init)`);
   let fd: number;
   try {
     fd = openSync(path, 'r');
