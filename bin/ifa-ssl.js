@@ -20,7 +20,8 @@ main(process.argv.slice(2)).then(
   (err) => {
     settled = true;
     clearInterval(keepAlive);
-    console.error(`ifa-ssl: ${err && err.message ? err.message : err}`);
+    const msg = err && err.message ? err.message : String(err);
+    console.error(msg.startsWith('ifa-ssl') ? msg : `ifa-ssl: ${msg}`);
     process.exitCode = 1;
   },
 );

@@ -13,6 +13,11 @@
 #include <sstream>
 #include <vector>
 
+#ifndef _WIN32
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+
 #include "../kernels/cpu/cpu_kernels.h"
 #include "../kernels/cpu/parallel.h"
 #include "cpu_stream.h"
@@ -744,6 +749,40 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// Calls fn() with the process's stderr (fd 2) pointed at /dev/null, then restores it, also when fn
+// throws. For native code of other packages that prints to stderr with no option to stop it (Dawn's
+// "maxDynamic… artificially reduced" warnings on lavapipe, printed while requestAdapter() runs).
+Napi::Value QuietStderr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "quietStderr", 1, 1);
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "ifa_native.quietStderr: expects a function");
+  Napi::Function fn = info[0].As<Napi::Function>();
+#ifdef _WIN32
+  return fn.Call({});
+#else
+  fflush(stderr);
+  int saved = dup(2);
+  int devnull = open("/dev/null", O_WRONLY);
+  if (saved >= 0 && devnull >= 0) dup2(devnull, 2);
+  if (devnull >= 0) close(devnull);
+  auto restore = [saved]() {
+    fflush(stderr);
+    if (saved >= 0) {
+      dup2(saved, 2);
+      close(saved);
+    }
+  };
+  try {
+    Napi::Value r = fn.Call({});
+    restore();
+    return r;
+  } catch (...) {
+    restore();
+    throw;
+  }
+#endif
+}
+
 void Cleanup(void*) {
   CpuStream::instance().shutdown();
 #ifdef IFA_WITH_CUDA
@@ -802,6 +841,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kernels", Napi::Function::New(env, Kernels, "kernels"));
   exports.Set("kernelDtypes", Napi::Function::New(env, KernelDtypes, "kernelDtypes"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("quietStderr", Napi::Function::New(env, QuietStderr, "quietStderr"));
 #ifdef IFA_WITH_CUDA
   exports.Set("cudaEventRecord", Napi::Function::New(env, CudaEventRecord, "cudaEventRecord"));
   exports.Set("convPlans", Napi::Function::New(env, ConvPlans, "convPlans"));

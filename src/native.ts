@@ -75,6 +75,8 @@ export interface NativeAddon {
   /** Per kernel, the dtypes its T slots take on that device (every dtype for cast). */
   kernelDtypes(device?: NativeDevice): Record<string, DType[]>;
   info(): NativeInfo;
+  /** Calls fn with fd 2 pointed at /dev/null (restored after, also on a throw): for other packages' native prints. */
+  quietStderr?<T>(fn: () => T): T;
   /** Records a timing event on the CUDA stream; a handle for cudaEventElapsed. */
   cudaEventRecord?(): number;
   /** Milliseconds between two recorded events, once the later one completed (each handle used once). */

@@ -81,6 +81,7 @@ const entryPoints: Record<string, () => unknown[]> = {
   kernels: () => pick([[], [garbage()]]),
   kernelDtypes: () => pick([[], [garbage()], [pick(devices)], [pick(devices), garbage()]]),
   info: () => pick([[], [garbage()]]),
+  quietStderr: () => pick([[], [garbage()], [garbage(), garbage()], [() => 1, 2]]),
 };
 
 async function fuzz(): Promise<void> {

@@ -7,7 +7,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BackendName } from '../backends/backend.js';
 import type { PresetName } from '../data/augment.js';
-import { SyntheticCxr } from '../data/datasets.js';
+import { CsvManifest, ImageFolder, SyntheticCxr, type Dataset } from '../data/datasets.js';
 import { CxrLoader } from '../data/loader.js';
 
 export interface DataBenchOptions {
@@ -24,6 +24,8 @@ export interface DataBenchOptions {
   output?: 'tensor' | 'array';
   /** PyTorch's training rate to compare with (images/s, one image = one two-view pair). Default 266. */
   gpuImagesPerSecond?: number;
+  /** A real data set instead of the synthetic one: an image folder or a CSV manifest (as pretrain's --data). */
+  data?: string;
 }
 
 export interface DataBenchResult {
@@ -60,8 +62,9 @@ export async function benchData(o: DataBenchOptions = {}): Promise<DataBenchResu
   const output = o.output ?? 'tensor';
   const gpu = o.gpuImagesPerSecond ?? 266;
   const cacheDir = await mkdtemp(join(tmpdir(), 'ifa-bench-data-'));
-  const dataset = new SyntheticCxr({ length: images, seed: 1, width: imageSize, height: imageSize });
-  const loader = new CxrLoader(dataset, { batchSize: Math.min(batchSize, images), imageSize, augmentations: preset, workers, cacheDir, backend: o.backend, shuffle: true, dropLast: true, onWarning: () => {} });
+  const dataset: Dataset = o.data === undefined ? new SyntheticCxr({ length: images, seed: 1, width: imageSize, height: imageSize }) : /\.csv$/i.test(o.data) ? await CsvManifest.open(o.data) : await ImageFolder.open(o.data);
+  const n = dataset.length;
+  const loader = new CxrLoader(dataset, { batchSize: Math.min(batchSize, n), imageSize, augmentations: preset, workers, cacheDir, backend: o.backend, shuffle: true, dropLast: true, onWarning: () => {} });
   const stream = (from: number, to?: number): AsyncGenerator<{ indices: number[]; view1: unknown; view2: unknown; labels: unknown }> =>
     output === 'array' ? loader.epochs(from, to, 'array') : loader.epochs(from, to);
   try {
@@ -87,9 +90,9 @@ export async function benchData(o: DataBenchOptions = {}): Promise<DataBenchResu
       image_size: imageSize,
       preset,
       workers,
-      batch_size: Math.min(batchSize, images),
+      batch_size: Math.min(batchSize, n),
       cores,
-      source: `synthetic radiographs (${images} images), read from the preprocessed cache`,
+      source: o.data === undefined ? `synthetic radiographs (${images} images), read from the preprocessed cache` : `${o.data} (${n} images), read from the preprocessed cache (filled from the files first, untimed)`,
       output,
       pairs,
       seconds: r3(seconds),

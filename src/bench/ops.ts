@@ -52,6 +52,8 @@ export interface BenchSpec {
   cout?: number;
   /** A RESNET50_CONV_LAYERS name (conv only): sets shape, kernel, stride and cout. */
   layer?: string;
+  /** Called after each warmup and each timed iteration (the CLI's progress lines on long benches). */
+  onProgress?: (phase: 'warmup' | 'timed', done: number, total: number) => void;
   /** Batch size with `layer` (default 128). */
   batch?: number;
   /** conv: the dtype of x, w and dy (default float32; the weight gradient is float32 always). */
@@ -263,6 +265,7 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
     for (let i = 0; i < warmup; i++) {
       work.run();
       await backend.sync();
+      spec.onProgress?.('warmup', i + 1, warmup);
     }
     // CUDA: device time between events recorded around `reps` iterations enqueued back to back, per
     // iteration. One iteration between two events would count the host's time to enqueue it (tens of
@@ -288,12 +291,14 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
         });
         times.push(ms / reps);
         hostTimes.push(host / reps);
+        spec.onProgress?.('timed', i + 1, iters);
         continue;
       }
       const t0 = performance.now();
       work.run();
       await backend.sync();
       times.push(performance.now() - t0);
+      spec.onProgress?.('timed', i + 1, iters);
     }
     const medianOf = (v: number[]): number => {
       const x = [...v].sort((a, b) => a - b);

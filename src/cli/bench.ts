@@ -24,7 +24,7 @@ function positiveInt(v: string | undefined, what: string): number | undefined {
 export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cuda|webgpu] [--shape N,H,W,C]
                     [--kernel K --stride S --cout C | --layer NAME [--batch N]] [--pass forward|both]
                     [--dtype float32|bfloat16|float16] [--tf32]
-                    [--iters n] [--warmup n] [--reps n] [--threads n] [--json]
+                    [--iters n] [--warmup n] [--reps n] [--threads n] [--progress] [--json]
        ifa-ssl bench step [--method moco|simclr] [--ifa B:T:W | --no-ifa] [--image-size 64] [--batch 8]
                     [--queue K] [--backend cpu|cuda|webgpu] [--steps 20] [--warmup 3] [--json]
                     (one whole training step: ifa-ssl bench step --help)
@@ -35,7 +35,9 @@ export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cu
         a ResNet-50 layer at batch --batch (default 128): ${Object.entries(RESNET50_CONV_LAYERS)
           .map(([k, l]) => `${k} (${l.title})`)
           .join(',\n        ')}
+        or stem: the model's 1-channel stem 7×7 s2 1→64 at 512² (batch --batch, default 8)
   data  two-view pairs/s of the chest-radiograph loader (cached preprocessed images, augmentation)
+  --progress prints each warmup and timed iteration on stderr (printed anyway once one takes ≥ 2 s)
   conv --dtype bfloat16|float16 runs x, w and dy in that dtype (the weight gradient is float32);
   --tf32 lets float32 convolutions read their operands as TF32 (both: the CUDA tensor cores).
   --pass both (default) times the forward pass and all gradients together. bytes is the floor the
@@ -71,10 +73,26 @@ export async function benchCommand(argv: string[]): Promise<number> {
       threads: { type: 'string' },
       dtype: { type: 'string' },
       tf32: { type: 'boolean' },
+      progress: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
   const bench = positionals[0];
+  // --layer stem: the model's own 1-channel stem (conv1 7×7 s2, 1→64) at the default image size 512,
+  // batch --batch (default 8). (conv1 and conv1_1ch are the anchors' 224² layers, named as in
+  // bench/gpu and bench/torch.)
+  if (values.layer === 'stem') {
+    if (values.shape || values.kernel || values.stride || values.cout) throw new RangeError('--layer stem sets the shape, kernel, stride and cout: give --batch, not --shape/--kernel/--stride/--cout');
+    values.shape = `${positiveInt(values.batch, '--batch') ?? 8},512,512,1`;
+    Object.assign(values, { kernel: '7', stride: '2', cout: '64', layer: undefined, batch: undefined });
+  }
+  // Progress on stderr: with --progress, or by itself once an iteration has taken 2 s or more.
+  let lastIteration = performance.now();
+  const onProgress = (phase: 'warmup' | 'timed', done: number, total: number): void => {
+    const now = performance.now();
+    if (values.progress || now - lastIteration >= 2000) process.stderr.write(`bench ${bench}: ${phase} ${done}/${total} (${((now - lastIteration) / 1000).toFixed(2)} s)\n`);
+    lastIteration = now;
+  };
   if (positionals.length !== 1 || !['ifa', 'conv', 'bn'].includes(bench)) {
     process.stderr.write(`ifa-ssl bench: expected one of ifa, conv, bn, step, data\n${BENCH_USAGE}`);
     return 2;
@@ -100,6 +118,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     reps: positiveInt(values.reps, '--reps'),
     dtype: values.dtype === undefined ? undefined : checkDType(values.dtype, '--dtype'),
     tf32: values.tf32,
+    onProgress,
   });
   if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
@@ -109,9 +128,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-export const DATA_BENCH_USAGE = `usage: ifa-ssl bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N]
+export const DATA_BENCH_USAGE = `usage: ifa-ssl bench data [--data DIR|FILE.csv] [--image-size 512] [--preset default|easy|paper|none] [--workers N]
                         [--batch-size 32] [--pairs 1024] [--images 64] [--backend cpu] [--output tensor|array] [--json]
-Two-view pairs per second from the loader (synthetic radiographs, read from the preprocessed cache).
+Two-view pairs per second from the loader, read from the preprocessed cache: synthetic radiographs
+(--images of them), or the images of --data (a folder or a CSV manifest; one untimed pass decodes
+them into the cache first).
 `;
 
 /** The `ifa-ssl bench data` command. */
@@ -124,6 +145,7 @@ export async function dataBenchCommand(argv: string[]): Promise<number> {
     args: argv,
     strict: true,
     options: {
+      data: { type: 'string' },
       'image-size': { type: 'string' },
       preset: { type: 'string' },
       workers: { type: 'string' },
@@ -145,6 +167,7 @@ export async function dataBenchCommand(argv: string[]): Promise<number> {
   if (values.output !== undefined && values.output !== 'tensor' && values.output !== 'array') throw new RangeError(`--output must be tensor or array, got '${values.output}'`);
   const { benchData } = await import('../bench/data.js');
   const r = await benchData({
+    data: values.data,
     imageSize: int(values['image-size'], '--image-size'),
     preset: values.preset as PresetName | undefined,
     workers: int(values.workers, '--workers'),

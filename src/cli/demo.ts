@@ -27,7 +27,16 @@ export const DEMO_CONFIG: ConfigInput = {
   seed: 0,
 };
 
+export const DEMO_USAGE = `usage: ifa-ssl demo [--steps N] [--out DIR]
+  MoCo v2 + IFA (block 3) on synthetic chest radiographs on the CPU: ResNet-50 at 64², batch 8,
+  queue 256, 40 steps (--steps), a checkpoint in runs/demo (--out); npm start runs it
+`;
+
 export async function demo(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(DEMO_USAGE);
+    return 0;
+  }
   const { values } = parseArgs({ args: argv, options: { steps: { type: 'string' }, out: { type: 'string' } }, strict: true });
   const cfg = parseConfig({
     ...DEMO_CONFIG,

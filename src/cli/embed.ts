@@ -2,7 +2,9 @@
 // it. Each image is decoded, preprocessed as in training (resize, 99th-percentile clip, min-max,
 // normalise), run through the encoder in eval mode, and printed as one JSON line with its features
 // (the 2048-d pooled features by default, or the projection head's output).
+import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { ImageFolder } from '../data/datasets.js';
 import { setBackend } from '../backends/registry.js';
 import type { BackendName } from '../backends/backend.js';
 import { noGrad } from '../core/engine.js';
@@ -13,7 +15,7 @@ import type { TensorRecord } from '../io/types.js';
 import { ResNet50, type ResNet50Options } from '../nn/models/resnet50.js';
 import { STATE_PREFIX, firstNonFinite, importModule, metadataJson, readAnyCheckpoint } from '../train/checkpoint.js';
 
-const USAGE = `usage: ifa-ssl embed --init CKPT [--layer pool|head] [--image-size S] [--backend B] [--json] IMAGE...\n`;
+const USAGE = `usage: ifa-ssl embed --init CKPT [--layer pool|head] [--image-size S] [--backend B] [--json] IMAGE|DIR...\n  a folder stands for the images under it (.png .jpg .jpeg .dcm .dicom, recursively, in path order)\n`;
 
 /** Model options from an ifa-ssl checkpoint's config, or inferred from a state dict's keys and shapes. */
 export function modelOptionsFor(records: Record<string, TensorRecord>, metadata: Record<string, string>, path = 'the checkpoint'): ResNet50Options & { imageSize?: number } {
@@ -80,6 +82,24 @@ export async function embedCommand(argv: string[]): Promise<number> {
     process.stderr.write(`ifa-ssl embed: no images given\n${USAGE}`);
     return 2;
   }
+  // A folder stands for the image files under it, as pretrain's --data DIR reads them.
+  const paths: string[] = [];
+  for (const p of positionals) {
+    let dir = false;
+    try {
+      dir = statSync(p).isDirectory();
+    } catch {
+      // reported below, by the read of the path itself
+    }
+    if (dir) {
+      try {
+        paths.push(...(await ImageFolder.open(p)).paths);
+      } catch (e) {
+        process.stderr.write(`ifa-ssl embed: ${p}: ${(e as Error).message.replace(/^ImageFolder: /, '')}\n`);
+        return 1;
+      }
+    } else paths.push(p);
+  }
   await setBackend(values.backend as BackendName);
   const ck = readAnyCheckpoint(values.init);
   const records = Object.fromEntries(Object.entries(ck.records).filter(([k]) => !k.startsWith(STATE_PREFIX)));
@@ -101,7 +121,7 @@ export async function embedCommand(argv: string[]): Promise<number> {
   model.eval();
   let failed = 0;
   try {
-    for (const path of positionals) {
+    for (const path of paths) {
       try {
         const img = normalize(preprocessCxr(await decodeFile(path), { imageSize: size }));
         const channels = opts.inChannels ?? 1;
@@ -118,7 +138,8 @@ export async function embedCommand(argv: string[]): Promise<number> {
         failed++;
         const msg = (e as Error).message;
         if (values.json) process.stdout.write(JSON.stringify({ image: path, error: msg }) + '\n');
-        process.stderr.write(`ifa-ssl embed: ${path}: ${msg}\n`);
+        // decode errors already start with the path; name it once
+        process.stderr.write(`ifa-ssl embed: ${msg.startsWith(path) ? msg : `${path}: ${msg}`}\n`);
       }
     }
   } finally {

@@ -18,11 +18,13 @@ commands:
   compare A.jsonl B.jsonl | --a A1,A2,... --b B1,B2,... [--json] [--out DIR]
                     paired DeLong / Stuart–Maxwell tests of two models' predictions, or mean ± SD
                     and a paired t-test over repeated runs (ifa-ssl compare --help)
+  export --init CKPT --out FILE.safetensors [--head]
+                    the encoder alone (torchvision names), for PyTorch and embed
   bench <ifa|conv|bn> [--backend B] [--shape N,H,W,C] [--pass forward|both] [--json]
                     time one op (see ifa-ssl bench --help)
   bench step [--method moco|simclr] [--image-size 64] [--batch 8] [--backend B] [--json]
                     time one whole training step (see ifa-ssl bench step --help)
-  bench data [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
+  bench data [--data DIR] [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
                     two-view pairs/s of the chest-radiograph data loader
   help              this text
 `;
@@ -42,6 +44,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./finetune.js')).evaluateCommand(rest);
     case 'embed':
       return (await import('./embed.js')).embedCommand(rest);
+    case 'export':
+      return (await import('./export.js')).exportCommand(rest);
     case 'bench':
       return (await import('./bench.js')).benchCommand(rest);
     case 'compare':
@@ -59,6 +63,10 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function infoCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write('usage: ifa-ssl info [--json]\n  version, build (CUDA compiled in, architectures) and each backend\'s status; --json as one object\n');
+    return 0;
+  }
   const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false } }, strict: true });
   const i = await info();
   if (values.json) {

@@ -2,32 +2,38 @@
 // runTraining, the trainer under a progress line and SIGINT/SIGTERM handling (a checkpoint, then
 // exit), which demo.ts runs too.
 import { parseArgs } from 'node:util';
-import { ConfigError, parseConfig, type ConfigInput } from '../train/config.js';
-import { FLAG_TO_FIELD, NUMERIC_FLAGS, parseIfaFlag, readConfigFile } from './flags.js';
+import { ConfigError, parseConfig, type Config, type ConfigInput } from '../train/config.js';
+import { readSafetensorsMetadata, resumeConfig } from '../train/resume.js';
+import { BOOLEAN_FLAGS, FLAG_TO_FIELD, LIST_FLAGS, NUMERIC_FLAGS, configFlagHelp, parseIfaFlag, readConfigFile } from './flags.js';
 import { Progress, formatStep } from './progress.js';
 import { Trainer, type TrainResult } from '../train/trainer.js';
 
 export const PRETRAIN_USAGE = `usage: ifa-ssl pretrain [--config FILE.json] [options]
-  --method moco|simclr        contrastive method (default moco)
+  --config FILE.json          settings from a JSON file (the flags below override it)
   --ifa block:target:weight   an IFA term (repeatable; default 3:1:1); --no-ifa for contrastive only
-  --init CKPT                 start from weights (.safetensors of ifa-ssl, or PyTorch .pth/.pth.tar)
-  --resume CKPT               continue a run exactly from its checkpoint
-  --data DIR|synthetic        an image folder (PNG/JPEG/DICOM) or synthetic radiographs (default)
-  --image-size S  --batch B  --epochs E | --steps N  --lr LR (per 256)  --queue-size K
-  --backend cpu|cuda|webgpu   --out DIR  --checkpoint-every N  --workers N  --seed N  --threads N
-  --knn-data CSV|DIR          kNN monitor on a small labelled set (k 200, T 0.1, cosine on pooled features,
-                              two folds): accuracy, or per-class AUC for multilabel, every --knn-every N
-                              steps (100) in metrics.jsonl and the progress line
-  --overwrite                 replace the run already in --out (otherwise such an --out is refused;
-                              use --resume to continue it)
+  --override                  with --resume: let the flags change the method too (image size, lr, …)
+Every config field (src/train/config.ts; defaults are the paper's) has a flag:
+${configFlagHelp()}
+--data takes an image folder (PNG/JPEG/DICOM, recursively), a CheXpert-style CSV manifest (.csv,
+  a Path column, relative to the CSV's folder) or 'synthetic'.
+--init takes ifa-ssl .safetensors or PyTorch .pth/.pth.tar weights; a 3-channel conv1 (ImageNet,
+  torchvision) is summed over RGB into a 1-channel model, as timm's adapt_input_conv does.
+--resume continues a run with the checkpoint's settings: --data, --out, --backend, --workers,
+  --threads, --checkpoint-every, --keep-last and --log-every may change, --steps/--epochs may extend
+  it; a flag that changes the method is refused unless --override.
+An --out that holds a run is refused unless --resume continues it or --overwrite replaces it.
+--knn-data CSV|DIR: a kNN monitor on a small labelled set (k 200, T 0.1, cosine on pooled features,
+  two folds): accuracy, or per-class AUC for multilabel, every --knn-every N steps (100), in
+  metrics.jsonl and the progress line.
 --image-size S: any S ≥ 32; the encoder downsamples by 32 (with PyTorch's rounding), so multiples
-of 32 waste nothing.
-Every config field (see src/train/config.ts) can be set in the JSON file; defaults are the paper's.
+  of 32 waste nothing.
 `;
 
-export function configFromArgs(argv: string[], base: ConfigInput = {}): ReturnType<typeof parseConfig> {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { config: { type: 'string' }, ifa: { type: 'string', multiple: true }, 'no-ifa': { type: 'boolean' }, overwrite: { type: 'boolean' } };
-  for (const f of [...Object.keys(FLAG_TO_FIELD), ...Object.keys(NUMERIC_FLAGS)]) options[f] = { type: 'string' };
+/** The config input that flags (and a --config file) give, before defaults; `override` is --override. */
+export function configInputFromArgs(argv: string[], base: ConfigInput = {}): { input: ConfigInput; override: boolean; source: string } {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { config: { type: 'string' }, ifa: { type: 'string', multiple: true }, 'no-ifa': { type: 'boolean' }, override: { type: 'boolean' } };
+  for (const f of [...Object.keys(FLAG_TO_FIELD), ...Object.keys(NUMERIC_FLAGS), ...Object.keys(LIST_FLAGS)]) options[f] = { type: 'string' };
+  for (const f of Object.keys(BOOLEAN_FLAGS)) options[f] = { type: 'boolean' };
   // `--batch -4`: a negative number after a numeric flag is its value (parseArgs would call it an
   // ambiguous option), so the range check can name the field.
   const args: string[] = [];
@@ -55,14 +61,48 @@ export function configFromArgs(argv: string[], base: ConfigInput = {}): ReturnTy
       input[field] = n;
     }
   }
+  for (const [flag, field] of Object.entries(LIST_FLAGS)) {
+    const v = values[flag];
+    if (typeof v === 'string') {
+      const parts = v.split(',').map((p) => Number(p.trim()));
+      if (parts.some((n) => !Number.isInteger(n))) throw new ConfigError(`--${flag} must be integers separated by commas, e.g. 3,4,6,3; got '${v}'`);
+      input[field] = parts;
+    }
+  }
+  for (const [flag, field] of Object.entries(BOOLEAN_FLAGS)) if (values[flag]) input[field] = true;
   if (values['no-ifa']) input.ifa = [];
-  if (values.overwrite) input.overwrite = true;
   if (Array.isArray(values.ifa)) input.ifa = (values.ifa as string[]).map(parseIfaFlag);
   if (input.steps !== undefined && values.epochs === undefined) delete input.epochs;
-  return parseConfig(input, typeof values.config === 'string' ? `config (${values.config} + flags)` : 'config');
+  return { input: input as ConfigInput, override: !!values.override, source: typeof values.config === 'string' ? `config (${values.config} + flags)` : 'config' };
 }
 
-export async function runTraining(cfg: ReturnType<typeof parseConfig>, opts: { quietEvery?: number } = {}): Promise<{ code: number; result: TrainResult }> {
+/**
+ * The config of a command line. With --resume the settings come from the checkpoint (see
+ * src/train/resume.ts); `notes` says what the flags changed.
+ */
+export function configAndNotesFromArgs(argv: string[], base: ConfigInput = {}): { cfg: Config; notes: string[] } {
+  const { input, override, source } = configInputFromArgs(argv, base);
+  if (input.resume === undefined) {
+    if (override) throw new ConfigError('--override applies to --resume only (it lets flags change a resumed run\'s settings)');
+    return { cfg: parseConfig(input, source), notes: [] };
+  }
+  const meta = readSafetensorsMetadata(input.resume);
+  if (meta.config === undefined) throw new ConfigError(`--resume ${input.resume}: the file holds no stored config (metadata field 'config'); it is not a checkpoint of an ifa-ssl run (start from its weights with --init)`);
+  let stored: unknown;
+  try {
+    stored = JSON.parse(meta.config);
+  } catch (e) {
+    throw new ConfigError(`--resume ${input.resume}: metadata field 'config' is not valid JSON (${(e as Error).message}); the file is damaged or was edited`);
+  }
+  if (!stored || typeof stored !== 'object' || Array.isArray(stored)) throw new ConfigError(`--resume ${input.resume}: metadata field 'config' must be a JSON object`);
+  return resumeConfig(stored as Record<string, unknown>, input, { override, path: input.resume });
+}
+
+export function configFromArgs(argv: string[], base: ConfigInput = {}): Config {
+  return configAndNotesFromArgs(argv, base).cfg;
+}
+
+export async function runTraining(cfg: Config, opts: { quietEvery?: number } = {}): Promise<{ code: number; result: TrainResult }> {
   const trainer = new Trainer(cfg);
   const progress = new Progress(opts.quietEvery ?? 10);
   let signals = 0;
@@ -103,9 +143,10 @@ export async function pretrainCommand(argv: string[]): Promise<number> {
     process.stdout.write(PRETRAIN_USAGE);
     return 0;
   }
-  let cfg;
+  let cfg: Config;
+  let notes: string[];
   try {
-    cfg = configFromArgs(argv);
+    ({ cfg, notes } = configAndNotesFromArgs(argv));
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`ifa-ssl pretrain: ${e.message}\n`);
@@ -113,6 +154,11 @@ export async function pretrainCommand(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  console.log(`pretrain: ${cfg.method}${cfg.ifa.length ? ' + IFA ' + cfg.ifa.map((t) => `block ${t.block}→${t.target} ×${t.weight}`).join(', ') : ''} on ${cfg.data}, ${cfg.imageSize}², batch ${cfg.batch}, ${cfg.steps ? cfg.steps + ' steps' : cfg.epochs + ' epochs'}, ${cfg.backend}; output in ${cfg.out}`);
+  const lr = (cfg.lr * cfg.batch) / 256;
+  console.log(
+    `pretrain: ${cfg.method}${cfg.ifa.length ? ' + IFA ' + cfg.ifa.map((t) => `block ${t.block}→${t.target} ×${t.weight}`).join(', ') : ''} on ${cfg.data}, ${cfg.imageSize}², batch ${cfg.batch}, ` +
+      `lr ${cfg.lr} per 256 → ${Number(lr.toPrecision(6))} at batch ${cfg.batch} (${cfg.schedule}), ${cfg.steps ? cfg.steps + ' steps' : cfg.epochs + ' epochs'}, ${cfg.backend}; output in ${cfg.out}`,
+  );
+  for (const n of notes) console.log(n);
   return (await runTraining(cfg)).code;
 }

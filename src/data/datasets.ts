@@ -31,24 +31,30 @@ export interface ImageFolderOptions {
 /** Every image file under a folder, recursively, in sorted path order (so indices are stable). */
 export class ImageFolder implements Dataset {
   readonly labelNames: readonly string[] = [];
+  /** Files under the folder that were left out: not an image by their extension. */
+  skipped = 0;
   private constructor(readonly root: string, readonly paths: readonly string[]) {}
 
   static async open(root: string, opts: ImageFolderOptions = {}): Promise<ImageFolder> {
     const exts = new Set((opts.extensions ?? IMAGE_EXTENSIONS).map((e) => e.toLowerCase()));
     const abs = resolve(root);
     const out: string[] = [];
+    let skipped = 0;
     const walk = async (dir: string): Promise<void> => {
       const entries = await readdir(dir, { withFileTypes: true });
       for (const e of entries) {
         const p = join(dir, e.name);
         if (e.isDirectory()) await walk(p);
         else if ((e.isFile() || e.isSymbolicLink()) && exts.has(extname(e.name).toLowerCase())) out.push(p);
+        else skipped++;
       }
     };
     await walk(abs);
     out.sort();
     if (out.length === 0) throw new RangeError(`ImageFolder: no ${[...exts].join('/')} files under ${abs}`);
-    return new ImageFolder(abs, out);
+    const folder = new ImageFolder(abs, out);
+    folder.skipped = skipped;
+    return folder;
   }
 
   get length(): number {
@@ -84,6 +90,8 @@ const CHEXPERT_META = new Set(['Sex', 'Age', 'Frontal/Lateral', 'AP/PA']);
 
 /** A CSV manifest of image paths and label columns (CheXpert's train.csv / valid.csv layout). */
 export class CsvManifest implements Dataset {
+  /** Rows left out: a blank path cell. */
+  skipped = 0;
   private constructor(
     readonly paths: readonly string[],
     readonly labelNames: readonly string[],
@@ -112,6 +120,7 @@ export class CsvManifest implements Dataset {
     const uncertain = opts.uncertain ?? 'keep';
     const paths: string[] = [];
     const labels: number[] = [];
+    let skipped = 0;
     for (let r = 1; r < rows.length; r++) {
       const row = rows[r];
       if (row.length === 1 && row[0].trim() === '') continue;
@@ -122,6 +131,10 @@ export class CsvManifest implements Dataset {
         if (!opts.filter(rec)) continue;
       }
       const p = row[pathIdx].trim();
+      if (p === '') {
+        skipped++;
+        continue;
+      }
       paths.push(isAbsolute(p) ? p : join(root, p));
       for (const i of labelIdx) {
         const cell = row[i].trim();
@@ -132,7 +145,9 @@ export class CsvManifest implements Dataset {
       }
     }
     if (paths.length === 0) throw new RangeError(`CsvManifest: ${what} has no rows`);
-    return new CsvManifest(paths, labelNames, Float32Array.from(labels));
+    const manifest = new CsvManifest(paths, labelNames, Float32Array.from(labels));
+    manifest.skipped = skipped;
+    return manifest;
   }
 
   get length(): number {

@@ -46,12 +46,21 @@ function toFloat32(rec: TensorRecord, name: string): Float32Array {
 export async function importModule(model: Module, records: Record<string, TensorRecord>, prefix = ''): Promise<{ missing: string[]; unexpected: string[] }> {
   const values = new Map<string, { shape: number[]; data: Float32Array }>();
   const tracked = new Map<string, number>();
+  // Files hold conv weights as PyTorch does (O,I,H,W); a mismatch is reported in that layout.
+  const own = new Map(model.stateDict());
   for (const [key, rec] of Object.entries(records)) {
     if (!key.startsWith(prefix)) continue;
     const name = key.slice(prefix.length);
     if (name.endsWith('num_batches_tracked')) {
       tracked.set(name.slice(0, -'num_batches_tracked'.length).replace(/\.$/, ''), Number(toFloat32(rec, key)[0] ?? 0));
       continue;
+    }
+    const t = own.get(name);
+    if (t && rec.shape.length === 4 && t.rank === 4) {
+      const [o, h, w, i] = t.shape;
+      if (rec.shape.join() !== [o, i, h, w].join()) {
+        throw new RangeError(`${name} has shape [${rec.shape}] in the checkpoint but [${o},${i},${h},${w}] in the model (PyTorch's layout: out, in, kH, kW)${name === 'conv1.weight' && rec.shape[1] !== i ? `; the checkpoint takes ${rec.shape[1]}-channel images, the model ${i} (set inChannels / --in-channels ${rec.shape[1]})` : ''}`);
+      }
     }
     const r = rec.shape.length === 4 ? oihwToOhwi(rec) : rec;
     values.set(name, { shape: r.shape, data: toFloat32(r, key) });

@@ -53,6 +53,7 @@ export const configSchema = z
     out: z.string().default('runs/pretrain'),
     overwrite: z.boolean().default(false).describe('replace the run already in out (without it, such an out is refused)'),
     checkpointEvery: z.number().int().min(1).default(500),
+    keepLast: z.number().int().min(0).default(0).describe('the newest N periodic checkpoints kept as step-N.safetensors besides last.safetensors (0: last only)'),
     logEvery: z.number().int().min(1).default(1).describe('a metrics.jsonl line every N steps (and at the last step)'),
     workers: z.number().int().min(1).optional().describe('loader worker threads (default: all cores)'),
     knnData: z.string().min(1).optional().describe('a small labelled set (CSV or class folders) for the kNN monitor'),

@@ -2,14 +2,15 @@
 // SGD with the cosine schedule → metrics JSONL, progress, checkpoints (every N steps, at the end, and
 // on SIGINT/SIGTERM). A resumed run continues exactly where the checkpoint was taken.
 import '../core/autograd.js';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { getDefaultBackend, setBackend } from '../backends/registry.js';
 import { Rng } from '../core/random.js';
 import { setCpuThreads } from '../core/threads.js';
 import type { Tensor } from '../core/tensor.js';
 import { CxrLoader } from '../data/loader.js';
-import { ImageFolder, SyntheticCxr, type Dataset } from '../data/datasets.js';
+import { CsvManifest, IMAGE_EXTENSIONS, ImageFolder, SyntheticCxr, type Dataset } from '../data/datasets.js';
+import { concat } from '../ops/layout.js';
 import type { Config } from './config.js';
 import { openLabelled } from '../data/labelled.js';
 import { knnMonitor, type KnnResult } from '../eval/knn.js';
@@ -126,13 +127,65 @@ export function makeOptimizer(cfg: Config, method: Method): SGD {
 
 export async function openDataset(cfg: Config): Promise<Dataset> {
   if (cfg.data === 'synthetic') return new SyntheticCxr({ length: cfg.syntheticImages, seed: cfg.seed });
-  return ImageFolder.open(cfg.data);
+  let isFile = false;
+  try {
+    isFile = statSync(cfg.data).isFile();
+  } catch (e) {
+    throw new Error(`--data ${cfg.data}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : (e as Error).message}; give an image folder, a CSV manifest (.csv) or 'synthetic'`);
+  }
+  if (!isFile) return ImageFolder.open(cfg.data);
+  if (!/\.csv$/i.test(cfg.data)) throw new Error(`--data ${cfg.data}: a file, but not a .csv manifest; give an image folder (${IMAGE_EXTENSIONS.join(' ')}), a CheXpert-style CSV manifest or 'synthetic'`);
+  return CsvManifest.open(cfg.data);
+}
+
+/** "found N images (M skipped …)" for the log: what the data set holds and what it left out. */
+export function describeDataset(cfg: Config, dataset: Dataset): string {
+  if (dataset instanceof SyntheticCxr) return `data: ${dataset.length} synthetic radiographs`;
+  if (dataset instanceof ImageFolder) return `data: found ${dataset.length} images in ${cfg.data} (${dataset.skipped} skipped: not ${IMAGE_EXTENSIONS.join(' ')})`;
+  if (dataset instanceof CsvManifest) return `data: found ${dataset.length} images in ${cfg.data} (${dataset.skipped} skipped: blank path)`;
+  return `data: ${dataset.length} images`;
+}
+
+/** 1-channel loader images for a model with more input channels: the gray channel replicated (x itself when they match). */
+function toChannels(x: Tensor, channels: number): Tensor {
+  if (channels === x.shape[3]) return x;
+  if (x.shape[3] !== 1) throw new Error(`the model takes ${channels} input channels, the data has ${x.shape[3]}`);
+  return concat(Array.from({ length: channels }, () => x), 3);
+}
+
+/**
+ * conv1.weight (O,I,H,W as in the file) for a model with `want` input channels: a 3-channel
+ * (ImageNet) kernel is summed over RGB into 1 channel, as timm's adapt_input_conv does; a 1-channel one
+ * is replicated over 3 and divided by 3 (so a gray image replicated to RGB gives the same response).
+ * Null when the channels already match or no rule applies.
+ */
+export function adaptConv1(rec: TensorRecord, want: number): { shape: number[]; data: Float32Array; note: string } | null {
+  if (rec.shape.length !== 4 || rec.shape[1] === want || !(rec.data instanceof Float32Array)) return null;
+  const [o, i, h, w] = rec.shape;
+  const hw = h * w;
+  const src = rec.data;
+  if (i === 3 && want === 1) {
+    const data = new Float32Array(o * hw);
+    for (let a = 0; a < o; a++) for (let c = 0; c < 3; c++) for (let k = 0; k < hw; k++) data[a * hw + k] += src[(a * 3 + c) * hw + k];
+    return { shape: [o, 1, h, w], data, note: `conv1.weight [${o},3,${h},${w}] summed over its RGB input channels into [${o},1,${h},${w}] for 1-channel images (as timm's adapt_input_conv)` };
+  }
+  if (i === 1 && want === 3) {
+    const data = new Float32Array(o * 3 * hw);
+    for (let a = 0; a < o; a++) for (let c = 0; c < 3; c++) for (let k = 0; k < hw; k++) data[(a * 3 + c) * hw + k] = src[a * hw + k] / 3;
+    return { shape: [o, 3, h, w], data, note: `conv1.weight [${o},1,${h},${w}] replicated over 3 input channels and divided by 3, into [${o},3,${h},${w}]` };
+  }
+  return null;
 }
 
 /** Loads encoder weights (ifa-ssl .safetensors or a PyTorch .pth/.pth.tar) into `encoder`. */
 export async function loadEncoderWeights(encoder: ResNet50, path: string, log: (s: string) => void): Promise<void> {
   const ck = readAnyCheckpoint(path);
   const own = Object.fromEntries(Object.entries(ck.records).filter(([k]) => !k.startsWith(STATE_PREFIX)));
+  const conv1 = own['conv1.weight'] && adaptConv1(own['conv1.weight'], encoder.options.inChannels);
+  if (conv1) {
+    own['conv1.weight'] = { dtype: 'F32', shape: conv1.shape, data: conv1.data };
+    log(`init: ${conv1.note}`);
+  }
   const bad = firstNonFinite(own);
   if (bad) throw new Error(`--init ${path}: the weights hold a non-finite value (${bad}); the checkpoint comes from a diverged run — use an earlier one`);
   const { missing, unexpected } = await importModule(encoder, own);
@@ -262,6 +315,13 @@ export class Trainer {
     if (cfg.threads) setCpuThreads(cfg.threads);
     makeOutputFolder(cfg.out);
     const ckptPath = join(cfg.out, 'last.safetensors');
+    const stepPath = (n: number) => join(cfg.out, `step-${n}.safetensors`);
+    const stepFiles = (): number[] =>
+      readdirSync(cfg.out)
+        .map((n) => /^step-(\d+)\.safetensors$/.exec(n))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => Number(m[1]))
+        .sort((a, b) => a - b);
     const metricsPath = join(cfg.out, 'metrics.jsonl');
     removeStaleTempFiles(cfg.out, log);
     if (!cfg.resume && (existsSync(ckptPath) || (existsSync(metricsPath) && statSync(metricsPath).size > 0))) {
@@ -269,8 +329,10 @@ export class Trainer {
         throw new Error(`${cfg.out} already holds a run (${existsSync(ckptPath) ? 'last.safetensors' : 'metrics.jsonl'}); continue it with --resume ${ckptPath}, replace it with --overwrite, or choose another --out`);
       }
       rmSync(metricsPath, { force: true }); // a fresh run's metrics, not two runs mixed
+      for (const n of stepFiles()) rmSync(stepPath(n), { force: true });
     }
     const dataset = await openDataset(cfg);
+    log(describeDataset(cfg, dataset));
     const loader = new CxrLoader(dataset, {
       batchSize: cfg.batch,
       imageSize: cfg.imageSize,
@@ -292,6 +354,7 @@ export class Trainer {
     const opt = makeOptimizer(cfg, method);
     const named = method.encoder.namedParameters();
     let step = 0;
+    let timeS = 0; // training seconds before this process (a resumed run's time_s continues)
     try {
       if (cfg.resume) {
         const ck = readAnyCheckpoint(cfg.resume);
@@ -310,29 +373,47 @@ export class Trainer {
           if (m) writeInto(opt.momenta[i], m.data as Float32Array);
         });
         step = resumeStep;
+        const storedTime = Number(ck.metadata.timeS ?? 0);
+        timeS = Number.isFinite(storedTime) && storedTime >= 0 ? storedTime : 0;
         opt.stepCount = resumeSgd;
         keepMetricsUpTo(metricsPath, step);
-        log(`resume: continuing from step ${step} of ${cfg.resume}`);
+        log(`resume: continuing from step ${step} of ${totalSteps} (${cfg.resume}; ${timeS} s trained so far)`);
       } else if (cfg.init) {
         await loadEncoderWeights(method.encoder, cfg.init, log);
         method.afterInit();
       }
-      const save = async (reason: string): Promise<void> => {
+      const save = async (reason: string, periodic = false): Promise<void> => {
         const tensors = {
           ...(await exportModule(method.encoder)),
           ...(await method.exportState()),
           ...(await exportTensors(named.map(([n], i) => [n, opt.momenta[i]]), `${STATE_PREFIX}momentum.`)),
         };
         const epoch = Math.floor(step / loader.length);
-        await writeCheckpoint(ckptPath, tensors, { method: cfg.method, config: cfg, step, epoch, sgdSteps: opt.stepCount, ...method.metadata() });
+        const elapsed = Number((timeS + (performance.now() - t0) / 1000).toFixed(2));
+        await writeCheckpoint(ckptPath, tensors, { method: cfg.method, config: cfg, step, epoch, sgdSteps: opt.stepCount, timeS: elapsed, ...method.metadata() });
         log(`checkpoint (${reason}): ${ckptPath} at step ${step}`);
+        // Periodic checkpoints are also kept as step-N.safetensors (a hard link to last's file where the
+        // file system allows, else a copy), the newest keepLast of them.
+        if (periodic && cfg.keepLast > 0) {
+          const keep = stepPath(step);
+          rmSync(keep, { force: true });
+          try {
+            linkSync(ckptPath, keep);
+          } catch {
+            copyFileSync(ckptPath, keep);
+          }
+          const all = stepFiles();
+          for (const n of all.slice(0, Math.max(0, all.length - cfg.keepLast))) rmSync(stepPath(n), { force: true });
+        }
         await plotRunCurves(cfg.out, hooks.onWarning ?? log); // loss.svg / loss.png; a failure only warns
       };
 
       if (cfg.warmQueue && step === 0 && method.enqueueKeys && method.queueBatches) {
         let filled = 0;
         for await (const b of loader.epochs(0)) {
-          method.enqueueKeys(b.view2);
+          const x2 = toChannels(b.view2, cfg.inChannels);
+          method.enqueueKeys(x2);
+          if (x2 !== b.view2) x2.dispose();
           b.view1.dispose();
           b.view2.dispose();
           b.labels?.dispose();
@@ -350,11 +431,12 @@ export class Trainer {
           const lr = learningRate(step, { baseLr: cfg.lr, batch: cfg.batch, totalSteps, warmupSteps: cfg.warmupSteps, kind: cfg.schedule });
           opt.lr = lr;
           let losses: StepLosses;
+          const x1 = toChannels(b.view1, cfg.inChannels);
+          const x2 = toChannels(b.view2, cfg.inChannels);
           try {
-            losses = await method.step(b.view1, b.view2, opt);
+            losses = await method.step(x1, x2, opt);
           } finally {
-            b.view1.dispose();
-            b.view2.dispose();
+            for (const t of new Set([x1, x2, b.view1, b.view2])) t.dispose();
             b.labels?.dispose();
           }
           step++;
@@ -367,7 +449,7 @@ export class Trainer {
             ifa: Object.fromEntries(cfg.ifa.map((t, i) => [`block${t.block}${cfg.ifa.filter((u) => u.block === t.block).length > 1 ? `_t${t.target}` : ''}`, losses.ifa[i]])),
             lr,
             img_per_s: Number(((cfg.batch * 1000) / (now - last)).toFixed(2)),
-            time_s: Number(((now - t0) / 1000).toFixed(2)),
+            time_s: Number((timeS + (now - t0) / 1000).toFixed(2)),
           };
           last = now;
           if (knnSet && (step % cfg.knnEvery === 0 || step >= totalSteps) && Number.isFinite(m.loss)) {
@@ -383,7 +465,7 @@ export class Trainer {
           const diverged = badTerm ? `the ${badTerm[0]} term became ${badTerm[1]}` : await nonFiniteParameter(named);
           if (diverged) throw new Error(`training diverged at step ${step}: ${diverged}; nothing was written (the last checkpoint, if any, is from an earlier step); lower the learning rate (lr ${cfg.lr} per 256)`);
           if (step >= totalSteps || this.stopRequested) break;
-          if (step % cfg.checkpointEvery === 0) await save('every ' + cfg.checkpointEvery);
+          if (step % cfg.checkpointEvery === 0) await save('every ' + cfg.checkpointEvery, true);
         }
       }
       await save(this.stopRequested ? 'stopped' : 'end');

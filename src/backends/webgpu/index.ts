@@ -3,6 +3,7 @@
 import type { BackendStatus } from '../backend.js';
 import { SHADER_FILES, findShaderDir, loadShaders, type ShaderFile } from './shaders.js';
 import { WebGPUBackend, type WebGPUConstants } from './webgpu-backend.js';
+import { nativeAddon } from '../../native.js';
 
 export { WebGPUBackend } from './webgpu-backend.js';
 export { WebGPUStorage } from './storage.js';
@@ -62,7 +63,10 @@ export async function createWebGPUBackend(options: WebGPUOptions = {}): Promise<
   let adapter: GPUAdapter | null;
   try {
     gpu = pkg.create(options.dawnOptions ?? []);
-    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    // Dawn prints "maxDynamic… artificially reduced" warnings to stderr (natively) inside
+    // requestAdapter's synchronous part on lavapipe; they stay off stderr unless IFA_WEBGPU_VERBOSE=1.
+    const request = () => gpu.requestAdapter({ powerPreference: 'high-performance' });
+    adapter = await (process.env.IFA_WEBGPU_VERBOSE === '1' ? request() : quietly(request));
   } catch (e) {
     return unavailable(`requesting a WebGPU adapter failed: ${message(e)}`);
   }
@@ -113,4 +117,15 @@ export async function createWebGPUBackend(options: WebGPUOptions = {}): Promise<
     device.destroy();
     return { backend: null, status: { name: 'webgpu', available: false, device: deviceName, reason: `starting the device failed: ${message(e)}` } };
   }
+}
+
+/** fn() with stderr silenced by the addon when it is loaded (else as is). */
+function quietly<T>(fn: () => T): T {
+  let addon: ReturnType<typeof nativeAddon> | null = null;
+  try {
+    addon = nativeAddon();
+  } catch {
+    // no addon: nothing to silence with
+  }
+  return addon?.quietStderr ? addon.quietStderr(fn) : fn();
 }
