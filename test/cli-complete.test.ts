@@ -41,7 +41,7 @@ test('item 5/6: a folder run logs what it found and the effective lr; --keep-las
   assert.is(r.code, 0, r.out);
   assert.match(r.out, `data: found 8 images in ${data} (1 skipped: not .png .jpg .jpeg .dcm .dicom)`);
   assert.match(r.out, 'lr 0.03 per 256 → 0.00046875 at batch 4 (cosine)'); // 0.03 × 4 / 256
-  assert.equal(readdirSync(run).sort(), ['last.safetensors', 'metrics.jsonl', 'step-2.safetensors', 'step-3.safetensors']);
+  assert.equal(readdirSync(run).sort(), ['last.safetensors', 'loss.png', 'loss.svg', 'metrics.jsonl', 'step-2.safetensors', 'step-3.safetensors']);
   assert.is(readAnyCheckpoint(join(run, 'step-3.safetensors')).metadata.step, '3');
   assert.is(readAnyCheckpoint(join(run, 'last.safetensors')).metadata.step, '4');
 });
