@@ -1,7 +1,7 @@
 // The chest-radiograph data pipeline: decoding, preprocessing, augmentations, datasets, loader.
 export type { GrayImage } from './image.js';
 export { grayImage, cloneImage } from './image.js';
-export { decodeImage, decodeFile, decodeDicom, sniffFormat, DecodeError, UNCOMPRESSED_LE_SYNTAXES } from './decode.js';
+export { decodeImage, decodeFile, decodeDicom, sniffFormat, DecodeError, DICOM_SYNTAXES, UNCOMPRESSED_LE_SYNTAXES } from './decode.js';
 export type { DecodedImage, ImageFormat } from './decode.js';
 export { CXR_DEFAULTS, resizeBilinear, percentile, clipAndScaleInPlace, preprocessCxr, normalize } from './preprocess.js';
 export type { PreprocessOptions, NormalizeOptions } from './preprocess.js';
