@@ -16,11 +16,12 @@ const handlers: { [T in OffloadTask]: Handler<T> } = {
     const r = readCheckpointReport(path);
     return [r, Object.values(r.records).map((t) => t.data as ArrayBufferView)];
   },
-  async preprocess({ path, bytes, image, imageSize }) {
+  async preprocess({ path, bytes, image, imageSize, clipPercentile, normalize: norm }) {
     const { decodeFile, decodeImage } = await import('../data/decode.js');
     const { normalize, preprocessCxr } = await import('../data/preprocess.js');
     const img = image ?? (path !== undefined ? await decodeFile(path) : await decodeImage(bytes!));
-    const out = normalize(preprocessCxr(img, { imageSize })).data;
+    const pre = preprocessCxr(img, { imageSize, clipPercentile });
+    const out = norm ? normalize(pre).data : pre.data;
     return [out, [out]];
   },
 };

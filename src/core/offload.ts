@@ -9,8 +9,11 @@ export interface OffloadTasks {
   drawInit: { args: { seed: number; plan: import('../nn/init.js').InitRequest[] }; result: Float32Array[] };
   /** readAnyCheckpoint (src/train/checkpoint.ts) plus the first non-finite encoder / state value. */
   readCheckpoint: { args: { path: string }; result: import('../train/checkpoint.js').CheckpointRead };
-  /** An image file or encoded bytes decoded, preprocessed as in the paper and normalised: S×S values. */
-  preprocess: { args: { path?: string; bytes?: Uint8Array; image?: { width: number; height: number; data: Float32Array }; imageSize: number }; result: Float32Array };
+  /** An image file, encoded bytes or a grey image, preprocessed as in the paper (preprocessCxr), then normalised if asked: S×S values. */
+  preprocess: {
+    args: { path?: string; bytes?: Uint8Array; image?: { width: number; height: number; data: Float32Array }; imageSize: number; clipPercentile?: number; normalize: boolean };
+    result: Float32Array;
+  };
 }
 export type OffloadTask = keyof OffloadTasks;
 
