@@ -16,16 +16,36 @@ import { nextTurn, offload, pacer } from '../core/offload.js';
 export const CHECKPOINT_FORMAT = 'ifa-ssl-checkpoint-1';
 export const STATE_PREFIX = '_state.';
 
+/**
+ * A conv-weight layout change (ohwiToOihw / oihwToOhwi: both keep dim 0, Cout, first) done in
+ * slices of output channels of ~512 K values, the event loop turning between them (~5 ms each).
+ */
+async function pacedPermute<T extends { shape: number[]; data: TensorRecord['data'] }>(rec: T, permute: (r: T) => T): Promise<T> {
+  const [n, ...rest] = rec.shape;
+  const per = rest.reduce((a, b) => a * b, 1);
+  if (rec.shape.length !== 4 || per === 0 || rec.data.length !== n * per) return permute(rec);
+  const rows = Math.max(1, Math.floor((1 << 19) / per));
+  const src = rec.data as Float32Array;
+  const out = new (src.constructor as new (n: number) => Float32Array)(src.length);
+  let shape = rec.shape;
+  for (let r = 0; r < n; r += rows) {
+    const m = Math.min(rows, n - r);
+    const part = permute({ ...rec, shape: [m, ...rest], data: src.subarray(r * per, (r + m) * per) });
+    out.set(part.data as Float32Array, r * per);
+    shape = [n, ...part.shape.slice(1)];
+    await nextTurn();
+  }
+  return { ...rec, shape, data: out };
+}
+
 /** A module's tensors as records: torchvision names, OIHW conv weights, int64 num_batches_tracked. */
 export async function exportModule(model: Module, prefix = ''): Promise<Record<string, SafetensorsInput>> {
   const out: Record<string, SafetensorsInput> = {};
   // One tensor at a time, so the event loop turns between the reads (each allocates its array on
-  // the JS thread) and between the OHWI → OIHW transposes (~200 ms for ResNet-50 in all; the
-  // largest tensor, 2.4 M values, takes ~20 ms).
+  // the JS thread) and within the OHWI → OIHW transposes (~200 ms for ResNet-50 in all).
   for (const [name, t] of model.stateDict()) {
     const rec = { dtype: 'F32' as const, shape: [...t.shape], data: await t.data() };
-    out[prefix + name] = t.rank === 4 ? ohwiToOihw(rec) : rec;
-    if (t.rank === 4) await nextTurn();
+    out[prefix + name] = t.rank === 4 ? await pacedPermute(rec, ohwiToOihw) : rec;
   }
   for (const [name, m] of model.namedModules()) {
     if (m instanceof BatchNorm2d) {
@@ -56,9 +76,8 @@ export async function importModule(model: Module, records: Record<string, Tensor
       tracked.set(name.slice(0, -'num_batches_tracked'.length).replace(/\.$/, ''), Number(toFloat32(rec, key)[0] ?? 0));
       continue;
     }
-    const r = rec.shape.length === 4 ? oihwToOhwi(rec) : rec;
+    const r = rec.shape.length === 4 ? await pacedPermute(rec, oihwToOhwi) : rec;
     values.set(name, { shape: r.shape, data: toFloat32(r, key) });
-    if (rec.shape.length === 4) await nextTurn(); // one transpose per turn of the event loop
   }
   const res = await model.loadStateDict(values);
   for (const [name, m] of model.namedModules()) {
