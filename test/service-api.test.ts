@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  Encoder, MoCo, ResNet50, SimCLR, Trainer, decodeFile, emptyCache, importModule, memory, noGrad, parseConfig, preprocessCxr,
+  Encoder, MoCo, ResNet50, SimCLR, Trainer, decodeFile, emptyCache, exportModule, importModule, ohwiToOihw, memory, noGrad, parseConfig, preprocessCxr,
   preprocessCxrAsync, readAnyCheckpoint, readAnyCheckpointAsync, tensor, writeCheckpoint, type Module, type Tensor,
 } from '../src/index.js';
 import { normalize } from '../src/data/preprocess.js';
@@ -74,6 +74,21 @@ test('MoCo.create and SimCLR.create give the constructors\' encoders and queue b
   await assertSameState(s.encoder, t.encoder, 'SimCLR encoder');
   s.dispose();
   t.dispose();
+});
+
+test('exportModule / importModule (layout changed in slices) equal one whole-tensor ohwiToOihw / oihwToOhwi', async () => {
+  const m = new ResNet50({ seed: 4, layers: [1, 1, 1, 1], width: 64, head: 'none' });
+  const rec = await exportModule(m);
+  for (const [k, t] of m.stateDict()) {
+    const whole = t.rank === 4 ? ohwiToOihw({ shape: [...t.shape], data: await t.data() }) : { shape: [...t.shape], data: await t.data() };
+    assert.equal(rec[k].shape, whole.shape, k);
+    assert.ok((rec[k].data as Float32Array).every((v, i) => Object.is(v, whole.data[i])), `${k} (export)`);
+  }
+  const back = new ResNet50({ seed: 9, layers: [1, 1, 1, 1], width: 64, head: 'none' });
+  await importModule(back, rec as never);
+  await assertSameState(back, m, 'import of the export');
+  m.dispose();
+  back.dispose();
 });
 
 // A small encoder with the fixtures' formula weights (non-trivial BN statistics), as a checkpoint.
