@@ -1,56 +1,18 @@
 // `ifa-ssl embed --init CKPT [--layer pool|head] IMAGE... [--json]`: the encoder as a service would use
 // it. Each image is decoded, preprocessed as in training (resize, 99th-percentile clip, min-max,
 // normalise), run through the encoder in eval mode, and printed as one JSON line with its features
-// (the 2048-d pooled features by default, or the projection head's output).
+// (the 2048-d pooled features by default, or the projection head's output). It is the library's
+// Encoder (src/encoder.ts), one image at a time.
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ImageFolder } from '../data/datasets.js';
 import { setBackend } from '../backends/registry.js';
 import type { BackendName } from '../backends/backend.js';
-import { noGrad } from '../core/engine.js';
-import { tensor } from '../core/tensor.js';
-import { decodeFile } from '../data/decode.js';
-import { normalize, preprocessCxr } from '../data/preprocess.js';
-import type { TensorRecord } from '../io/types.js';
-import { ResNet50, type ResNet50Options } from '../nn/models/resnet50.js';
-import { STATE_PREFIX, firstNonFinite, importModule, metadataJson, readAnyCheckpoint } from '../train/checkpoint.js';
+import { Encoder } from '../encoder.js';
 
 const USAGE = `usage: ifa-ssl embed --init CKPT [--layer pool|head] [--image-size S] [--backend B] [--json] IMAGE|DIR...\n  a folder stands for the images under it (.png .jpg .jpeg .dcm .dicom, recursively, in path order)\n`;
 
-/** Model options from an ifa-ssl checkpoint's config, or inferred from a state dict's keys and shapes. */
-export function modelOptionsFor(records: Record<string, TensorRecord>, metadata: Record<string, string>, path = 'the checkpoint'): ResNet50Options & { imageSize?: number } {
-  const inferred = inferModelOptions(records);
-  if (!metadata.config) return inferred;
-  const c = metadataJson(path, metadata, 'config') as Record<string, unknown> | null;
-  if (!c || typeof c !== 'object') throw new Error(`${path}: metadata field 'config' must be a JSON object`);
-  // The stored config must describe the tensors that are there (a damaged one would build another model).
-  for (const field of ['inChannels', 'width', 'layers', 'hidden', 'dim'] as const) {
-    if (c[field] === undefined || inferred[field] === undefined) continue;
-    if (JSON.stringify(c[field]) !== JSON.stringify(inferred[field])) {
-      throw new Error(`${path}: metadata config.${field} is ${JSON.stringify(c[field])} but the tensors say ${JSON.stringify(inferred[field])}; the file is damaged or was edited`);
-    }
-  }
-  const imageSize = c.imageSize;
-  if (imageSize !== undefined && !(Number.isInteger(imageSize) && (imageSize as number) >= 32 && (imageSize as number) <= 2048)) {
-    throw new Error(`${path}: metadata config.imageSize must be an integer in [32, 2048], got ${JSON.stringify(imageSize)}`);
-  }
-  return { ...inferred, imageSize: imageSize as number | undefined };
-}
-
-function inferModelOptions(records: Record<string, TensorRecord>): ResNet50Options {
-  const conv1 = records['conv1.weight'];
-  if (!conv1) throw new Error("the checkpoint has no conv1.weight: is it a ResNet state dict?");
-  const layers = [1, 2, 3, 4].map((s) => {
-    let n = 0;
-    while (records[`layer${s}.${n}.conv1.weight`]) n++;
-    return n;
-  }) as [number, number, number, number];
-  const opts: ResNet50Options = { inChannels: conv1.shape[1], width: conv1.shape[0], layers };
-  if (records['fc.0.weight'] && records['fc.2.weight']) Object.assign(opts, { head: 'mlp', hidden: records['fc.0.weight'].shape[0], dim: records['fc.2.weight'].shape[0] });
-  else if (records['fc.weight']) Object.assign(opts, { head: 'linear', dim: records['fc.weight'].shape[0] });
-  else opts.head = 'none';
-  return opts;
-}
+export { modelOptionsFor } from '../encoder.js';
 
 export async function embedCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -101,37 +63,28 @@ export async function embedCommand(argv: string[]): Promise<number> {
     } else paths.push(p);
   }
   await setBackend(values.backend as BackendName);
-  const ck = readAnyCheckpoint(values.init);
-  const records = Object.fromEntries(Object.entries(ck.records).filter(([k]) => !k.startsWith(STATE_PREFIX)));
-  const bad = firstNonFinite(records);
-  if (bad) {
-    process.stderr.write(`ifa-ssl embed: ${values.init} holds a non-finite weight (${bad}); it comes from a diverged run — use an earlier checkpoint\n`);
+  const size = values['image-size'] ? Number(values['image-size']) : undefined;
+  if (size !== undefined && (!Number.isInteger(size) || size < 32)) throw new RangeError(`--image-size must be an integer ≥ 32, got ${values['image-size']}`);
+  let enc: Encoder;
+  try {
+    enc = await Encoder.load(values.init, { backend: values.backend as BackendName, imageSize: size, batchSize: 1 });
+  } catch (e) {
+    process.stderr.write(`ifa-ssl embed: ${(e as Error).message}\n`);
     return 1;
   }
-  const opts = modelOptionsFor(records, ck.metadata, values.init);
-  if (values.layer === 'head' && opts.head === 'none') {
+  if (values.layer === 'head' && enc.model.options.head === 'none') {
+    enc.dispose();
     process.stderr.write('ifa-ssl embed: the checkpoint has no projection head (fc); use --layer pool\n');
     return 2;
   }
-  const size = values['image-size'] ? Number(values['image-size']) : (opts.imageSize ?? 512);
-  if (!Number.isInteger(size) || size < 32) throw new RangeError(`--image-size must be an integer ≥ 32, got ${values['image-size']}`);
-  const model = new ResNet50({ ...opts, backend: values.backend as BackendName });
-  const { missing } = await importModule(model, records);
+  const { missing } = enc;
   if (missing.length) process.stderr.write(`ifa-ssl embed: warning: the checkpoint lacks ${missing.length} keys (e.g. ${missing.slice(0, 3).join(', ')}); they keep their initial values\n`);
-  model.eval();
   let failed = 0;
   try {
+    // One image at a time, so that each gets its own line, or its own error.
     for (const path of paths) {
       try {
-        const img = normalize(preprocessCxr(await decodeFile(path), { imageSize: size }));
-        const channels = opts.inChannels ?? 1;
-        const data = new Float32Array(size * size * channels);
-        for (let i = 0; i < size * size; i++) for (let c = 0; c < channels; c++) data[i * channels + c] = img.data[i];
-        const x = tensor(data, [1, size, size, channels], { backend: values.backend as BackendName });
-        const out = noGrad(() => model.forwardWithTaps(x));
-        const feats = values.layer === 'pool' ? out.pooled : out.out;
-        const v = await feats.data();
-        for (const t of new Set([x, out.pooled, out.out])) t.dispose();
+        const v = await enc.embed(path, { layer: values.layer });
         if (values.json) process.stdout.write(JSON.stringify({ image: path, layer: values.layer, dim: v.length, features: Array.from(v) }) + '\n');
         else process.stdout.write(`${path}: ${v.length}-d ${values.layer} features, norm ${Math.hypot(...v).toFixed(4)}\n`);
       } catch (e) {
@@ -143,7 +96,7 @@ export async function embedCommand(argv: string[]): Promise<number> {
       }
     }
   } finally {
-    model.dispose();
+    enc.dispose();
   }
   return failed ? 1 : 0;
 }

@@ -1,7 +1,8 @@
 // The layers ResNet-50 and the projection heads are made of, with PyTorch's (torchvision's)
 // initialisation and parameter names.
 import { Rng } from '../core/random.js';
-import { tensor, zeros, ones, type Tensor } from '../core/tensor.js';
+import { zeros, ones, type Tensor } from '../core/tensor.js';
+import { RngInit, type WeightInit } from './init.js';
 import type { BackendName } from '../backends/backend.js';
 import { batchNorm2d } from '../ops/batchnorm.js';
 import { conv2d, linear } from '../ops/conv2d.js';
@@ -11,14 +12,13 @@ import { Module } from './module.js';
 
 export interface InitOptions {
   rng?: Rng;
+  /** Where the initial weights come from (default: drawn now from rng, see src/nn/init.ts). */
+  init?: WeightInit;
   backend?: BackendName;
 }
 
-function filled(shape: number[], gen: () => number, backend?: BackendName): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) v[i] = gen();
-  return tensor(v, shape, { backend });
+function initOf(opts: InitOptions): WeightInit {
+  return opts.init ?? new RngInit(opts.rng ?? new Rng(0));
 }
 
 export class Conv2d extends Module {
@@ -33,14 +33,11 @@ export class Conv2d extends Module {
     super();
     this.stride = opts.stride ?? 1;
     this.padding = opts.padding ?? 0;
-    const rng = opts.rng ?? new Rng(0);
+    const init = initOf(opts);
     // torchvision ResNet: kaiming_normal_(mode='fan_out', nonlinearity='relu').
     const std = Math.sqrt(2 / (outChannels * kernel * kernel));
-    this.registerParameter('weight', filled([outChannels, kernel, kernel, inChannels], () => std * rng.normal(), opts.backend));
-    if (opts.bias) {
-      const bound = 1 / Math.sqrt(inChannels * kernel * kernel);
-      this.registerParameter('bias', filled([outChannels], () => (2 * rng.uniform() - 1) * bound, opts.backend));
-    }
+    this.registerParameter('weight', init.normal([outChannels, kernel, kernel, inChannels], std, opts.backend));
+    if (opts.bias) this.registerParameter('bias', init.uniform([outChannels], 1 / Math.sqrt(inChannels * kernel * kernel), opts.backend));
   }
   forward(x: Tensor): Tensor {
     return conv2d(x, this.param('weight'), { stride: this.stride, padding: this.padding, bias: this.param('bias') });
@@ -83,11 +80,11 @@ export class Linear extends Module {
     opts: InitOptions & { bias?: boolean } = {},
   ) {
     super();
-    const rng = opts.rng ?? new Rng(0);
+    const init = initOf(opts);
     // PyTorch's default: kaiming_uniform_(a=√5) → U(−1/√in, 1/√in), and the same bound for the bias.
     const bound = 1 / Math.sqrt(inFeatures);
-    this.registerParameter('weight', filled([outFeatures, inFeatures], () => (2 * rng.uniform() - 1) * bound, opts.backend));
-    if (opts.bias ?? true) this.registerParameter('bias', filled([outFeatures], () => (2 * rng.uniform() - 1) * bound, opts.backend));
+    this.registerParameter('weight', init.uniform([outFeatures, inFeatures], bound, opts.backend));
+    if (opts.bias ?? true) this.registerParameter('bias', init.uniform([outFeatures], bound, opts.backend));
   }
   forward(x: Tensor): Tensor {
     return linear(x, this.param('weight'), this.param('bias'));

@@ -5,6 +5,7 @@ import '../core/autograd.js';
 import { getBackend } from '../backends/registry.js';
 import { formatShape, shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
+import { pacer } from '../core/offload.js';
 
 export abstract class Module {
   training = true;
@@ -92,6 +93,7 @@ export abstract class Module {
   async loadStateDict(values: Map<string, Float32Array | { shape: readonly number[]; data: Float32Array }>): Promise<{ missing: string[]; unexpected: string[] }> {
     const own = this.stateDict();
     const missing: string[] = [];
+    const pace = pacer(); // each write copies its values on the JS thread: let the event loop turn
     for (const [name, t] of own) {
       const v = values.get(name);
       if (!v) {
@@ -104,6 +106,7 @@ export abstract class Module {
       }
       if (data.length !== t.size) throw new RangeError(`loadStateDict: ${name} has ${data.length} values, the model expects ${t.size}`);
       writeInto(t, data);
+      await pace(data.length);
     }
     const unexpected = [...values.keys()].filter((k) => !own.has(k));
     return { missing, unexpected };

@@ -8,7 +8,9 @@
 // results are put back in order. bnGroups = 1 is plain BN over the whole batch.
 import { keep, noGrad, tidy } from '../core/engine.js';
 import { Rng } from '../core/random.js';
-import { randomNormal, type Tensor } from '../core/tensor.js';
+import { randomNormal, tensor, type Tensor } from '../core/tensor.js';
+import { offload } from '../core/offload.js';
+import { DeferredInit } from '../nn/init.js';
 import { ResNet50, type ResNet50Options } from '../nn/models/resnet50.js';
 import { l2Normalize } from '../ops/l2normalize.js';
 import { concat, slice } from '../ops/layout.js';
@@ -50,7 +52,12 @@ export class MoCo {
   readonly bnGroups: number;
   rng: Rng;
 
-  constructor(opts: MocoOptions = {}) {
+  /**
+   * Builds both encoders and the queue on the JS thread (seconds at full size, the event loop
+   * blocked); `await MoCo.create(opts)` gives the same state without blocking. `built` is what
+   * create() prepared off the thread.
+   */
+  constructor(opts: MocoOptions = {}, built?: { encoderQ: ResNet50; encoderK: ResNet50; queue: Float32Array }) {
     this.queueSize = opts.queueSize ?? 65536;
     this.momentum = opts.momentum ?? 0.999;
     this.temperature = opts.temperature ?? MOCO_TEMPERATURE;
@@ -59,15 +66,50 @@ export class MoCo {
     this.contrastiveWeight = opts.contrastiveWeight ?? 1;
     this.bnGroups = opts.bnGroups ?? 1;
     this.rng = new Rng(opts.seed ?? 0);
-    const model = { head: 'mlp' as const, ...opts.model, seed: opts.model?.seed ?? opts.seed ?? 0 };
-    this.encoderQ = new ResNet50(model);
-    this.encoderK = new ResNet50(model);
+    const model = MoCo.modelOptions(opts);
+    this.encoderQ = built?.encoderQ ?? new ResNet50(model);
+    this.encoderK = built?.encoderK ?? new ResNet50(model);
     // The key encoder starts as a copy of the query encoder (m = 0).
     emaUpdate(this.encoderK.parameters(), this.encoderQ.parameters(), 0);
     for (const p of this.encoderK.parameters()) p.requiresGrad = false;
-    const dim = this.encoderQ.options.head === 'none' ? this.encoderQ.options.width * 32 : this.encoderQ.options.dim;
+    const [n, dim] = MoCo.queueShape(this.queueSize, this.encoderQ);
     // MoCo: a random queue, normalised per key.
-    this.queue = tidy(() => keep(l2Normalize(randomNormal([this.queueSize, dim], { seed: (opts.seed ?? 0) + 7919, backend: model.backend }))));
+    const seed = MoCo.queueSeed(opts);
+    this.queue = tidy(() =>
+      keep(l2Normalize(built ? tensor(built.queue, [n, dim], { backend: model.backend }) : randomNormal([n, dim], { seed, backend: model.backend }))),
+    );
+  }
+
+  /**
+   * The model of `new MoCo(opts)`, the same weights and queue bit for bit, with the random draws on
+   * a helper thread (the key encoder is not drawn at all: it starts as a copy of the query encoder).
+   */
+  static async create(opts: MocoOptions = {}): Promise<MoCo> {
+    validateIfaTerms(opts.ifa ?? DEFAULT_IFA);
+    const model = MoCo.modelOptions(opts);
+    const encoderQ = await ResNet50.create(model);
+    let encoderK: ResNet50 | undefined;
+    try {
+      encoderK = new ResNet50(model, new DeferredInit());
+      const [n, dim] = MoCo.queueShape(opts.queueSize ?? 65536, encoderQ);
+      // randomNormal's values: mean 0 + std 1 · N(0, 1), from Rng(seed).
+      const [queue] = await offload('drawInit', { seed: MoCo.queueSeed(opts), plan: [{ kind: 'normal', n: n * dim, scale: 1 }] });
+      return new MoCo(opts, { encoderQ, encoderK, queue });
+    } catch (e) {
+      encoderQ.dispose();
+      encoderK?.dispose();
+      throw e;
+    }
+  }
+
+  private static modelOptions(opts: MocoOptions): ResNet50Options {
+    return { head: 'mlp' as const, ...opts.model, seed: opts.model?.seed ?? opts.seed ?? 0 };
+  }
+  private static queueSeed(opts: MocoOptions): number {
+    return (opts.seed ?? 0) + 7919;
+  }
+  private static queueShape(queueSize: number, encoder: ResNet50): [number, number] {
+    return [queueSize, encoder.options.head === 'none' ? encoder.options.width * 32 : encoder.options.dim];
   }
 
   private keyForward(x2: Tensor, taps: number[]): { k: Tensor; kTaps: Tensor[] } {

@@ -25,12 +25,23 @@ export class SimCLR {
   readonly ifa: IfaTerm[];
   readonly contrastiveWeight: number;
 
-  constructor(opts: SimclrOptions = {}) {
+  /** Draws the encoder's weights on the JS thread; `await SimCLR.create(opts)` does it off the thread (same values). */
+  constructor(opts: SimclrOptions = {}, encoder?: ResNet50) {
     this.temperature = opts.temperature ?? SIMCLR_TEMPERATURE;
     this.ifa = opts.ifa ?? DEFAULT_IFA;
     validateIfaTerms(this.ifa);
     this.contrastiveWeight = opts.contrastiveWeight ?? 1;
-    this.encoder = new ResNet50({ head: 'mlp', ...opts.model, seed: opts.model?.seed ?? opts.seed ?? 0 });
+    this.encoder = encoder ?? new ResNet50(SimCLR.modelOptions(opts));
+  }
+
+  /** The model of `new SimCLR(opts)`, its weights drawn on a helper thread. */
+  static async create(opts: SimclrOptions = {}): Promise<SimCLR> {
+    validateIfaTerms(opts.ifa ?? DEFAULT_IFA);
+    return new SimCLR(opts, await ResNet50.create(SimCLR.modelOptions(opts)));
+  }
+
+  private static modelOptions(opts: SimclrOptions): ResNet50Options {
+    return { head: 'mlp', ...opts.model, seed: opts.model?.seed ?? opts.seed ?? 0 };
   }
 
   step(x1: Tensor, x2: Tensor, optimizer: SGD): Promise<StepLosses> {

@@ -11,19 +11,42 @@ import type { TensorRecord } from '../io/types.js';
 import { BatchNorm2d } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../core/tensor.js';
+import { nextTurn, offload, pacer } from '../core/offload.js';
 
 export const CHECKPOINT_FORMAT = 'ifa-ssl-checkpoint-1';
 export const STATE_PREFIX = '_state.';
 
+/**
+ * A conv-weight layout change (ohwiToOihw / oihwToOhwi: both keep dim 0, Cout, first) done in
+ * slices of output channels of ~512 K values, the event loop turning between them (~5 ms each).
+ */
+async function pacedPermute<T extends { shape: number[]; data: TensorRecord['data'] }>(rec: T, permute: (r: T) => T): Promise<T> {
+  const [n, ...rest] = rec.shape;
+  const per = rest.reduce((a, b) => a * b, 1);
+  if (rec.shape.length !== 4 || per === 0 || rec.data.length !== n * per) return permute(rec);
+  const rows = Math.max(1, Math.floor((1 << 19) / per));
+  const src = rec.data as Float32Array;
+  const out = new (src.constructor as new (n: number) => Float32Array)(src.length);
+  let shape = rec.shape;
+  for (let r = 0; r < n; r += rows) {
+    const m = Math.min(rows, n - r);
+    const part = permute({ ...rec, shape: [m, ...rest], data: src.subarray(r * per, (r + m) * per) });
+    out.set(part.data as Float32Array, r * per);
+    shape = [n, ...part.shape.slice(1)];
+    await nextTurn();
+  }
+  return { ...rec, shape, data: out };
+}
+
 /** A module's tensors as records: torchvision names, OIHW conv weights, int64 num_batches_tracked. */
 export async function exportModule(model: Module, prefix = ''): Promise<Record<string, SafetensorsInput>> {
   const out: Record<string, SafetensorsInput> = {};
-  const entries = [...model.stateDict()];
-  const values = await Promise.all(entries.map(([, t]) => t.data()));
-  entries.forEach(([name, t], i) => {
-    const rec = { dtype: 'F32' as const, shape: [...t.shape], data: values[i] };
-    out[prefix + name] = t.rank === 4 ? ohwiToOihw(rec) : rec;
-  });
+  // One tensor at a time, so the event loop turns between the reads (each allocates its array on
+  // the JS thread) and within the OHWI → OIHW transposes (~200 ms for ResNet-50 in all).
+  for (const [name, t] of model.stateDict()) {
+    const rec = { dtype: 'F32' as const, shape: [...t.shape], data: await t.data() };
+    out[prefix + name] = t.rank === 4 ? await pacedPermute(rec, ohwiToOihw) : rec;
+  }
   for (const [name, m] of model.namedModules()) {
     if (m instanceof BatchNorm2d) {
       out[`${prefix}${name ? name + '.' : ''}num_batches_tracked`] = { shape: [], data: new BigInt64Array([BigInt(m.numBatchesTracked)]) };
@@ -62,7 +85,7 @@ export async function importModule(model: Module, records: Record<string, Tensor
         throw new RangeError(`${name} has shape [${rec.shape}] in the checkpoint but [${o},${i},${h},${w}] in the model (PyTorch's layout: out, in, kH, kW)${name === 'conv1.weight' && rec.shape[1] !== i ? `; the checkpoint takes ${rec.shape[1]}-channel images, the model ${i} (set inChannels / --in-channels ${rec.shape[1]})` : ''}`);
       }
     }
-    const r = rec.shape.length === 4 ? oihwToOhwi(rec) : rec;
+    const r = rec.shape.length === 4 ? await pacedPermute(rec, oihwToOhwi) : rec;
     values.set(name, { shape: r.shape, data: toFloat32(r, key) });
   }
   const res = await model.loadStateDict(values);
@@ -96,11 +119,40 @@ export function readAnyCheckpoint(path: string): CheckpointContents & { kind: 'i
   return { records: tensors, metadata, kind: metadata.format === CHECKPOINT_FORMAT ? 'ifa-ssl' : 'safetensors', dropped: [] };
 }
 
+/** What readAnyCheckpointAsync returns: readAnyCheckpoint's contents plus the finiteness checks. */
+export interface CheckpointRead extends CheckpointContents {
+  kind: 'ifa-ssl' | 'safetensors' | 'pytorch';
+  dropped: string[];
+  /** firstNonFinite over the encoder's records (keys outside `_state.`) and over the trainer state's. */
+  nonFinite: { encoder: string | null; state: string | null };
+}
+
+/** readAnyCheckpoint plus the finiteness checks (what the helper thread runs). */
+export function readCheckpointReport(path: string): CheckpointRead {
+  const ck = readAnyCheckpoint(path);
+  const encoder: Record<string, TensorRecord> = {};
+  const state: Record<string, TensorRecord> = {};
+  for (const [k, v] of Object.entries(ck.records)) (k.startsWith(STATE_PREFIX) ? state : encoder)[k] = v;
+  return { ...ck, nonFinite: { encoder: firstNonFinite(encoder), state: firstNonFinite(state) } };
+}
+
+/**
+ * readAnyCheckpoint on the helper thread: reading, parsing (a PyTorch pickle, a safetensors header),
+ * widening and the finiteness scans run off the event loop; the tensors come back without a copy.
+ * Errors are readAnyCheckpoint's, with the same messages.
+ */
+export function readAnyCheckpointAsync(path: string): Promise<CheckpointRead> {
+  return offload('readCheckpoint', { path });
+}
+
 /** SGD momentum buffers by the names of the parameters they belong to. */
 export async function exportTensors(named: [string, Tensor][], prefix: string): Promise<Record<string, SafetensorsInput>> {
-  const values = await Promise.all(named.map(([, t]) => t.data()));
   const out: Record<string, SafetensorsInput> = {};
-  named.forEach(([n, t], i) => (out[prefix + n] = { shape: [...t.shape], data: values[i] }));
+  const pace = pacer();
+  for (const [n, t] of named) {
+    out[prefix + n] = { shape: [...t.shape], data: await t.data() };
+    await pace(t.size);
+  }
   return out;
 }
 

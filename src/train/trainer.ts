@@ -19,7 +19,7 @@ import { emaUpdate } from '../optim/kernels.js';
 import { SGD, learningRate } from '../optim/sgd.js';
 import { MoCo, type StepLosses } from '../ssl/moco.js';
 import { SimCLR } from '../ssl/simclr.js';
-import { CheckpointMetadataError, STATE_PREFIX, exportModule, exportTensors, firstNonFinite, importModule, metadataInt, metadataJson, readAnyCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { CheckpointMetadataError, STATE_PREFIX, exportModule, exportTensors, importModule, metadataInt, metadataJson, readAnyCheckpointAsync, writeCheckpoint } from './checkpoint.js';
 import { add } from '../ops/add.js';
 import { sum } from '../ops/reduce.js';
 import { noGrad, tidy } from '../core/engine.js';
@@ -45,6 +45,8 @@ export interface TrainerHooks {
   onStep?(m: StepMetrics, totalSteps: number): void;
   onLog?(line: string): void;
   onWarning?(line: string): void;
+  /** Aborting it is requestStop(): the run stops after the current step and writes its checkpoint. */
+  signal?: AbortSignal;
 }
 
 export interface TrainResult {
@@ -71,9 +73,26 @@ export interface Method {
 
 /** The method of a config (MoCo v2 or SimCLR, + IFA), as the trainer builds it; `ifa-ssl bench step` times its step. */
 export function makeMethod(cfg: Config): Method {
-  const model = { inChannels: cfg.inChannels, head: cfg.head, dim: cfg.dim, hidden: cfg.hidden, layers: cfg.layers, width: cfg.width, backend: cfg.backend, seed: cfg.seed };
-  if (cfg.method === 'moco') {
-    const m = new MoCo({ model, queueSize: cfg.queueSize, momentum: cfg.mocoMomentum, temperature: cfg.temperature, ifa: cfg.ifa, contrastiveWeight: cfg.contrastiveWeight, bnGroups: cfg.bnGroups, seed: cfg.seed });
+  return cfg.method === 'moco' ? methodOf(cfg, new MoCo(mocoOptions(cfg))) : methodOf(cfg, new SimCLR(simclrOptions(cfg)));
+}
+
+/** makeMethod with the models' random initialisation drawn on a helper thread (the same values): the event loop stays free. */
+export async function createMethod(cfg: Config): Promise<Method> {
+  return cfg.method === 'moco' ? methodOf(cfg, await MoCo.create(mocoOptions(cfg))) : methodOf(cfg, await SimCLR.create(simclrOptions(cfg)));
+}
+
+function modelOptions(cfg: Config) {
+  return { inChannels: cfg.inChannels, head: cfg.head, dim: cfg.dim, hidden: cfg.hidden, layers: cfg.layers, width: cfg.width, backend: cfg.backend, seed: cfg.seed };
+}
+function mocoOptions(cfg: Config) {
+  return { model: modelOptions(cfg), queueSize: cfg.queueSize, momentum: cfg.mocoMomentum, temperature: cfg.temperature, ifa: cfg.ifa, contrastiveWeight: cfg.contrastiveWeight, bnGroups: cfg.bnGroups, seed: cfg.seed };
+}
+function simclrOptions(cfg: Config) {
+  return { model: modelOptions(cfg), temperature: cfg.temperature, ifa: cfg.ifa, contrastiveWeight: cfg.contrastiveWeight, seed: cfg.seed };
+}
+
+function methodOf(cfg: Config, m: MoCo | SimCLR): Method {
+  if (m instanceof MoCo) {
     return {
       encoder: m.encoderQ,
       step: (a, b, o) => m.step(a, b, o),
@@ -108,7 +127,7 @@ export function makeMethod(cfg: Config): Method {
       dispose: () => m.dispose(),
     };
   }
-  const s = new SimCLR({ model, temperature: cfg.temperature, ifa: cfg.ifa, contrastiveWeight: cfg.contrastiveWeight, seed: cfg.seed });
+  const s = m;
   return {
     encoder: s.encoder,
     step: (a, b, o) => s.step(a, b, o),
@@ -179,14 +198,14 @@ export function adaptConv1(rec: TensorRecord, want: number): { shape: number[]; 
 
 /** Loads encoder weights (ifa-ssl .safetensors or a PyTorch .pth/.pth.tar) into `encoder`. */
 export async function loadEncoderWeights(encoder: ResNet50, path: string, log: (s: string) => void): Promise<void> {
-  const ck = readAnyCheckpoint(path);
+  const ck = await readAnyCheckpointAsync(path);
   const own = Object.fromEntries(Object.entries(ck.records).filter(([k]) => !k.startsWith(STATE_PREFIX)));
   const conv1 = own['conv1.weight'] && adaptConv1(own['conv1.weight'], encoder.options.inChannels);
   if (conv1) {
     own['conv1.weight'] = { dtype: 'F32', shape: conv1.shape, data: conv1.data };
     log(`init: ${conv1.note}`);
   }
-  const bad = firstNonFinite(own);
+  const bad = ck.nonFinite.encoder; // scanned on the helper thread; the RGB sum of finite weights stays finite
   if (bad) throw new Error(`--init ${path}: the weights hold a non-finite value (${bad}); the checkpoint comes from a diverged run — use an earlier one`);
   const { missing, unexpected } = await importModule(encoder, own);
   log(`init: loaded ${path} (${ck.kind}); missing keys: ${missing.length ? missing.join(', ') : 'none'}; unexpected keys: ${unexpected.length ? unexpected.join(', ') : 'none'}`);
@@ -301,10 +320,14 @@ export class Trainer {
    */
   async run(hooks: TrainerHooks = {}): Promise<TrainResult> {
     const previous = getDefaultBackend();
-    await setBackend(this.cfg.backend);
+    const stop = () => this.requestStop();
+    if (hooks.signal?.aborted) stop();
+    hooks.signal?.addEventListener('abort', stop, { once: true });
     try {
+      await setBackend(this.cfg.backend);
       return await this.loop(hooks);
     } finally {
+      hooks.signal?.removeEventListener('abort', stop);
       await setBackend(previous);
     }
   }
@@ -350,20 +373,20 @@ export class Trainer {
     if (loader.length === 0) throw new Error(`the data set has ${dataset.length} images, fewer than one batch of ${cfg.batch}`);
     const totalSteps = cfg.steps ?? (cfg.epochs ?? 1) * loader.length;
     const knnSet = cfg.knnData ? openLabelled(cfg.knnData) : null;
-    const method = makeMethod(cfg);
+    const method = await createMethod(cfg);
     const opt = makeOptimizer(cfg, method);
     const named = method.encoder.namedParameters();
     let step = 0;
     let timeS = 0; // training seconds before this process (a resumed run's time_s continues)
     try {
       if (cfg.resume) {
-        const ck = readAnyCheckpoint(cfg.resume);
+        const ck = await readAnyCheckpointAsync(cfg.resume);
         if (ck.kind !== 'ifa-ssl') throw new Error(`--resume needs an ifa-ssl checkpoint; ${cfg.resume} is ${ck.kind} (use --init to start from its weights)`);
         checkResumeConfig(cfg, cfg.resume, ck.metadata);
         const resumeStep = metadataInt(cfg.resume, ck.metadata, 'step', 0, Number.MAX_SAFE_INTEGER);
         const resumeSgd = metadataInt(cfg.resume, ck.metadata, 'sgdSteps', 0, Number.MAX_SAFE_INTEGER, resumeStep);
         metadataInt(cfg.resume, ck.metadata, 'epoch', 0, Number.MAX_SAFE_INTEGER, 0);
-        const bad = firstNonFinite(ck.records);
+        const bad = ck.nonFinite.encoder ?? ck.nonFinite.state;
         if (bad) throw new Error(`--resume ${cfg.resume}: the checkpoint holds a non-finite value (${bad}); it comes from a diverged run — resume from an earlier one`);
         const r = await importModule(method.encoder, Object.fromEntries(Object.entries(ck.records).filter(([k]) => !k.startsWith(STATE_PREFIX))));
         if (r.missing.length) throw new Error(`--resume: the checkpoint lacks ${r.missing.slice(0, 3).join(', ')}…; was it made with another model config?`);
@@ -417,7 +440,7 @@ export class Trainer {
           b.view1.dispose();
           b.view2.dispose();
           b.labels?.dispose();
-          if (++filled >= method.queueBatches) break;
+          if (++filled >= method.queueBatches || this.stopRequested) break;
         }
         log(`warmQueue: filled the queue with keys of ${filled} batches`);
       }
@@ -426,7 +449,7 @@ export class Trainer {
       let last = performance.now();
       const epoch0 = Math.floor(step / loader.length);
       const batch0 = step % loader.length;
-      if (step < totalSteps) {
+      if (step < totalSteps && !this.stopRequested) {
         for await (const b of loader.epochs(epoch0, Infinity, undefined, batch0)) {
           const lr = learningRate(step, { baseLr: cfg.lr, batch: cfg.batch, totalSteps, warmupSteps: cfg.warmupSteps, kind: cfg.schedule });
           opt.lr = lr;

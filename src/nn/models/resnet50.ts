@@ -9,6 +9,7 @@ import { add } from '../../ops/add.js';
 import { relu } from '../../ops/relu.js';
 import { BatchNorm2d, Conv2d, GlobalAvgPool, Linear, MaxPool2d, ReLU, Sequential } from '../layers.js';
 import { Module } from '../module.js';
+import { DeferredInit, RngInit, type WeightInit } from '../init.js';
 
 export interface ResNet50Options {
   inChannels?: number;
@@ -36,9 +37,9 @@ export class Bottleneck extends Module {
   readonly bn3: BatchNorm2d;
   readonly downsample: Sequential | null;
 
-  constructor(inplanes: number, planes: number, stride: number, downsample: boolean, rng: Rng, backend?: BackendName) {
+  constructor(inplanes: number, planes: number, stride: number, downsample: boolean, rng: Rng | WeightInit, backend?: BackendName) {
     super();
-    const o = { rng, backend };
+    const o = { init: rng instanceof Rng ? new RngInit(rng) : rng, backend };
     this.conv1 = this.registerModule('conv1', new Conv2d(inplanes, planes, 1, o));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(planes, o));
     this.conv2 = this.registerModule('conv2', new Conv2d(planes, planes, 3, { ...o, stride, padding: 1 }));
@@ -77,7 +78,12 @@ export class ResNet50 extends Module {
   readonly fc: Module & { forward(x: Tensor): Tensor };
   readonly options: Required<Omit<ResNet50Options, 'backend'>> & { backend?: BackendName };
 
-  constructor(opts: ResNet50Options = {}) {
+  /**
+   * Builds the model and draws its initial weights on the JS thread (about 1–3 s for ResNet-50 at
+   * full width, during which the event loop is blocked): services use `await ResNet50.create(opts)`,
+   * which gives the same values. `init` overrides where the weights come from (src/nn/init.ts).
+   */
+  constructor(opts: ResNet50Options = {}, init?: WeightInit) {
     super();
     const o = {
       inChannels: opts.inChannels ?? 1,
@@ -90,25 +96,41 @@ export class ResNet50 extends Module {
       backend: opts.backend,
     };
     this.options = o as ResNet50Options & typeof o;
-    const rng = new Rng(o.seed);
-    const init = { rng, backend: o.backend };
-    this.conv1 = this.registerModule('conv1', new Conv2d(o.inChannels, o.width, 7, { ...init, stride: 2, padding: 3 }));
-    this.bn1 = this.registerModule('bn1', new BatchNorm2d(o.width, init));
+    const weights = init ?? new RngInit(new Rng(o.seed));
+    const init_ = { init: weights, backend: o.backend };
+    this.conv1 = this.registerModule('conv1', new Conv2d(o.inChannels, o.width, 7, { ...init_, stride: 2, padding: 3 }));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(o.width, init_));
     let inplanes = o.width;
     this.stages = o.layers.map((blocks, i) => {
       const planes = o.width * 2 ** i;
       const stride = i === 0 ? 1 : 2;
       const list: Bottleneck[] = [];
       for (let b = 0; b < blocks; b++) {
-        list.push(new Bottleneck(inplanes, planes, b === 0 ? stride : 1, b === 0 && (stride !== 1 || inplanes !== planes * 4), rng, o.backend));
+        list.push(new Bottleneck(inplanes, planes, b === 0 ? stride : 1, b === 0 && (stride !== 1 || inplanes !== planes * 4), weights, o.backend));
         inplanes = planes * 4;
       }
       return this.registerModule(`layer${i + 1}`, new Sequential(...list));
     });
-    if (o.head === 'linear') this.fc = this.registerModule('fc', new Linear(inplanes, o.dim, init));
+    if (o.head === 'linear') this.fc = this.registerModule('fc', new Linear(inplanes, o.dim, init_));
     else if (o.head === 'mlp') {
-      this.fc = this.registerModule('fc', new Sequential(new Linear(inplanes, o.hidden, init), new ReLU(), new Linear(o.hidden, o.dim, init)));
+      this.fc = this.registerModule('fc', new Sequential(new Linear(inplanes, o.hidden, init_), new ReLU(), new Linear(o.hidden, o.dim, init_)));
     } else this.fc = new Sequential();
+  }
+
+  /**
+   * The model of `new ResNet50(opts)`, the same weights bit for bit, with the weights drawn on a
+   * helper thread: the event loop stays free while it builds.
+   */
+  static async create(opts: ResNet50Options = {}): Promise<ResNet50> {
+    const init = new DeferredInit();
+    const model = new ResNet50(opts, init);
+    try {
+      await init.fill(model.options.seed);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return model;
   }
 
   /** Runs the network; taps lists the stages (1–4) whose outputs to return too. */
