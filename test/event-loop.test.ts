@@ -14,7 +14,7 @@ import {
 } from '../src/index.js';
 import { DeferredInit } from '../src/nn/init.js';
 import { nativeAddon } from '../src/native.js';
-import { backendSelected, backendStatuses, skipNote } from './helpers.js';
+import { backendSelected, backendStatuses, collectGarbage, skipNote } from './helpers.js';
 
 // At most this many launches are queued at once. A CUDA stream's launch queue holds about a thousand
 // pending kernels; past that a launch waits for a slot (back-pressure, as in PyTorch), so ≥ 2 s of work
@@ -85,6 +85,9 @@ if (backendSelected('cpu')) {
 // p99 over the whole operation, with a timer keeping the loop busy. (Before: new ResNet50() blocked
 // it ~1.2–2.9 s, the checkpoint export ~230 ms, reading + loading ~370 ms, preprocessCxr ~77 ms.)
 async function loopDelayDuring<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  // Collect what earlier tests left first, so that their garbage's major GC does not land in (and
+  // count against) this operation's window; the operation's own collections still count.
+  await collectGarbage();
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
   const timer = setInterval(() => {}, 5);

@@ -77,22 +77,45 @@ async function main(): Promise<void> {
     console.error('test runner: the process is exiting before the tests finished (a test left nothing for the event loop to wait on)');
   });
 
+  // As uvu does: import every file first, then run the suites file by file. (A file's top level may
+  // start work that its tests await later, and its after-hooks remove what that work makes; running a
+  // file's hooks straight after its import could cut such work short.) What a file prints while it is
+  // imported (its skip notes, say) is held and printed under its name when its suites run.
+  const loaded: { name: string; suites: typeof queued; printed: string; loadError?: unknown; loadMs: number }[] = [];
+  const write = process.stdout.write.bind(process.stdout);
   for (const file of files) {
     const name = relative(dir, file);
-    console.log(`\n${bold(name)}`);
+    let printed = '';
+    process.stdout.write = ((chunk: string | Uint8Array) => {
+      printed += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+      return true;
+    }) as typeof process.stdout.write;
     const t0 = performance.now();
+    let loadError: unknown;
     try {
       await import(pathToFileURL(file).href);
     } catch (e) {
+      loadError = e ?? new Error('import failed');
+    } finally {
+      process.stdout.write = write;
+    }
+    loaded.push({ name, suites: queued.splice(0), printed, loadError, loadMs: performance.now() - t0 });
+  }
+
+  for (const { name, suites, printed, loadError, loadMs } of loaded) {
+    console.log(`\n${bold(name)}`);
+    if (printed) process.stdout.write(printed);
+    const t0 = performance.now() - loadMs;
+    if (loadError !== undefined) {
       total += 1;
-      failures.push(`${name}: the file failed to load\n${describe(e)}`);
-      console.log(`  ${red('✘')} the file failed to load\n${describe(e)}`);
+      failures.push(`${name}: the file failed to load\n${describe(loadError)}`);
+      console.log(`  ${red('✘')} the file failed to load\n${describe(loadError)}`);
       continue;
     }
     let fileTotal = 0;
     let filePassed = 0;
     let fileSkipped = 0;
-    for (const ctx of queued.splice(0)) {
+    for (const ctx of suites) {
       const prefix = ctx.name ? `${ctx.name} › ` : '';
       const result = await runSuite(ctx, (r) => {
         if (r.ok) console.log(`  ${green('✓')} ${prefix}${r.name} ${dim(`(${ms(r.ms)})`)}`);
