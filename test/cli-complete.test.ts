@@ -131,6 +131,14 @@ test("item 7: bench conv --layer stem is the model's 1-channel stem at 512², wi
   assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('bench conv: ')).map((l) => l.replace(/ \(.*/, '')), ['bench conv: warmup 1/1', 'bench conv: timed 1/2', 'bench conv: timed 2/2']);
 });
 
+test("item 7: bench conv --layer conv1 is the anchors' 3-channel 224² layer and points at --layer stem", () => {
+  const r = cli(['bench', 'conv', '--layer', 'conv1', '--batch', '1', '--pass', 'forward', '--iters', '1', '--warmup', '1', '--json']);
+  assert.is(r.code, 0, r.out);
+  const j = JSON.parse(r.stdout);
+  assert.equal([j.shape, j.kernel, j.stride, j.cout, j.out], [[1, 224, 224, 3], 7, 2, 64, [1, 112, 112, 64]]);
+  assert.match(r.stderr, /model's own 1-channel stem at 512² is --layer stem/);
+});
+
 test("item 7: Dawn's 'artificially reduced' warnings stay off stderr unless IFA_WEBGPU_VERBOSE=1", () => {
   const verbose = spawnSync(process.execPath, [bin, 'info'], { encoding: 'utf8', env: { ...process.env, IFA_WEBGPU_VERBOSE: '1' } });
   const quiet = cli(['info']);

@@ -86,6 +86,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     values.shape = `${positiveInt(values.batch, '--batch') ?? 8},512,512,1`;
     Object.assign(values, { kernel: '7', stride: '2', cout: '64', layer: undefined, batch: undefined });
   }
+  // conv1 keeps the anchors' meaning (3 channels at 224², the layer cuDNN is timed on in bench/torch);
+  // say once where the model's own stem is, since that is what a radiograph run executes.
+  if (values.layer === 'conv1') process.stderr.write(`bench conv: conv1 is the anchors' 3-channel layer at 224²; the model's own 1-channel stem at 512² is --layer stem\n`);
   // Progress on stderr: with --progress, or by itself once an iteration has taken 2 s or more.
   let lastIteration = performance.now();
   const onProgress = (phase: 'warmup' | 'timed', done: number, total: number): void => {
