@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,23 +85,57 @@ if (backendSelected('cpu')) {
 // thread or between turns of the event loop. Measured as the issue does: monitorEventLoopDelay's
 // p99 over the whole operation, with a timer keeping the loop busy. (Before: new ResNet50() blocked
 // it ~1.2–2.9 s, the checkpoint export ~230 ms, reading + loading ~370 ms, preprocessCxr ~77 ms.)
+//
+// The control: a worker thread with an idle event loop measures the same delay over the same window.
+// What it sees is the machine's scheduling (other processes on these shared 2-core machines, the
+// stream and loader threads taking both cores), not our JS thread's blocking; the bound applies to
+// the main loop's p99 less the control's. On a quiet machine the control's p99 is ~10 ms (its
+// timer's own resolution), so the bound is the issue's 50 ms there.
+const CONTROL = `
+const { parentPort } = require('node:worker_threads');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
+const h = monitorEventLoopDelay({ resolution: 10 });
+h.enable();
+const timer = setInterval(() => {}, 5);
+parentPort.once('message', () => {
+  clearInterval(timer);
+  h.disable();
+  parentPort.postMessage({ p99: h.percentile(99) / 1e6, max: h.max / 1e6 });
+});
+parentPort.postMessage('ready');
+`;
+
 async function loopDelayDuring<T>(what: string, fn: () => Promise<T>): Promise<T> {
   // Collect what earlier tests left first, so that their garbage's major GC does not land in (and
   // count against) this operation's window; the operation's own collections still count.
   await collectGarbage();
+  const control = new Worker(CONTROL, { eval: true });
+  await new Promise<void>((resolve, reject) => {
+    control.once('message', () => resolve());
+    control.once('error', reject);
+  });
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
   const timer = setInterval(() => {}, 5);
   const t0 = performance.now();
+  let failed = true;
   try {
-    return await fn();
+    const out = await fn();
+    failed = false;
+    return out;
   } finally {
     const ms = performance.now() - t0;
     clearInterval(timer);
     h.disable();
+    const c = await new Promise<{ p99: number; max: number }>((resolve, reject) => {
+      control.once('message', resolve);
+      control.once('error', reject);
+      control.postMessage('stop');
+    });
+    await control.terminate();
     const p99 = h.percentile(99) / 1e6;
-    console.log(`  ${what}: ${ms.toFixed(0)} ms, loop p99 ${p99.toFixed(1)} ms, max ${(h.max / 1e6).toFixed(0)} ms`);
-    assert.ok(p99 < 50, `${what}: event loop p99 delay ${p99.toFixed(1)} ms`);
+    console.log(`  ${what}: ${ms.toFixed(0)} ms, loop p99 ${p99.toFixed(1)} ms, max ${(h.max / 1e6).toFixed(0)} ms; idle control thread p99 ${c.p99.toFixed(1)} ms, max ${c.max.toFixed(0)} ms`);
+    if (!failed) assert.ok(p99 - c.p99 < 50, `${what}: event loop p99 delay ${p99.toFixed(1)} ms, ${(p99 - c.p99).toFixed(1)} ms above an idle thread's ${c.p99.toFixed(1)} ms`);
   }
 }
 

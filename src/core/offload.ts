@@ -101,9 +101,10 @@ export function nextTurn(): Promise<void> {
 
 /**
  * Paces host work done in pieces on the JS thread: `await pace(n)` after a piece that touched n
- * values lets the event loop turn once every `limit` values (4 M floats: a few milliseconds of copying).
+ * values lets the event loop turn once every `limit` values (1 M floats: about a millisecond of copying,
+ * several on a busy machine).
  */
-export function pacer(limit = 1 << 22): (n: number) => Promise<void> {
+export function pacer(limit = 1 << 20): (n: number) => Promise<void> {
   let done = 0;
   return async (n) => {
     done += n;

@@ -18,13 +18,15 @@ export const STATE_PREFIX = '_state.';
 
 /**
  * A conv-weight layout change (ohwiToOihw / oihwToOhwi: both keep dim 0, Cout, first) done in
- * slices of output channels of ~512 K values, the event loop turning between them (~5 ms each).
+ * slices of output channels of ~128 K values, the event loop turning between them (1–2 ms each;
+ * 512 K-value slices took 30–80 ms on a busy 2-core machine, the largest share of a checkpoint's
+ * event-loop delay).
  */
 async function pacedPermute<T extends { shape: number[]; data: TensorRecord['data'] }>(rec: T, permute: (r: T) => T): Promise<T> {
   const [n, ...rest] = rec.shape;
   const per = rest.reduce((a, b) => a * b, 1);
   if (rec.shape.length !== 4 || per === 0 || rec.data.length !== n * per) return permute(rec);
-  const rows = Math.max(1, Math.floor((1 << 19) / per));
+  const rows = Math.max(1, Math.floor((1 << 17) / per));
   const src = rec.data as Float32Array;
   const out = new (src.constructor as new (n: number) => Float32Array)(src.length);
   let shape = rec.shape;
