@@ -16,6 +16,10 @@ const handlers: { [T in OffloadTask]: Handler<T> } = {
     const r = readCheckpointReport(path);
     return [r, Object.values(r.records).map((t) => t.data as ArrayBufferView)];
   },
+  async plotRunCurves({ dir, metricsFile, basename }) {
+    const { plotRunCurvesHere } = await import('../report/plot.js');
+    return [await plotRunCurvesHere(dir, metricsFile, basename), []];
+  },
   async preprocess({ path, bytes, image, imageSize, clipPercentile, normalize: norm }) {
     const { decodeFile, decodeImage } = await import('../data/decode.js');
     const { normalize, preprocessCxr } = await import('../data/preprocess.js');

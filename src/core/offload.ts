@@ -1,7 +1,7 @@
 // Work that would hold the event loop for more than a few milliseconds — drawing a model's initial
-// weights, reading and parsing a checkpoint, decoding and preprocessing an image — runs on one
-// helper worker thread (src/core/offload-worker.ts), started on first use. Results come back in
-// transferred buffers (no copy). The worker keeps the process alive only while a task is pending.
+// weights, reading and parsing a checkpoint, decoding and preprocessing an image, drawing the loss
+// plots — runs on one helper worker thread (src/core/offload-worker.ts), started on first use.
+// Results come back in transferred buffers (no copy). The worker keeps the process alive only while a task is pending.
 import { Worker } from 'node:worker_threads';
 
 export interface OffloadTasks {
@@ -10,6 +10,8 @@ export interface OffloadTasks {
   /** readAnyCheckpoint (src/train/checkpoint.ts) plus the first non-finite encoder / state value. */
   readCheckpoint: { args: { path: string }; result: import('../train/checkpoint.js').CheckpointRead };
   /** An image file, encoded bytes or a grey image, preprocessed as in the paper (preprocessCxr), then normalised if asked: S×S values. */
+  /** plotRunCurves (src/report/plot.ts): metrics → loss.svg and loss.png in dir; null without rows. */
+  plotRunCurves: { args: { dir: string; metricsFile: string; basename: string }; result: { svg: string; png: string } | null };
   preprocess: {
     args: { path?: string; bytes?: Uint8Array; image?: { width: number; height: number; data: Float32Array }; imageSize: number; clipPercentile?: number; normalize: boolean };
     result: Float32Array;

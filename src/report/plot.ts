@@ -186,11 +186,19 @@ export function readMetricsRows(file: string): Record<string, unknown>[] {
  */
 export async function plotRunCurves(dir: string, warn: (line: string) => void, metricsFile = join(dir, 'metrics.jsonl'), basename = 'loss'): Promise<{ svg: string; png: string } | null> {
   try {
-    const rows = readMetricsRows(metricsFile);
-    if (!rows.length) return null;
-    return await writePlot(dir, basename, await lossCurvesSvg(rows));
+    // vega's scenegraph and SVG rendering run ~100–350 ms of synchronous JS: on the helper thread,
+    // so a checkpoint's plot does not stall the trainer's event loop.
+    const { offload } = await import('../core/offload.js');
+    return await offload('plotRunCurves', { dir, metricsFile, basename });
   } catch (e) {
     warn(`warning: could not draw the training curves ${join(dir, basename)}.svg/.png (${(e as Error).message}); training goes on`);
     return null;
   }
+}
+
+/** plotRunCurves' work on the calling thread (the helper thread runs it): read, draw, write; throws. */
+export async function plotRunCurvesHere(dir: string, metricsFile: string, basename: string): Promise<{ svg: string; png: string } | null> {
+  const rows = readMetricsRows(metricsFile);
+  if (!rows.length) return null;
+  return writePlot(dir, basename, await lossCurvesSvg(rows));
 }
