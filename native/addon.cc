@@ -569,6 +569,11 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     // Launchers enqueue on the CUDA stream and return; they check every call and launch.
     try {
       cuda::noteLaunch(name.c_str());
+      if (trace::on()) {
+        const uint64_t id = trace::nextId();
+        cuda::tracedLaunch(id, name, [&] { def->run(*call); });
+        return Napi::Number::New(env, double(id));
+      }
       def->run(*call);
     } catch (...) {
       rethrowDeviceError(env, fn);
@@ -577,8 +582,64 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   }
 #endif
   auto body = def->run;
+  if (trace::on()) {
+    const uint64_t id = trace::nextId();
+    CpuStream::instance().enqueue(name, [call, body] { body(*call); }, id);
+    return Napi::Number::New(env, double(id));
+  }
   CpuStream::instance().enqueue(name, [call, body] { body(*call); });
   return env.Undefined();
+}
+
+// traceEnable(on): kernel timing on (clearing what was recorded, ids from 1) or off. While on, run()
+// returns the kernel's id.
+Napi::Value TraceEnable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "traceEnable", 1, 1);
+  if (!info[0].IsBoolean()) typeError(env, "traceEnable", "on must be a boolean");
+  const bool on = info[0].As<Napi::Boolean>().Value();
+#ifdef IFA_WITH_CUDA
+  if (on) cuda::traceReset();
+#endif
+  trace::setEnabled(on);
+  return env.Undefined();
+}
+
+// traceTake() → { names: string[], spans: Float64Array [id, device (0 cpu, 1 cuda), beginNs, endNs]
+// per span, dropped }: the spans of the kernels and stream tasks that completed since the last take
+// (CUDA: waits for the traced launches' end events), in traceNow() time.
+Napi::Value TraceTake(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  expectArgs(info, "traceTake", 0, 0);
+  uint64_t dropped = 0;
+  std::vector<trace::Span> spans = trace::take(&dropped);
+#ifdef IFA_WITH_CUDA
+  try {
+    cuda::traceCollect(spans);
+  } catch (...) {
+    rethrowDeviceError(env, "traceTake");
+  }
+#endif
+  auto names = Napi::Array::New(env, spans.size());
+  auto data = Napi::Float64Array::New(env, spans.size() * 4);
+  for (size_t i = 0; i < spans.size(); i++) {
+    names.Set(uint32_t(i), spans[i].name);
+    data[i * 4] = double(spans[i].id);
+    data[i * 4 + 1] = spans[i].device;
+    data[i * 4 + 2] = double(spans[i].beginNs);
+    data[i * 4 + 3] = double(spans[i].endNs);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("names", names);
+  out.Set("spans", data);
+  out.Set("dropped", double(dropped));
+  return out;
+}
+
+// traceNow() → the trace clock (steady_clock) in nanoseconds.
+Napi::Value TraceNow(const Napi::CallbackInfo& info) {
+  expectArgs(info, "traceNow", 0, 0);
+  return Napi::Number::New(info.Env(), double(trace::nowNs()));
 }
 
 #ifdef IFA_WITH_CUDA
@@ -842,6 +903,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kernelDtypes", Napi::Function::New(env, KernelDtypes, "kernelDtypes"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("quietStderr", Napi::Function::New(env, QuietStderr, "quietStderr"));
+  exports.Set("traceEnable", Napi::Function::New(env, TraceEnable, "traceEnable"));
+  exports.Set("traceTake", Napi::Function::New(env, TraceTake, "traceTake"));
+  exports.Set("traceNow", Napi::Function::New(env, TraceNow, "traceNow"));
 #ifdef IFA_WITH_CUDA
   exports.Set("cudaEventRecord", Napi::Function::New(env, CudaEventRecord, "cudaEventRecord"));
   exports.Set("convPlans", Napi::Function::New(env, ConvPlans, "convPlans"));

@@ -1,8 +1,51 @@
 #include "cpu_stream.h"
 
+#include <chrono>
 #include <exception>
 
 namespace ifa {
+
+namespace trace {
+std::atomic<bool> enabled{false};
+namespace {
+std::mutex mu;
+std::vector<Span> spans;
+uint64_t dropped = 0;
+std::atomic<uint64_t> ids{0};
+// A trace left on for days must not eat the host: past this many spans, new ones are counted only.
+constexpr size_t kMaxSpans = size_t(1) << 22;
+}  // namespace
+
+int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+uint64_t nextId() { return ++ids; }
+void setEnabled(bool on) {
+  if (on) {
+    std::lock_guard<std::mutex> lock(mu);
+    spans.clear();
+    dropped = 0;
+    ids = 0;
+  }
+  enabled.store(on);
+}
+void record(Span s) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (spans.size() >= kMaxSpans) {
+    dropped++;
+    return;
+  }
+  spans.push_back(std::move(s));
+}
+std::vector<Span> take(uint64_t* droppedOut) {
+  std::lock_guard<std::mutex> lock(mu);
+  std::vector<Span> out;
+  out.swap(spans);
+  if (droppedOut) *droppedOut = dropped;
+  dropped = 0;
+  return out;
+}
+}  // namespace trace
 
 // Never destroyed: when Node exits without running the environment cleanup hook (an uncaught
 // exception), a static CpuStream's joinable worker thread would abort the process in its destructor.
@@ -13,13 +56,13 @@ CpuStream& CpuStream::instance() {
 
 CpuStream::CpuStream() {}
 
-void CpuStream::enqueue(std::string name, std::function<void()> task) {
+void CpuStream::enqueue(std::string name, std::function<void()> task, uint64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!started_) {
     started_ = true;
     worker_ = std::thread([this] { loop(); });
   }
-  queue_.emplace_back(std::move(name), std::move(task));
+  queue_.push_back(Task{std::move(name), std::move(task), id});
   cv_.notify_one();
 }
 
@@ -37,7 +80,7 @@ std::string CpuStream::takeError() {
 
 void CpuStream::loop() {
   for (;;) {
-    std::pair<std::string, std::function<void()>> item;
+    Task item;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
@@ -46,16 +89,21 @@ void CpuStream::loop() {
       queue_.pop_front();
     }
     std::string failure;
+    const bool timed = trace::on();
+    const int64_t begin = timed ? trace::nowNs() : 0;
     try {
-      item.second();
+      item.run();
     } catch (const std::exception& e) {
-      failure = item.first + ": " + e.what();
+      failure = item.name + ": " + e.what();
     } catch (...) {
-      failure = item.first + ": unknown error";
+      failure = item.name + ": unknown error";
     }
+    // (A read's span is recorded after its promise was handed to JS: a traceTake() right after the
+    // last sync may miss that one span, never a kernel's.)
+    if (timed) trace::record({item.id, 0, item.name, begin, trace::nowNs()});
     // Destroy the task (and the buffers it holds) before the next task runs, so memory counts seen
     // by a later read are settled.
-    item.second = nullptr;
+    item.run = nullptr;
     if (!failure.empty()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (error_.empty()) error_ = failure;

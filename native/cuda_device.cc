@@ -351,6 +351,80 @@ void elapsedMs(uint64_t start, uint64_t end, std::function<void(const std::strin
   });
 }
 
+namespace {
+struct TracedLaunch {
+  uint64_t id;
+  std::string name;
+  cudaEvent_t begin, end;
+};
+std::mutex traceMu;
+std::vector<TracedLaunch> traced;
+cudaEvent_t traceBase = nullptr;
+int64_t traceBaseNs = 0;
+
+cudaEvent_t timedEvent(const char* what) {
+  cudaEvent_t ev;
+  check(cudaEventCreate(&ev), std::string("trace: cudaEventCreate ") + what);
+  cudaError_t e = cudaEventRecord(ev, theStream);
+  if (e != cudaSuccess) {
+    cudaEventDestroy(ev);
+    check(e, std::string("trace: cudaEventRecord ") + what);
+  }
+  return ev;
+}
+}  // namespace
+
+void tracedLaunch(uint64_t id, const std::string& name, const std::function<void()>& launch) {
+  ensureStarted();
+  std::lock_guard<std::mutex> lock(traceMu);
+  if (!traceBase) {
+    traceBase = timedEvent("base");
+    check(cudaEventSynchronize(traceBase), "trace: cudaEventSynchronize base");
+    traceBaseNs = trace::nowNs();
+  }
+  cudaEvent_t a = timedEvent(name.c_str());
+  try {
+    launch();
+  } catch (...) {
+    cudaEventDestroy(a);
+    throw;
+  }
+  traced.push_back({id, name, a, timedEvent(name.c_str())});
+}
+
+void traceCollect(std::vector<trace::Span>& out) {
+  std::lock_guard<std::mutex> lock(traceMu);
+  if (traced.empty()) return;
+  for (auto& t : traced) {
+    float ms0 = 0, ms1 = 0;
+    if (cudaEventSynchronize(t.end) == cudaSuccess && cudaEventElapsedTime(&ms0, traceBase, t.begin) == cudaSuccess &&
+        cudaEventElapsedTime(&ms1, traceBase, t.end) == cudaSuccess) {
+      out.push_back({t.id, 1, t.name, traceBaseNs + int64_t(double(ms0) * 1e6), traceBaseNs + int64_t(double(ms1) * 1e6)});
+    }
+    cudaEventDestroy(t.begin);
+  }
+  // The last end event is the new base: its time is known, and it keeps later offsets small.
+  const TracedLaunch& last = traced.back();
+  float ms = 0;
+  cudaEventElapsedTime(&ms, traceBase, last.end);
+  cudaEventDestroy(traceBase);
+  traceBase = last.end;
+  traceBaseNs += int64_t(double(ms) * 1e6);
+  for (size_t i = 0; i + 1 < traced.size(); i++) cudaEventDestroy(traced[i].end);
+  traced.clear();
+}
+
+void traceReset() {
+  std::lock_guard<std::mutex> lock(traceMu);
+  for (auto& t : traced) {
+    cudaEventDestroy(t.begin);
+    cudaEventDestroy(t.end);
+  }
+  traced.clear();
+  if (traceBase) cudaEventDestroy(traceBase);
+  traceBase = nullptr;
+}
+
 void noteLaunch(const char* kernel) {
   std::lock_guard<std::mutex> lock(lastMu);
   lastKernel = kernel;

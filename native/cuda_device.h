@@ -11,6 +11,9 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "cpu_stream.h"
 
 namespace ifa {
 
@@ -64,6 +67,15 @@ void download(const void* src, size_t bytes, std::function<void(const std::strin
 // destroyed then.
 uint64_t recordTimingEvent();
 void elapsedMs(uint64_t start, uint64_t end, std::function<void(const std::string&, double)> done);
+
+// Kernel timing while tracing (cpu_stream.h's trace::on()): launch() between two timing events, and
+// the launches' spans once their events completed, in trace::nowNs() time: the first traced launch
+// records a base event, waits for it and takes the host clock (so the offset is the wake-up latency
+// of one cudaEventSynchronize, microseconds); each collect re-bases on its last event, so float
+// milliseconds keep their resolution over long runs. traceReset drops all of it.
+void tracedLaunch(uint64_t id, const std::string& name, const std::function<void()>& launch);
+void traceCollect(std::vector<trace::Span>& out);
+void traceReset();
 
 // Name of the last kernel launched, for errors that surface asynchronously.
 void noteLaunch(const char* kernel);

@@ -59,7 +59,18 @@ export interface NativeAddon {
   write(handle: number, data: Float32Array): void;
   read(handle: number): Promise<Float32Array>;
   sync(device?: NativeDevice): Promise<void>;
-  run(kernel: string, inputs: NativeTensorArg[], outputs: NativeTensorArg[], attrs?: object): void;
+  /** Enqueues a kernel; while kernel timing is on (traceEnable), returns its id for traceTake. */
+  run(kernel: string, inputs: NativeTensorArg[], outputs: NativeTensorArg[], attrs?: object): number | undefined;
+  /** Kernel timing on (clearing what was recorded; ids restart at 1) or off. */
+  traceEnable(on: boolean): void;
+  /**
+   * The kernels and stream tasks (write, read: id 0) that completed since the last take: spans holds
+   * [id, device (0 cpu, 1 cuda), beginNs, endNs] per name, in traceNow() time. CPU: the stream
+   * thread's begin and end of each task; CUDA: an event pair around each launch (waited for here).
+   */
+  traceTake(): { names: string[]; spans: Float64Array; dropped: number };
+  /** The clock of traceTake's spans (steady_clock), in nanoseconds. */
+  traceNow(): number;
   /**
    * Throws what run() would throw for float32 tensors of these shapes (counts, then the kernel's
    * validator), touching no memory; messages without run()'s "ifa_native.run: " prefix. For

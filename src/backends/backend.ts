@@ -25,6 +25,17 @@ export interface TensorRef {
 
 export type KernelAttrs = Record<string, number | boolean | number[] | undefined>;
 
+/**
+ * One kernel's (or stream task's) execution on the device, in trace time (µs on the clock of
+ * src/core/trace.ts's nowUs): id is what run() returned (0 for transfers, named by `name`).
+ */
+export interface DeviceSpan {
+  id: number;
+  name: string;
+  beginUs: number;
+  endUs: number;
+}
+
 export interface BackendStatus {
   name: BackendName;
   available: boolean;
@@ -58,7 +69,17 @@ export interface Backend {
   read(storage: Storage): Promise<Float32Array>;
   /** Resolves when all queued work is done; rejects with the first kernel error since the last sync. */
   sync(): Promise<void>;
-  /** Validates and enqueues a kernel; returns at once. Throws TypeError/RangeError naming the kernel. */
-  run(kernel: string, inputs: TensorRef[], outputs: TensorRef[], attrs?: KernelAttrs): void;
+  /**
+   * Validates and enqueues a kernel; returns at once. Throws TypeError/RangeError naming the kernel.
+   * While kernel timing is on (setKernelTiming), returns the id its DeviceSpan will carry.
+   */
+  run(kernel: string, inputs: TensorRef[], outputs: TensorRef[], attrs?: KernelAttrs): number | void;
+  /**
+   * Kernel timing for traces and the profiler (src/core/trace.ts): on clears what was recorded.
+   * Absent: the backend cannot time its kernels.
+   */
+  setKernelTiming?(on: boolean): void;
+  /** The spans of timed kernels that completed since the last call (after sync(): all of them). */
+  takeKernelSpans?(): DeviceSpan[];
   memory(): BackendMemory;
 }

@@ -211,3 +211,108 @@ export function kernelContract(name: string): KernelContract | undefined {
 export function isReferenceTwin(name: string): boolean {
   return name.endsWith('Reference') && kernelContract(name.slice(0, -'Reference'.length)) !== undefined;
 }
+
+// ---- cost: what each kernel must move and compute (the profiler's bytes, FLOPs and roofline)
+
+/** A kernel call as the cost functions see it: each tensor's shape and element size, the attributes. */
+export interface CostCall {
+  readonly inputs: readonly { readonly shape: readonly number[]; readonly bytesPerElement: number }[];
+  readonly outputs: readonly { readonly shape: readonly number[]; readonly bytesPerElement: number }[];
+  readonly attrs: Readonly<Record<string, number | boolean | number[] | undefined>>;
+}
+
+export interface KernelCost {
+  /**
+   * The compulsory traffic: every input read once and every output written once (an in-place
+   * output read and written), at each tensor's dtype size. Caches that miss, im2col buffers and
+   * re-reads are the kernel's inefficiency, not its cost.
+   */
+  bytes: number;
+  /** Floating-point operations (a fused multiply-add is 2), by the closed form beside each kernel. */
+  flops: number;
+}
+
+const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+const tensorBytes = (ts: CostCall['inputs']): number => ts.reduce((s, t) => s + count(t.shape) * t.bytesPerElement, 0);
+/** Inputs once, outputs once (twice in place: read and written). */
+const traffic = (c: CostCall, inPlace = false): number => tensorBytes(c.inputs) + tensorBytes(c.outputs) * (inPlace ? 2 : 1);
+const elems = (c: CostCall, side: 'inputs' | 'outputs', i = 0): number => count(c[side][i].shape);
+const perElement = (flopsPerElement: number, side: 'inputs' | 'outputs' = 'outputs') => (c: CostCall): KernelCost => ({ bytes: traffic(c), flops: flopsPerElement * elems(c, side) });
+const moveOnly = (c: CostCall): KernelCost => ({ bytes: traffic(c), flops: 0 });
+/** 2·N·Ho·Wo·Co·Ci·KH·KW for the three convolutions: y/dy [N,Ho,Wo,Co], w/dw [Co,KH,KW,Ci]. */
+const convFlops = (outGrad: readonly number[], weight: readonly number[]): number => 2 * count(outGrad) * count(weight.slice(1));
+
+/**
+ * Each kernel's cost from its call. FLOP counts per element (elementwise, normalisation, losses) are
+ * the arithmetic of the obvious algorithm, written beside each; GEMM and convolutions are exact.
+ */
+export const KERNEL_COSTS = {
+  add: perElement(1),
+  mul: perElement(1),
+  broadcastTo: (c) => ({ bytes: traffic(c), flops: c.attrs.scale !== undefined && c.attrs.scale !== 1 ? elems(c, 'outputs') : 0 }),
+  relu: perElement(1),
+  reluBackward: perElement(1),
+  fill: moveOnly,
+  cast: moveOnly,
+  reduceSum: perElement(1, 'inputs'),
+  /** 2·M·N·K: c [M,N], K the contracted dimension of a. */
+  matmul: (c) => {
+    const [m, n] = c.outputs[0].shape;
+    const a = c.inputs[0].shape;
+    const k = c.attrs.transposeA ? a[0] : a[1];
+    return { bytes: traffic(c), flops: 2 * m * n * k };
+  },
+  /** 2·m·n·k (+ m·n for alpha ≠ 1, + 2·m·n for beta ≠ 0) on the blocks the attributes name. */
+  sgemm: (c) => {
+    const m = Number(c.attrs.m), n = Number(c.attrs.n), k = Number(c.attrs.k);
+    const beta = c.attrs.beta !== undefined && c.attrs.beta !== 0;
+    const alpha = c.attrs.alpha !== undefined && c.attrs.alpha !== 1;
+    return { bytes: 4 * (m * k + k * n + m * n * (beta ? 2 : 1)), flops: 2 * m * n * k + (alpha ? m * n : 0) + (beta ? 2 * m * n : 0) };
+  },
+  conv2d: (c) => ({ bytes: traffic(c), flops: convFlops(c.outputs[0].shape, c.inputs[1].shape) }),
+  conv2dBackwardInput: (c) => ({ bytes: traffic(c), flops: convFlops(c.inputs[0].shape, c.inputs[1].shape) }),
+  conv2dBackwardFilter: (c) => ({ bytes: traffic(c), flops: convFlops(c.inputs[1].shape, c.outputs[0].shape) }),
+  /** Statistics: Σx and Σx² (3 per element); apply x·scale + shift (2); relu (1). */
+  batchNormTrain: (c) => ({ bytes: traffic(c), flops: (c.attrs.relu ? 6 : 5) * elems(c, 'inputs') }),
+  /** x·scale + shift (2), relu (1). */
+  batchNormEval: (c) => ({ bytes: traffic(c), flops: (c.attrs.relu ? 3 : 2) * elems(c, 'inputs') }),
+  /** x̂ (2), Σdy and Σdy·x̂ (3), dx = k·(dy − a − x̂·b) (4), relu mask (1). */
+  batchNormBackward: (c) => ({ bytes: traffic(c), flops: (c.attrs.relu ? 10 : 9) * elems(c, 'inputs') }),
+  /** Σdy and Σdy·x̂ with x̂ (5), dx = dy·scale (1), relu mask (1). */
+  batchNormEvalBackward: (c) => ({ bytes: traffic(c), flops: (c.attrs.relu ? 7 : 6) * elems(c, 'inputs') }),
+  /** Two running statistics of C channels, ~4 operations each (the variance from invStd). */
+  batchNormUpdateStats: (c) => ({ bytes: traffic(c, true), flops: 8 * elems(c, 'inputs') }),
+  /** KH·KW comparisons per output. */
+  maxPool2d: (c) => ({ bytes: traffic(c), flops: Number(c.attrs.kernelH) * Number(c.attrs.kernelW) * elems(c, 'outputs') }),
+  maxPool2dBackward: (c) => ({ bytes: traffic(c), flops: Number(c.attrs.kernelH) * Number(c.attrs.kernelW) * elems(c, 'inputs') }),
+  /** Σx² (2), divide (1). */
+  l2Normalize: perElement(3, 'inputs'),
+  /** ⟨dy, y⟩ (2), dx = (dy − y·⟨dy,y⟩)/n (3), y (1). */
+  l2NormalizeBackward: perElement(6, 'inputs'),
+  concat: moveOnly,
+  slice: moveOnly,
+  sliceBackward: moveOnly,
+  /** Max, exp and sum, log: ~4 per logit. */
+  softmaxCrossEntropy: perElement(4, 'inputs'),
+  /** softmax again (3) and subtract the one-hot, scale (2). */
+  softmaxCrossEntropyBackward: (c) => ({ bytes: traffic(c), flops: 5 * elems(c, 'inputs', 1) }),
+  /** Per pixel ⟨q,p⟩, ‖q‖², ‖p‖² over C: 6 per element of q. */
+  ifaLoss: perElement(6, 'inputs'),
+  /** The three sums again (6) and dq = a·p − b·q (3), dp the same (3) when asked, per element of q. */
+  ifaLossBackward: (c) => ({ bytes: traffic(c), flops: (c.outputs.length > 1 ? 12 : 9) * elems(c, 'inputs', 1) }),
+  ifaLossWithGrad: (c) => ({ bytes: traffic(c), flops: (c.outputs.length > 2 ? 12 : 9) * elems(c, 'inputs') }),
+  gatherRows: moveOnly,
+  /** Reads src and writes as many rows of dst (the rest of the queue is untouched). */
+  copyRows: (c) => ({ bytes: 2 * tensorBytes(c.inputs), flops: 0 }),
+  /** Per parameter: g + wd·p (2), m = μ·m + g (2), p −= lr·m (2); params and momenta read and written. */
+  sgd: (c) => ({ bytes: traffic(c, true), flops: 6 * tensorBytes(c.inputs) / (c.inputs[0]?.bytesPerElement ?? 4) }),
+  /** t = m·t + (1 − m)·s: 3 per element; targets read and written. */
+  ema: (c) => ({ bytes: traffic(c, true), flops: 3 * tensorBytes(c.inputs) / (c.inputs[0]?.bytesPerElement ?? 4) }),
+} satisfies Record<KernelName, (c: CostCall) => KernelCost>;
+
+/** The cost of a call of `kernel` (a `<kernel>Reference` twin costs what its kernel does); null when unknown. */
+export function kernelCost(kernel: string, call: CostCall): KernelCost | null {
+  const name = isReferenceTwin(kernel) ? kernel.slice(0, -'Reference'.length) : kernel;
+  if (!Object.hasOwn(KERNEL_COSTS, name)) return null;
+  return (KERNEL_COSTS as Record<string, (c: CostCall) => KernelCost>)[name](call);
+}

@@ -5,7 +5,22 @@
 // conformance suite runs exactly those ops and dtypes against the CPU and names the rest as skipped.
 import { nativeAddon, type NativeAddon, type NativeDevice, type NativeTensorArg } from '../native.js';
 import type { DType } from '../core/dtype.js';
-import type { Backend, BackendMemory, BackendStatus, KernelAttrs, Storage, TensorRef } from './backend.js';
+import { clockOffsetUs } from '../core/clock.js';
+import type { Backend, BackendMemory, BackendStatus, DeviceSpan, KernelAttrs, Storage, TensorRef } from './backend.js';
+
+/**
+ * The addon records the spans of both devices in one buffer: a take sorts them into these, from
+ * which each backend takes its own. offsetUs maps the addon's clock onto the trace clock.
+ */
+const timing = { on: 0, offsetUs: 0, pending: { cpu: [] as DeviceSpan[], cuda: [] as DeviceSpan[] } };
+
+function drainAddon(addon: NativeAddon): void {
+  const { names, spans } = addon.traceTake();
+  for (let i = 0; i < names.length; i++) {
+    const device = spans[i * 4 + 1] === 1 ? 'cuda' : 'cpu';
+    timing.pending[device].push({ id: spans[i * 4], name: names[i], beginUs: spans[i * 4 + 2] / 1e3 + timing.offsetUs, endUs: spans[i * 4 + 3] / 1e3 + timing.offsetUs });
+  }
+}
 
 export class NativeStorage implements Storage {
   constructor(
@@ -77,9 +92,30 @@ export abstract class NativeBackend implements Backend {
     }
   }
 
-  run(kernel: string, inputs: TensorRef[], outputs: TensorRef[], attrs: KernelAttrs = {}): void {
+  run(kernel: string, inputs: TensorRef[], outputs: TensorRef[], attrs: KernelAttrs = {}): number | void {
     const pack = (t: TensorRef): NativeTensorArg => [this.handle(t.storage, kernel), t.shape as number[]];
-    this.addon.run(kernel, inputs.map(pack), outputs.map(pack), attrs);
+    return this.addon.run(kernel, inputs.map(pack), outputs.map(pack), attrs);
+  }
+
+  /** The addon's kernel timing (one switch for CPU and CUDA: on while any native backend wants it). */
+  setKernelTiming(on: boolean): void {
+    const was = timing.on;
+    timing.on = Math.max(0, timing.on + (on ? 1 : -1));
+    if (on && was === 0) {
+      timing.pending = { cpu: [], cuda: [] };
+      timing.offsetUs = clockOffsetUs(() => this.addon.traceNow());
+      this.addon.traceEnable(true);
+    } else if (!on && timing.on === 0) {
+      drainAddon(this.addon);
+      this.addon.traceEnable(false);
+    }
+  }
+
+  takeKernelSpans(): DeviceSpan[] {
+    if (timing.on) drainAddon(this.addon);
+    const mine = timing.pending[this.name];
+    timing.pending[this.name] = [];
+    return mine;
   }
 
   memory(): BackendMemory {

@@ -10,6 +10,7 @@
 import '../core/autograd.js';
 import type { BackendName } from '../backends/backend.js';
 import { initBackend } from '../backends/registry.js';
+import { nowUs, traceMark } from '../core/trace.js';
 import { tidy } from '../core/engine.js';
 import { rngFor } from '../core/random.js';
 import { type DType, dtypeSize } from '../core/dtype.js';
@@ -284,20 +285,24 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
     for (let i = 0; i < iters; i++) {
       if (timer) {
         let host = 0;
+        const traceBegin = nowUs();
         const ms = await timer.call(backend, () => {
           const t0 = performance.now();
           for (let r = 0; r < reps; r++) work.run();
           host = performance.now() - t0;
         });
+        traceMark('steps', `sample ${i + 1}`, traceBegin, nowUs(), { timed: true, iterations: reps });
         times.push(ms / reps);
         hostTimes.push(host / reps);
         spec.onProgress?.('timed', i + 1, iters);
         continue;
       }
+      const traceBegin = nowUs();
       const t0 = performance.now();
       work.run();
       await backend.sync();
       times.push(performance.now() - t0);
+      traceMark('steps', `sample ${i + 1}`, traceBegin, nowUs(), { timed: true, iterations: 1 });
       spec.onProgress?.('timed', i + 1, iters);
     }
     const medianOf = (v: number[]): number => {

@@ -12,6 +12,7 @@ import '../core/autograd.js';
 import type { Backend, BackendName } from '../backends/backend.js';
 import { getDefaultBackend, initBackend, setBackend } from '../backends/registry.js';
 import { randomNormal } from '../core/tensor.js';
+import { nowUs, traceMark } from '../core/trace.js';
 import { setCpuThreads } from '../core/threads.js';
 import { nativeAddon } from '../native.js';
 import { learningRate } from '../optim/sgd.js';
@@ -110,12 +111,14 @@ export async function benchStep(spec: StepBenchSpec): Promise<StepBenchResult> {
       const timed = step >= warmup;
       opt.lr = learningRate(step, { baseLr: cfg.lr, batch: cfg.batch, totalSteps: warmup + steps, warmupSteps: cfg.warmupSteps, kind: cfg.schedule });
       counter.reset(timed);
+      const traceBegin = nowUs();
       const t0 = performance.now();
       const pending = method.step(x1, x2, opt);
       const host = performance.now() - t0;
       const losses = await pending;
       await backend.sync();
       const ms = performance.now() - t0;
+      traceMark('steps', `${timed ? 'step' : 'warmup step'} ${step + 1}`, traceBegin, nowUs(), { timed, iterations: 1 });
       const kernels = counter.count;
       if (!Number.isFinite(losses.loss)) throw new Error(`bench step: the loss became ${losses.loss} at step ${step + 1}; the timings of a diverged step are not reported`);
       if (!timed) continue;
@@ -187,8 +190,9 @@ function countKernels(backend: Backend): { count: number; peak: number; reset(sa
   };
   backend.run = function (this: Backend, ...args: Parameters<Backend['run']>) {
     c.count++;
-    original.apply(this, args);
+    const id = original.apply(this, args);
     if (sample) c.peak = Math.max(c.peak, backend.memory().bytes);
+    return id;
   };
   return c;
 }

@@ -38,6 +38,8 @@ export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cu
         or stem: the model's 1-channel stem 7×7 s2 1→64 at 512² (batch --batch, default 8)
   data  two-view pairs/s of the chest-radiograph loader (cached preprocessed images, augmentation)
   --progress prints each warmup and timed iteration on stderr (printed anyway once one takes ≥ 2 s)
+  --trace FILE  (every bench) a Chrome trace-event JSON of the run (ui.perfetto.dev); ifa-ssl profile
+        bench … prints the per-kernel table
   conv --dtype bfloat16|float16 runs x, w and dy in that dtype (the weight gradient is float32);
   --tf32 lets float32 convolutions read their operands as TF32 (both: the CUDA tensor cores).
   --pass both (default) times the forward pass and all gradients together. bytes is the floor the

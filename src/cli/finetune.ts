@@ -36,6 +36,7 @@ export const FINETUNE_USAGE = `usage: ifa-ssl finetune [--init CKPT] --data CSV|
   --width W --layers a,b,c,d  a Scratch model's size (default ResNet-50: 64 and 3,4,6,3)
   --synthetic-images N (400)  --backend ${BACKEND_NAMES.join('|')}  --out DIR (runs/finetune)
   --overwrite  --resume CKPT  --seed N  --workers N  --threads N
+  --trace FILE  a Chrome trace-event JSON of every op, kernel, step and checkpoint write (ui.perfetto.dev)
 The best checkpoint (best.safetensors) is the epoch with the lowest validation loss; test is never
 looked at. Then: ifa-ssl evaluate --init OUT/best.safetensors --data OUT/test.csv --out OUT/eval
 `;

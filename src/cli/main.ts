@@ -26,6 +26,11 @@ commands:
                     time one whole training step (see ifa-ssl bench step --help)
   bench data [--data DIR] [--image-size 512] [--preset default|easy|paper|none] [--workers N] [--json]
                     two-view pairs/s of the chest-radiograph data loader
+  profile [--json] <bench …|pretrain …|finetune …>
+                    the command's steps kernel by kernel: time, share, bytes, FLOPs, GB/s, TFLOP/s
+                    and roofline fraction (ifa-ssl profile --help)
+  --trace FILE      (pretrain, finetune, bench) write a Chrome trace-event JSON of every op, kernel,
+                    data-loader worker and checkpoint write; open it in ui.perfetto.dev
   help              this text
 `;
 
@@ -37,17 +42,20 @@ export async function main(argv: string[]): Promise<number> {
     case 'demo':
       return (await import('./demo.js')).demo(rest);
     case 'pretrain':
-      return (await import('./pretrain.js')).pretrainCommand(rest);
     case 'finetune':
-      return (await import('./finetune.js')).finetuneCommand(rest);
+    case 'bench': {
+      const { takeTraceFlag, withTrace } = await import('./trace.js');
+      const { file, rest: args } = takeTraceFlag(rest, command);
+      return withTrace(file, () => runTraceable(command, args));
+    }
+    case 'profile':
+      return (await import('./trace.js')).profileCommand(rest, runTraceable);
     case 'evaluate':
       return (await import('./finetune.js')).evaluateCommand(rest);
     case 'embed':
       return (await import('./embed.js')).embedCommand(rest);
     case 'export':
       return (await import('./export.js')).exportCommand(rest);
-    case 'bench':
-      return (await import('./bench.js')).benchCommand(rest);
     case 'compare':
       return (await import('./compare.js')).compareCommand(rest);
     case undefined:
@@ -60,6 +68,14 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`ifa-ssl: unknown command '${command}'\n\n${USAGE}`);
       return 2;
   }
+}
+
+/** The commands that --trace and profile run. */
+async function runTraceable(command: string, argv: string[]): Promise<number> {
+  if (command === 'pretrain') return (await import('./pretrain.js')).pretrainCommand(argv);
+  if (command === 'finetune') return (await import('./finetune.js')).finetuneCommand(argv);
+  if (command === 'bench') return (await import('./bench.js')).benchCommand(argv);
+  throw new RangeError(`cannot trace '${command}': --trace and profile run pretrain, finetune and bench`);
 }
 
 async function infoCommand(argv: string[]): Promise<number> {

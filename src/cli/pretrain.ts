@@ -12,6 +12,8 @@ export const PRETRAIN_USAGE = `usage: ifa-ssl pretrain [--config FILE.json] [opt
   --config FILE.json          settings from a JSON file (the flags below override it)
   --ifa block:target:weight   an IFA term (repeatable; default 3:1:1); --no-ifa for contrastive only
   --override                  with --resume: let the flags change the method too (image size, lr, …)
+  --trace FILE                write a Chrome trace-event JSON of every op, kernel, data-loader worker,
+                              step and checkpoint write (open in ui.perfetto.dev); see ifa-ssl profile
 Every config field (src/train/config.ts; defaults are the paper's) has a flag:
 ${configFlagHelp()}
 --data takes an image folder (PNG/JPEG/DICOM, recursively), a CheXpert-style CSV manifest (.csv,

@@ -5,7 +5,7 @@
 // weight); two gradients of different dtypes are summed in float32.
 import { getBackend } from '../backends/registry.js';
 import type { DType } from './dtype.js';
-import { keep, noGrad, tidy } from './engine.js';
+import { dispatchKernel, keep, noGrad, tidy } from './engine.js';
 import { formatShape, shapesEqual } from './shape.js';
 import { Tensor, emptyTensor, knownFull, setBackwardImpl } from './tensor.js';
 
@@ -40,7 +40,7 @@ function topologicalOrder(root: Tensor): Tensor[] {
 function runElementwise(kernel: 'add' | 'cast', inputs: Tensor[], dtype: DType): Tensor {
   const out = emptyTensor(inputs[0].shape, inputs[0].backend, dtype);
   try {
-    getBackend(out.backend).run(kernel, inputs.map((t) => t.ref()), [out.ref()], {});
+    dispatchKernel(getBackend(out.backend), `grad.${kernel}`, kernel, inputs.map((t) => t.ref()), [out.ref()], {});
   } catch (e) {
     out.dispose();
     throw e;

@@ -1,7 +1,7 @@
 // Memory scopes and gradient mode. Memory from JS is explicit: tensors created inside tidy(fn) are
 // disposed when fn returns, except what fn returns and what keep() marks. A FinalizationRegistry
 // frees storage of tensors that were garbage-collected undisposed, and counts them as leaks.
-import type { Backend, Storage } from '../backends/backend.js';
+import type { Backend, KernelAttrs, Storage, TensorRef } from '../backends/backend.js';
 import type { DType } from './dtype.js';
 import type { Tensor } from './tensor.js';
 
@@ -184,4 +184,23 @@ export function noGrad<T>(fn: () => T): T {
 
 export function isGradEnabled(): boolean {
   return gradEnabled;
+}
+
+/** Sees every kernel launch instead of the plain backend.run (src/core/trace.ts installs one). */
+export type KernelDispatcher = (backend: Backend, op: string, kernel: string, inputs: TensorRef[], outputs: TensorRef[], attrs: KernelAttrs) => void;
+
+let dispatcher: KernelDispatcher | null = null;
+
+/** Installs (or, with null, removes) the dispatcher every launch goes through. */
+export function setKernelDispatcher(d: KernelDispatcher | null): void {
+  dispatcher = d;
+}
+
+/**
+ * Every kernel launch of the library goes through here (ops, fill, autograd's accumulation), so a
+ * trace sees each one with its op's name. Without a dispatcher it costs one null check.
+ */
+export function dispatchKernel(backend: Backend, op: string, kernel: string, inputs: TensorRef[], outputs: TensorRef[], attrs: KernelAttrs): void {
+  if (dispatcher === null) backend.run(kernel, inputs, outputs, attrs);
+  else dispatcher(backend, op, kernel, inputs, outputs, attrs);
 }

@@ -4,7 +4,7 @@
 import type { BackendName, Storage, TensorRef } from '../backends/backend.js';
 import { getBackend, getDefaultBackend, initBackend } from '../backends/registry.js';
 import { checkDType, type DType } from './dtype.js';
-import { StorageHolder, isGradEnabled, setTensorCheck, trackTensor, untrackTensor } from './engine.js';
+import { StorageHolder, dispatchKernel, isGradEnabled, setTensorCheck, trackTensor, untrackTensor } from './engine.js';
 import { rngFor } from './random.js';
 import { checkShape, formatShape, numel, shapesEqual, type Shape } from './shape.js';
 
@@ -180,7 +180,7 @@ export function knownFull(shape: readonly number[], value: number, backend: Back
     b,
     () => {
       const s = b.alloc(n, undefined, dtype);
-      b.run('fill', [], [{ storage: s, shape: [n] }], { value });
+      dispatchKernel(b, 'fill', 'fill', [], [{ storage: s, shape: [n] }], { value });
       return s;
     },
     dtype,
@@ -274,7 +274,7 @@ function filled(shape: readonly number[], value: number, opts: TensorOptions | u
   const backend = resolveBackend(opts, what);
   const t = emptyTensor(s, backend, resolveDType(opts, what));
   t.requiresGrad = opts?.requiresGrad ?? false;
-  getBackend(backend).run('fill', [], [t.ref()], { value });
+  dispatchKernel(getBackend(backend), what, 'fill', [], [t.ref()], { value });
   return t;
 }
 

@@ -5,6 +5,7 @@
 // deterministic substitute so batches keep their size.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { isTracing, traceMark } from '../core/trace.js';
 import type { BackendName } from '../backends/backend.js';
 import { Rng } from '../core/random.js';
 import { fromFloat32Array, type Tensor } from '../core/tensor.js';
@@ -378,7 +379,10 @@ export class CxrLoader {
         if (!p) return;
         pending.delete(m.id);
         this.refresh(slot);
-        if (m.type === 'batch') p.resolve(m);
+        if (m.type === 'batch') {
+          for (const s of m.trace ?? []) traceMark(`data worker ${worker.threadId}`, s.name, s.beginUs, s.endUs, { index: s.index, ...(s.cacheHit !== undefined ? { cacheHit: s.cacheHit } : {}) });
+          p.resolve(m);
+        }
         else p.reject(new Error(`CxrLoader worker failed on a batch: ${m.message}`));
       }
     });
@@ -433,7 +437,7 @@ export class CxrLoader {
       () => {
         const buffers = p.buffers;
         p.buffers = undefined; // transferred: a retry after a crash allocates afresh
-        best.worker.postMessage({ type: 'batch', id: p.id, epoch: p.epoch, items: p.items, buffers }, buffers ?? []);
+        best.worker.postMessage({ type: 'batch', id: p.id, epoch: p.epoch, items: p.items, buffers, trace: isTracing() }, buffers ?? []);
       },
       (e: Error) => {
         if (best.pending.delete(p.id)) p.reject(e);

@@ -17,7 +17,16 @@ export interface WorkerConfig {
 export type WorkerRequest =
   | { type: 'init'; config: WorkerConfig }
   /** buffers: two recycled ArrayBuffers of items.length·S²·4 bytes for the views, when the loader has them. */
-  | { type: 'batch'; id: number; epoch: number; items: number[]; buffers?: ArrayBuffer[] };
+  | { type: 'batch'; id: number; epoch: number; items: number[]; buffers?: ArrayBuffer[]; trace?: boolean };
+
+/** A worker's decode or augment of one sample, on the trace clock (src/core/clock.ts), when asked. */
+export interface WorkerSpan {
+  name: 'load' | 'augment';
+  beginUs: number;
+  endUs: number;
+  index: number;
+  cacheHit?: boolean;
+}
 
 export interface BatchResult {
   type: 'batch';
@@ -30,6 +39,8 @@ export interface BatchResult {
   failed: number;
   failedAfterLast: number;
   stats: { cacheHits: number; cacheMisses: number; loadMs: number; augmentMs: number };
+  /** With trace: true in the request, each sample's load (cache read or decode) and augment. */
+  trace?: WorkerSpan[];
 }
 
 export type WorkerReply = BatchResult | { type: 'ready' } | { type: 'fatal'; message: string } | { type: 'error'; id: number; message: string };

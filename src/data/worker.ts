@@ -5,7 +5,8 @@ import { parentPort } from 'node:worker_threads';
 import { Rng } from '../core/random.js';
 import { compileAugmentations, mixSeed, type Augmenter } from './augment.js';
 import { loadPreprocessed, PreprocessCache, type SampleLoadOptions } from './cache.js';
-import type { BatchResult, WorkerConfig, WorkerRequest } from './protocol.js';
+import { nowUs } from '../core/clock.js';
+import type { BatchResult, WorkerConfig, WorkerRequest, WorkerSpan } from './protocol.js';
 
 let config: WorkerConfig | null = null;
 let augmenter: Augmenter | null = null;
@@ -23,7 +24,7 @@ function sampleName(c: WorkerConfig, i: number): string {
 
 let baseBuffer = new Float32Array(0);
 
-async function runBatch(id: number, epoch: number, items: number[], buffers?: ArrayBuffer[]): Promise<BatchResult> {
+async function runBatch(id: number, epoch: number, items: number[], buffers?: ArrayBuffer[], trace = false): Promise<BatchResult> {
   const c = config!;
   const S = c.imageSize, px = S * S, N = datasetLength(c);
   const bytes = items.length * px * 4;
@@ -33,6 +34,7 @@ async function runBatch(id: number, epoch: number, items: number[], buffers?: Ar
   const indices: number[] = [];
   const skipped: BatchResult['skipped'] = [];
   let cacheHits = 0, cacheMisses = 0, loadMs = 0, augmentMs = 0, failed = 0, failedAfterLast = 0;
+  const spans: WorkerSpan[] | undefined = trace ? [] : undefined;
   for (const original of items) {
     // The sample itself, else a deterministic sequence of substitutes (the same whichever worker runs it).
     let chosen = -1;
@@ -45,8 +47,10 @@ async function runBatch(id: number, epoch: number, items: number[], buffers?: Ar
         continue;
       }
       const t0 = performance.now();
+      const traceBegin = spans ? nowUs() : 0;
       try {
         const s = await loadPreprocessed(c.dataset, idx, loadOpts!, baseBuffer);
+        spans?.push({ name: 'load', beginUs: traceBegin, endUs: nowUs(), index: idx, cacheHit: s.cacheHit });
         if (s.cacheHit) cacheHits++;
         else cacheMisses++;
         base = s.data;
@@ -63,11 +67,13 @@ async function runBatch(id: number, epoch: number, items: number[], buffers?: Ar
     }
     if (chosen < 0 || !base) continue;
     const t1 = performance.now();
+    const augmentBegin = spans ? nowUs() : 0;
     const slot = indices.length;
     for (let v = 0; v < 2; v++) {
       augmenter!.runInto(base, S, S, new Rng(mixSeed(c.seed, epoch, chosen, v)), views[v], slot * px, c.mean, c.std);
     }
     augmentMs += performance.now() - t1;
+    spans?.push({ name: 'augment', beginUs: augmentBegin, endUs: nowUs(), index: chosen });
     indices.push(chosen);
   }
   const n = indices.length;
@@ -81,6 +87,7 @@ async function runBatch(id: number, epoch: number, items: number[], buffers?: Ar
     failed,
     failedAfterLast,
     stats: { cacheHits, cacheMisses, loadMs, augmentMs },
+    ...(spans ? { trace: spans } : {}),
   };
 }
 
@@ -99,7 +106,7 @@ parentPort!.on('message', (msg: WorkerRequest) => {
   if (msg.type === 'batch') {
     // One batch at a time: the work buffers are shared, and interleaving would gain nothing.
     queue = queue.then(() =>
-      runBatch(msg.id, msg.epoch, msg.items, msg.buffers).then(
+      runBatch(msg.id, msg.epoch, msg.items, msg.buffers, msg.trace).then(
         (r) => parentPort!.postMessage(r, [r.view1.buffer as ArrayBuffer, r.view2.buffer as ArrayBuffer]),
         (e) => parentPort!.postMessage({ type: 'error', id: msg.id, message: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
       ),

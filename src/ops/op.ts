@@ -6,7 +6,7 @@ import type { KernelAttrs } from '../backends/backend.js';
 import type { KernelName } from '../backends/kernels.js';
 import { getBackend } from '../backends/registry.js';
 import type { DType } from '../core/dtype.js';
-import { isGradEnabled } from '../core/engine.js';
+import { dispatchKernel, isGradEnabled } from '../core/engine.js';
 import { formatShape, type Shape } from '../core/shape.js';
 import { Tensor, emptyTensor, type GradNode } from '../core/tensor.js';
 
@@ -75,7 +75,9 @@ export function launchOutputs(k: Omit<KernelLaunch, 'outShape' | 'outDtype'> & {
   }
   const outs = k.outShapes.map((s, i) => emptyTensor(s, backendName, k.outDtypes?.[i] ?? k.inputs[0].dtype));
   try {
-    backend.run(
+    dispatchKernel(
+      backend,
+      k.op,
       k.kernel,
       k.inputs.map((t, i) => t.ref(k.inputShapes?.[i] ?? t.shape)),
       outs.map((t) => t.ref()),
@@ -116,6 +118,6 @@ export function launchInPlace(k: InPlaceLaunch): void {
   if (!backend.hasKernel(k.kernel)) {
     throw new Error(`${k.op}: kernel ${k.kernel} is not implemented on the ${backendName} backend`);
   }
-  backend.run(k.kernel, k.inputs.map((t) => t.ref()), k.outputs.map((t) => t.ref()), k.attrs ?? {});
+  dispatchKernel(backend, k.op, k.kernel, k.inputs.map((t) => t.ref()), k.outputs.map((t) => t.ref()), k.attrs ?? {});
   for (const t of k.outputs) t.knownValue = undefined;
 }

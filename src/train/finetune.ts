@@ -4,6 +4,7 @@
 // SGD lr 1e-3, momentum 0.9, weight decay 0, ReduceLROnPlateau(factor 0.5, patience 10) on the
 // validation loss; cosine is an option. The best checkpoint is chosen on the validation split (never
 // on test). Each epoch writes a metrics line and last.safetensors; resume continues from it.
+import { traceSpan } from '../core/trace.js';
 import '../core/autograd.js';
 import { appendFileSync, copyFileSync, existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -316,7 +317,7 @@ export class Finetuner {
     const save = async (path: string, epoch: number, withState: boolean): Promise<void> => {
       const tensors = { ...(await exportModule(model)), ...(withState ? await exportTensors(namedTrained.map(([n], i) => [n, opt.momenta[i]]), `${STATE_PREFIX}momentum.`) : {}) };
       const config = { inChannels: 1, width: model.options.width, layers: model.options.layers, imageSize: o.imageSize };
-      await writeCheckpoint(path, tensors, { kind: 'finetune', classifier: info, config, epoch, sgdSteps: opt.stepCount, scheduler: plateau.state(), best: { loss: Number.isFinite(bestLoss) ? bestLoss : null, epoch: bestEpoch } });
+      await traceSpan('checkpoint writes', `checkpoint epoch ${epoch}`, () => writeCheckpoint(path, tensors, { kind: 'finetune', classifier: info, config, epoch, sgdSteps: opt.stepCount, scheduler: plateau.state(), best: { loss: Number.isFinite(bestLoss) ? bestLoss : null, epoch: bestEpoch } }));
     };
 
     // Linear probe: the frozen encoder's features, once.
@@ -416,13 +417,13 @@ export class Finetuner {
   /** One SGD step: forward (by `forward`), the loss on the host, backward, update; returns the batch loss. */
   private step(forward: () => Tensor, set: LabelledImages, idx: number[], weights: Float32Array | null, opt: SGD): Promise<number> {
     // Every activation the step makes dies with it (the graph is needed until backward).
-    return tidyAsync(async () => {
+    return traceSpan('steps', `step ${opt.stepCount + 1}`, () => tidyAsync(async () => {
       const logits = forward();
       const { loss, grad } = lossFor(set, idx, await logits.data(), weights);
       backward(logits, tensor(grad, logits.shape, { backend: logits.backend }));
       opt.step();
       return loss;
-    });
+    }));
   }
 }
 

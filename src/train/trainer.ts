@@ -23,6 +23,7 @@ import { CheckpointMetadataError, STATE_PREFIX, exportModule, exportTensors, imp
 import { add } from '../ops/add.js';
 import { sum } from '../ops/reduce.js';
 import { noGrad, tidy } from '../core/engine.js';
+import { traceSpan } from '../core/trace.js';
 import type { TensorRecord } from '../io/types.js';
 import type { SafetensorsInput } from '../io/safetensors.js';
 import { writeInto } from '../nn/module.js';
@@ -413,7 +414,7 @@ export class Trainer {
         };
         const epoch = Math.floor(step / loader.length);
         const elapsed = Number((timeS + (performance.now() - t0) / 1000).toFixed(2));
-        await writeCheckpoint(ckptPath, tensors, { method: cfg.method, config: cfg, step, epoch, sgdSteps: opt.stepCount, timeS: elapsed, ...method.metadata() });
+        await traceSpan('checkpoint writes', `checkpoint step ${step}`, () => writeCheckpoint(ckptPath, tensors, { method: cfg.method, config: cfg, step, epoch, sgdSteps: opt.stepCount, timeS: elapsed, ...method.metadata() }));
         log(`checkpoint (${reason}): ${ckptPath} at step ${step}`);
         // Periodic checkpoints are also kept as step-N.safetensors (a hard link to last's file where the
         // file system allows, else a copy), the newest keepLast of them.
@@ -457,7 +458,7 @@ export class Trainer {
           const x1 = toChannels(b.view1, cfg.inChannels);
           const x2 = toChannels(b.view2, cfg.inChannels);
           try {
-            losses = await method.step(x1, x2, opt);
+            losses = await traceSpan('steps', `step ${step + 1}`, () => method.step(x1, x2, opt));
           } finally {
             for (const t of new Set([x1, x2, b.view1, b.view2])) t.dispose();
             b.labels?.dispose();

@@ -7,7 +7,8 @@
 // when it arrives; the first recorded error (or an uncaptured error, or a lost device) rejects the
 // next read() or sync(), naming the kernel. Storage is float32 only: a half-dtype alloc is refused.
 import type { DType } from '../../core/dtype.js';
-import type { Backend, BackendMemory, BackendStatus, KernelAttrs, Storage, TensorRef } from '../backend.js';
+import { nowUs } from '../../core/clock.js';
+import type { Backend, BackendMemory, BackendStatus, DeviceSpan, KernelAttrs, Storage, TensorRef } from '../backend.js';
 import { KERNEL_NAMES, PARAM_WORDS, planKernel, type Pass, type Resource, type Scratch } from './kernels.js';
 import type { ShaderFile } from './shaders.js';
 import { BufferPool, WebGPUStorage, byteSizeFor, webgpuStorage } from './storage.js';
@@ -37,6 +38,8 @@ export class WebGPUBackend implements Backend {
   private lostError: Error | null = null;
   private destroyed = false;
   private readonly storageUsage: number;
+  /** Kernel timing (traces, the profiler): submit→complete spans, see run(). */
+  private timing: { id: number; lastEndUs: number; spans: DeviceSpan[]; pending: Set<Promise<void>> } | null = null;
   /** The Dawn instance from create(): when it is garbage-collected the device dies under us. */
   private gpu: GPU | null;
 
@@ -170,11 +173,12 @@ export class WebGPUBackend implements Backend {
   async sync(): Promise<void> {
     this.checkUsable('sync');
     await this.device.queue.onSubmittedWorkDone();
+    if (this.timing) await Promise.all([...this.timing.pending]);
     await this.settleScopes();
     this.throwRecorded();
   }
 
-  run(kernel: string, inputs: TensorRef[], outputs: TensorRef[], attrs?: KernelAttrs): void {
+  run(kernel: string, inputs: TensorRef[], outputs: TensorRef[], attrs?: KernelAttrs): number | void {
     this.checkUsable(typeof kernel === 'string' ? kernel : 'run');
     const plan = planKernel(kernel, inputs, outputs, attrs);
     const maxBinding = this.device.limits.maxStorageBufferBindingSize;
@@ -236,6 +240,37 @@ export class WebGPUBackend implements Backend {
     this.pendingScopes.add(scope);
     void scope.finally(() => this.pendingScopes.delete(scope));
     if (dawnError) throw new Error(`${kernel}: WebGPU call failed: ${(dawnError as Error).message ?? String(dawnError)}`);
+    if (this.timing) return this.timeSubmit(kernel);
+  }
+
+  setKernelTiming(on: boolean): void {
+    this.timing = on ? { id: 0, lastEndUs: 0, spans: [], pending: new Set() } : null;
+  }
+
+  takeKernelSpans(): DeviceSpan[] {
+    if (!this.timing) return [];
+    const spans = this.timing.spans;
+    this.timing.spans = [];
+    return spans;
+  }
+
+  /**
+   * Without timestamp queries, a kernel's span runs from its submit (or the previous kernel's
+   * completion, if later: the queue runs one submit after another) to onSubmittedWorkDone's
+   * resolution, which also holds Dawn's polling latency: an upper bound of the kernel's time.
+   */
+  private timeSubmit(kernel: string): number {
+    const t = this.timing!;
+    const id = ++t.id;
+    const submitted = nowUs();
+    const done = this.device.queue.onSubmittedWorkDone().then(() => {
+      const end = nowUs();
+      t.spans.push({ id, name: kernel, beginUs: Math.max(submitted, t.lastEndUs), endUs: end });
+      t.lastEndUs = end;
+      t.pending.delete(done);
+    });
+    t.pending.add(done);
+    return id;
   }
 
   /** The buffer behind a pass resource; scratch buffers come from the pool, once per run. */
