@@ -7,9 +7,11 @@
       "target_name": "ifa_native",
       "sources": [
         "native/addon.cc",
+        "native/augment_napi.cc",
         "native/cpu_stream.cc",
         "native/storage.cc",
         "native/cuda_info_none.cc",
+        "kernels/cpu/augment.cc",
         "kernels/cpu/batchnorm.cc",
         "kernels/cpu/cast.cc",
         "kernels/cpu/conv.cc",

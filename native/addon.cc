@@ -6,6 +6,7 @@
 // sees Float32Arrays, converted here on the host (round to nearest even one way, exact the other).
 #include <napi.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -91,16 +92,32 @@ struct ReadJob {
   std::string error;
   bool hasValue = false;  // resolve with `value` (a number) instead
   double value = 0;
+  struct AddonState* owner = nullptr;  // the environment (main thread or worker) that asked
 };
 
 void deliverRead(Napi::Env env, Napi::Function, std::nullptr_t*, ReadJob* job);
 using ReadTsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, ReadJob, deliverRead>;
 
+// Per environment: the addon may be loaded by the main thread and by worker threads (the data
+// loader's workers call its augmentation kernels), each with its own delivery function. The CPU
+// stream and the CUDA device are process-wide; they are shut down with the last environment.
 struct AddonState {
   ReadTsfn tsfn;
   int pendingReads = 0;
 };
-AddonState* state = nullptr;
+std::atomic<int> liveEnvs{0};
+
+AddonState* stateOf(Napi::Env env) { return env.GetInstanceData<AddonState>(); }
+
+// A new read job of env's, counted so the delivery function keeps the loop alive until it arrives.
+ReadJob* newReadJob(Napi::Env env) {
+  auto job = new ReadJob{Napi::Promise::Deferred::New(env), {}, {}};
+  job->owner = stateOf(env);
+  return job;
+}
+void countPending(Napi::Env env, AddonState* st) {
+  if (st->pendingReads++ == 0) st->tsfn.Ref(env);
+}
 
 void deliverRead(Napi::Env env, Napi::Function, std::nullptr_t*, ReadJob* job) {
   if (env != nullptr) {
@@ -113,7 +130,7 @@ void deliverRead(Napi::Env env, Napi::Function, std::nullptr_t*, ReadJob* job) {
     } else {
       job->deferred.Resolve(job->target.Value());
     }
-    if (state && --state->pendingReads == 0) state->tsfn.Unref(env);
+    if (--job->owner->pendingReads == 0) job->owner->tsfn.Unref(env);
   } else {
     job->target.SuppressDestruct();  // the environment is going away; nothing to release into
   }
@@ -380,7 +397,7 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
 Napi::Value enqueueRead(Napi::Env env, std::shared_ptr<Buffer> buf, Device device = Device::Cpu) {
   if (buf) device = buf->device;
   (void)device;  // only read in a build with CUDA
-  auto job = new ReadJob{Napi::Promise::Deferred::New(env), {}, {}};
+  auto job = newReadJob(env);
   float* dst = nullptr;
   if (buf) {
     auto arr = Napi::Float32Array::New(env, buf->numel);
@@ -396,22 +413,22 @@ Napi::Value enqueueRead(Napi::Env env, std::shared_ptr<Buffer> buf, Device devic
       cuda::download(buf ? buf->data : nullptr, buf ? buf->bytes() : 0, [job, buf, dst](const std::string& err, const void* staged) {
         if (staged && buf) decodeFloats(staged, dst, buf->numel, buf->dtype);
         job->error = err;
-        state->tsfn.NonBlockingCall(job);
+        job->owner->tsfn.NonBlockingCall(job);
       });
     } catch (...) {
       delete job;
       rethrowDeviceError(env, buf ? "read" : "sync");
     }
-    if (state->pendingReads++ == 0) state->tsfn.Ref(env);
+    countPending(env, job->owner);
     return promise;
   }
 #endif
-  if (state->pendingReads++ == 0) state->tsfn.Ref(env);
+  countPending(env, job->owner);
   CpuStream::instance().enqueue("read", [job, buf, dst] {
     if (buf && buf->numel) decodeFloats(buf->data, dst, buf->numel, buf->dtype);
     std::string err = CpuStream::instance().takeError();
     if (!err.empty()) job->error = "CPU stream: " + err;
-    state->tsfn.BlockingCall(job);
+    job->owner->tsfn.BlockingCall(job);
   });
   return promise;
 }
@@ -672,20 +689,20 @@ Napi::Value CudaEventElapsed(const Napi::CallbackInfo& info) {
   expectArgs(info, "cudaEventElapsed", 2, 2);
   uint64_t a = uint64_t(integerArg(env, "cudaEventElapsed", info[0], "start", 1, kMaxSafe));
   uint64_t b = uint64_t(integerArg(env, "cudaEventElapsed", info[1], "end", 1, kMaxSafe));
-  auto job = new ReadJob{Napi::Promise::Deferred::New(env), {}, {}};
+  auto job = newReadJob(env);
   job->hasValue = true;
   Napi::Promise promise = job->deferred.Promise();
   try {
     cuda::elapsedMs(a, b, [job](const std::string& err, double ms) {
       job->error = err;
       job->value = ms;
-      state->tsfn.NonBlockingCall(job);
+      job->owner->tsfn.NonBlockingCall(job);
     });
   } catch (...) {
     delete job;
     rethrowDeviceError(env, "cudaEventElapsed");
   }
-  if (state->pendingReads++ == 0) state->tsfn.Ref(env);
+  countPending(env, job->owner);
   return promise;
 }
 #endif
@@ -844,16 +861,17 @@ Napi::Value QuietStderr(const Napi::CallbackInfo& info) {
 #endif
 }
 
-void Cleanup(void*) {
-  CpuStream::instance().shutdown();
+// An environment's cleanup (its thread is ending): its own delivery function goes; the stream and
+// the device only with the last one (a loader worker exiting must not stop the main thread's).
+void Cleanup(void* arg) {
+  auto* st = static_cast<AddonState*>(arg);
+  if (--liveEnvs == 0) {
+    CpuStream::instance().shutdown();
 #ifdef IFA_WITH_CUDA
-  cuda::shutdown();
+    cuda::shutdown();
 #endif
-  if (state) {
-    state->tsfn.Abort();
-    delete state;
-    state = nullptr;
   }
+  st->tsfn.Abort();
 }
 
 }  // namespace
@@ -877,6 +895,8 @@ void registerKernels() {
 #endif
 }
 
+void registerAugment(Napi::Env env, Napi::Object exports);  // augment_napi.cc
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static std::once_flag registered;
   try {
@@ -884,10 +904,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   } catch (const std::exception& e) {  // a kernel registered twice: a build error, said on require()
     throw Napi::Error::New(env, std::string("ifa_native: ") + e.what());
   }
-  state = new AddonState();
-  state->tsfn = ReadTsfn::New(env, "ifa_native.read", 0, 1);
-  state->tsfn.Unref(env);
-  napi_add_env_cleanup_hook(env, Cleanup, nullptr);
+  auto* st = new AddonState();
+  st->tsfn = ReadTsfn::New(env, "ifa_native.read", 0, 1);
+  st->tsfn.Unref(env);
+  env.SetInstanceData(st);  // deleted by N-API after the cleanup hooks
+  ++liveEnvs;
+  napi_add_env_cleanup_hook(env, Cleanup, st);
   exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
   exports.Set("free", Napi::Function::New(env, Free, "free"));
   exports.Set("write", Napi::Function::New(env, Write, "write"));
@@ -906,6 +928,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("traceEnable", Napi::Function::New(env, TraceEnable, "traceEnable"));
   exports.Set("traceTake", Napi::Function::New(env, TraceTake, "traceTake"));
   exports.Set("traceNow", Napi::Function::New(env, TraceNow, "traceNow"));
+  registerAugment(env, exports);
 #ifdef IFA_WITH_CUDA
   exports.Set("cudaEventRecord", Napi::Function::New(env, CudaEventRecord, "cudaEventRecord"));
   exports.Set("convPlans", Napi::Function::New(env, ConvPlans, "convPlans"));

@@ -121,6 +121,11 @@ void CpuStream::shutdown() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  // Restartable: the stream is shut down with the last environment that loaded the addon, and a
+  // later one (the main thread loading it after a loader worker exited) starts it again.
+  std::lock_guard<std::mutex> lock(mu_);
+  stop_ = false;
+  started_ = false;
 }
 
 }  // namespace ifa

@@ -127,6 +127,8 @@ class Completions {
     }
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = false;  // restartable, as CpuStream::shutdown
   }
 
  private:

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BackendName } from '../backends/backend.js';
-import type { PresetName } from '../data/augment.js';
+import { augmentKernels, type PresetName } from '../data/augment.js';
 import { CsvManifest, ImageFolder, SyntheticCxr, type Dataset } from '../data/datasets.js';
 import { CxrLoader } from '../data/loader.js';
 
@@ -49,6 +49,8 @@ export interface DataBenchResult {
   cores_per_gpu: number;
   /** 1-minute load average when the timing started: other processes on the machine skew pairs_per_s. */
   load_avg_1m: number;
+  /** The augmentation kernels: the addon's C++ ('native') or the TypeScript references (IFA_AUGMENT_NATIVE=0, no addon). */
+  augment_kernels: 'native' | 'typescript';
 }
 
 export async function benchData(o: DataBenchOptions = {}): Promise<DataBenchResult> {
@@ -102,6 +104,7 @@ export async function benchData(o: DataBenchOptions = {}): Promise<DataBenchResu
       gpu_images_per_s: gpu,
       cores_per_gpu: r3(gpu / perCpu),
       load_avg_1m: r3(load),
+      augment_kernels: augmentKernels(),
     };
   } finally {
     await loader.close();

@@ -185,7 +185,7 @@ export async function dataBenchCommand(argv: string[]): Promise<number> {
   if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
     process.stdout.write(
-      `data ${r.image_size}×${r.image_size} preset=${r.preset} workers=${r.workers} batch=${r.batch_size} (${r.output}): ` +
+      `data ${r.image_size}×${r.image_size} preset=${r.preset} workers=${r.workers} batch=${r.batch_size} (${r.output}, ${r.augment_kernels} kernels): ` +
         `${r.pairs_per_s.toFixed(1)} pairs/s, ${r.pairs_per_s_per_core.toFixed(1)} pairs/s/core, ${r.pairs_per_cpu_s.toFixed(1)} pairs per CPU-second; ` +
         `${r.cores_per_gpu.toFixed(1)} cores feed ${r.gpu_images_per_s} img/s\n`,
     );

@@ -3,6 +3,7 @@
 // and compositions (a list of transforms with probabilities, OneOf groups) are plain data (AugSpec) so
 // they can be sent to the loader's workers. The code lives in ./augment/:
 //   pixels.ts      the kernels on raw buffers (warps, median, filters, noise, the fused pointwise pass)
+//   native.ts      the same kernels from the addon's C++ (bit-identical, faster), pixels.ts as fallback
 //   transforms.ts  the transform table: options, defaults, checks, parameter sampling
 //   compose.ts     compiling a spec into an augmenter; the single-transform functions; view pairs
 //   presets.ts     the named pipelines
@@ -17,7 +18,8 @@ export {
   gaussNoiseKernel,
   inverseNormalCdf,
   multiplicativeNoiseElementwise,
-} from './augment/pixels.js';
+} from './augment/native.js';
+export { augmentKernels } from './augment/native.js';
 export { TRANSFORM_NAMES, toRng } from './augment/transforms.js';
 export type {
   Range,

@@ -11,6 +11,7 @@ import { threadId } from 'node:worker_threads';
 import { decodeFile, DecodeError } from './decode.js';
 import { syntheticImage, type DatasetDescriptor } from './datasets.js';
 import { INV65535, preprocessCxr } from './preprocess.js';
+import { unit16 } from './augment/native.js';
 
 const MAGIC = 0x43414649; // 'IFAC'
 const VERSION = 1;
@@ -73,7 +74,7 @@ export class PreprocessCache {
       const out = into && into.length === n ? into : new Float32Array(n);
       // k · (1/65535), exactly as quantize16InPlace rounds (a table would miss the cache on noisy images).
       const u16 = (buf.byteOffset + HEADER) % 2 === 0 && isLittleEndian ? new Uint16Array(buf.buffer, buf.byteOffset + HEADER, n) : null;
-      if (u16) for (let i = 0; i < n; i++) out[i] = u16[i] * INV65535;
+      if (u16) unit16(u16, out);
       else for (let i = 0, o = HEADER; i < n; i++, o += 2) out[i] = (buf[o] | (buf[o + 1] << 8)) * INV65535;
       return out;
     } catch {

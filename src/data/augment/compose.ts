@@ -3,7 +3,7 @@
 // the single-transform functions `(image, options, seed) → image` built on it.
 import { Rng } from '../../core/random.js';
 import { checkImage, type GrayImage } from '../image.js';
-import { pointwiseChain } from './pixels.js';
+import { pointwiseChain } from './native.js';
 import { preset, type PresetName } from './presets.js';
 import {
   IMPLS,

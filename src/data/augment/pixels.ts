@@ -348,7 +348,7 @@ export function gaussNoiseKernel(src: Float32Array, dst: Float32Array, n: number
 
 let normalT: Float64Array | null = null;
 /** Quantiles Φ⁻¹(k/4096), k = 0..4096, ends clamped at ±Φ⁻¹(1 − 0.5/4096), scaled to unit variance. */
-function normalTable(): Float64Array {
+export function normalTable(): Float64Array {
   if (normalT) return normalT;
   const N = 4096;
   const t = new Float64Array(N + 1);

@@ -2,7 +2,7 @@
 // how it samples its parameters from the rng before running a kernel of ./pixels.ts. AugSpec, the
 // plain-data form of a pipeline, is typed from this table.
 import { Rng } from '../../core/random.js';
-import { filterTaps, gaussNoiseKernel, medianBlurKernel, motionBlurTaps, multiplicativeNoiseElementwise, opticalDistortionKernel, sharpenKernel, shiftScaleRotateMatrix, warpAffineInverse } from './pixels.js';
+import { filterTaps, gaussNoiseKernel, medianBlurKernel, motionBlurTaps, multiplicativeNoiseElementwise, opticalDistortionKernel, sharpenKernel, shiftScaleRotateMatrix, warpAffineInverse } from './native.js';
 
 export type Range = readonly [number, number];
 
