@@ -33,21 +33,7 @@ namespace {
 
 IFA_INLINE double clip01(double v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
 
-// JS's ToInt32 (what `x | 0` does): truncation toward zero, modulo 2^32 outside the int32 range.
-IFA_INLINE int64_t toInt32(double v) {
-  if (v > -2147483649.0 && v < 2147483648.0) return int32_t(v);
-  if (!std::isfinite(v)) return 0;
-  double t = std::trunc(v);
-  double m = std::fmod(t, 4294967296.0);
-  if (m < 0) m += 4294967296.0;
-  uint32_t u = uint32_t(m);
-  return int32_t(u);
-}
-
 constexpr double kFloorShift = 1 << 20;
-
-// Floor of a coordinate as the reference computes it: ((s + 2^20) | 0) − 2^20.
-IFA_INLINE int64_t floorShifted(double s) { return toInt32(s + kFloorShift) - int64_t(kFloorShift); }
 
 IFA_INLINE int64_t reflect101(int64_t i, int64_t n) {
   if (n == 1) return 0;
@@ -70,9 +56,13 @@ double sampleBorder(const float* src, int w, int h, double sx, double sy) {
 }
 
 // The bilinear gather both warps share: the fast path inside, sampleBorder outside.
+// The reference's test, floor((s + 2^20) | 0) − 2^20 in [0, n − 1), is tx = s + 2^20 in
+// [2^20, 2^20 + n − 1) on the rounded sum (NaN fails it too), so the in-bounds pixels take one
+// truncation and no ToInt32.
 IFA_INLINE float bilinear(const float* src, int w, int h, double sx, double sy) {
-  const int64_t xi = floorShifted(sx), yi = floorShifted(sy);
-  if (xi >= 0 && yi >= 0 && xi < w - 1 && yi < h - 1) {
+  const double tx = sx + kFloorShift, ty = sy + kFloorShift;
+  if (tx >= kFloorShift && ty >= kFloorShift && tx < kFloorShift + (w - 1) && ty < kFloorShift + (h - 1)) {
+    const int64_t xi = int64_t(tx) - int64_t(kFloorShift), yi = int64_t(ty) - int64_t(kFloorShift);
     const double fx = sx - double(xi), fy = sy - double(yi);
     const int64_t i = yi * w + xi;
     const double p00 = src[i], p01 = src[i + 1], p10 = src[i + w], p11 = src[i + w + 1];
