@@ -78,12 +78,13 @@ test('warps: shift-scale-rotate (inside, at and past the edges) and optical dist
       ref.warpAffineInverse(src, b, w, h, m);
       same(`warpAffineInverse ${w}×${h} angle ${angle}`, a, b);
     }
-    // Coordinates far outside (|s| ≥ 1e9 samples 0; ToInt32 wrap-around past 2^31).
+    // Coordinates far outside (|s| ≥ 1e9 samples 0, 2^32 + 2 included, which `| 0` would wrap into the image).
     const a = new Float32Array(w * h), b = new Float32Array(w * h);
-    for (const m of [[1, 0, 3e9, 0, 1, 0], [1e10, 0, 0, 0, 1, -2.2e9], [Number.NaN, 0, 0, 0, 1, 0]]) {
+    for (const m of [[1, 0, 3e9, 0, 1, 0], [1, 0, 2 ** 32 + 2, 0, 1, 0], [1e10, 0, 0, 0, 1, -2.2e9], [Number.NaN, 0, 0, 0, 1, 0]]) {
       fast.warpAffineInverse(src, a, w, h, m);
       ref.warpAffineInverse(src, b, w, h, m);
       same(`warpAffineInverse ${w}×${h} far map ${m}`, a, b);
+      if (m[2] === 2 ** 32 + 2) assert.ok(b.every((v) => v === 0), 'a map 2^32 px away samples 0 (BORDER_REFLECT_101 past 1e9)');
     }
     for (const [k, ox, oy] of [[0, 0, 0], [0.05, 3, -2], [-0.05, -0.5 * w, 0.2 * h], [0.7, 0, 0]]) {
       fast.opticalDistortionKernel(src, a, w, h, k, ox, oy);

@@ -54,10 +54,12 @@ export function warpAffineInverse(src: Float32Array, dst: Float32Array, w: numbe
     let sx = b * y + c, sy = e * y + f;
     const o = y * w;
     for (let x = 0; x < w; x++, sx += a, sy += d) {
-      // floor via truncation of a shifted value (a cvttsd2si, not a call); valid for coordinates > −2^20.
-      const xi = ((sx + FLOOR_SHIFT) | 0) - FLOOR_SHIFT, yi = ((sy + FLOOR_SHIFT) | 0) - FLOOR_SHIFT;
-      const fx = sx - xi, fy = sy - yi;
-      if (xi >= 0 && yi >= 0 && xi < wm1 && yi < hm1) {
+      // floor via truncation of the shifted value (a cvttsd2si, not a call), tested for the interior on
+      // the shifted value itself, so a coordinate past 2^31 (which | 0 would wrap) takes the slow path.
+      const tx = sx + FLOOR_SHIFT, ty = sy + FLOOR_SHIFT;
+      if (tx >= FLOOR_SHIFT && ty >= FLOOR_SHIFT && tx < FLOOR_SHIFT + wm1 && ty < FLOOR_SHIFT + hm1) {
+        const xi = (tx | 0) - FLOOR_SHIFT, yi = (ty | 0) - FLOOR_SHIFT;
+        const fx = sx - xi, fy = sy - yi;
         const i = yi * w + xi;
         const p00 = src[i], p01 = src[i + 1], p10 = src[i + w], p11 = src[i + w + 1];
         const top = p00 + (p01 - p00) * fx;
@@ -313,8 +315,9 @@ export function opticalDistortionKernel(src: Float32Array, dst: Float32Array, w:
       const r2 = xn[2 * u + 1] + yn2;
       const g = k * r2 * (1 + r2);
       const sx = u + xn[2 * u] * g, sy = v + ty * g;
-      const xi = ((sx + FLOOR_SHIFT) | 0) - FLOOR_SHIFT, yi = ((sy + FLOOR_SHIFT) | 0) - FLOOR_SHIFT;
-      if (xi >= 0 && yi >= 0 && xi < wm1 && yi < hm1) {
+      const qx = sx + FLOOR_SHIFT, qy = sy + FLOOR_SHIFT;
+      if (qx >= FLOOR_SHIFT && qy >= FLOOR_SHIFT && qx < FLOOR_SHIFT + wm1 && qy < FLOOR_SHIFT + hm1) {
+        const xi = (qx | 0) - FLOOR_SHIFT, yi = (qy | 0) - FLOOR_SHIFT;
         const fxr = sx - xi, fyr = sy - yi;
         const i = yi * w + xi;
         const p00 = src[i], p01 = src[i + 1], p10 = src[i + w], p11 = src[i + w + 1];
