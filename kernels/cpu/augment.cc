@@ -1,7 +1,7 @@
 // The augmentation kernels (augment.h): line-by-line ports of src/data/augment/pixels.ts. Every
 // intermediate the reference holds in a JS number is a double here, every value it stores in a
 // Float32Array is rounded to float here, and the operations run in the reference's order. No FMA:
-// the AVX2 copies are compiled without it, so nothing is contracted and the results stay
+// the AVX2 copies are compiled without it (IFA_DISPATCH_ISA with "avx2"), so nothing is contracted and the results stay
 // bit-identical to the TypeScript (which is the reference and the fallback).
 #include "augment.h"
 
@@ -9,27 +9,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "simd.h"
 
 namespace ifa::augment {
 namespace {
 
-#if defined(__x86_64__)
-// As IFA_DISPATCH, but AVX2 without FMA (an FMA would round once where the reference rounds twice).
-#define AUG_DISPATCH(NAME, PARAMS, ARGS)                                    \
-  void NAME##Base PARAMS { NAME##Body ARGS; }                                \
-  __attribute__((target("avx2"))) void NAME##Avx2 PARAMS { NAME##Body ARGS; } \
-  void NAME##Impl PARAMS {                                                  \
-    if (useAvx2())                                                          \
-      NAME##Avx2 ARGS;                                                      \
-    else                                                                    \
-      NAME##Base ARGS;                                                      \
-  }
-#else
-#define AUG_DISPATCH(NAME, PARAMS, ARGS) \
-  void NAME##Impl PARAMS { NAME##Body ARGS; }
-#endif
 
 IFA_INLINE double clip01(double v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
 
@@ -72,13 +58,13 @@ IFA_INLINE float bilinear(const float* src, int w, int h, double sx, double sy) 
   return float(sampleBorder(src, w, h, sx, sy));
 }
 
-IFA_INLINE void unit16Body(const uint16_t* src, float* dst, int64_t n) {
+IFA_INLINE void unit16ImplBody(const uint16_t* src, float* dst, int64_t n) {
   const double inv = 1.0 / 65535;
   for (int64_t i = 0; i < n; i++) dst[i] = float(double(src[i]) * inv);
 }
-AUG_DISPATCH(unit16, (const uint16_t* src, float* dst, int64_t n), (src, dst, n))
+IFA_DISPATCH_ISA(unit16Impl, "avx2", (const uint16_t* src, float* dst, int64_t n), (src, dst, n))
 
-IFA_INLINE void pointwiseBody(const float* src, float* dst, int64_t n, const double* st, int k, double scale, double shift) {
+IFA_INLINE void pointwiseImplBody(const float* src, float* dst, int64_t n, const double* st, int k, double scale, double shift) {
   if (k == 0) {
     for (int64_t i = 0; i < n; i++) dst[i] = float(double(src[i]) * scale + shift);
   } else if (k == 1) {
@@ -98,11 +84,11 @@ IFA_INLINE void pointwiseBody(const float* src, float* dst, int64_t n, const dou
     }
   }
 }
-AUG_DISPATCH(pointwise, (const float* src, float* dst, int64_t n, const double* st, int k, double scale, double shift), (src, dst, n, st, k, scale, shift))
+IFA_DISPATCH_ISA(pointwiseImpl, "avx2", (const float* src, float* dst, int64_t n, const double* st, int k, double scale, double shift), (src, dst, n, st, k, scale, shift))
 
 IFA_INLINE float med3(float a, float b, float c) { return a > b ? (b > c ? b : a > c ? c : a) : a > c ? a : b > c ? c : b; }
 
-IFA_INLINE void median3Body(const float* src, float* dst, int w, int h, float* scratch) {
+IFA_INLINE void median3ImplBody(const float* src, float* dst, int w, int h, float* scratch) {
   float* lo = scratch;
   float* mi = scratch + (w + 2);
   float* hi = scratch + 2 * (w + 2);
@@ -129,7 +115,7 @@ IFA_INLINE void median3Body(const float* src, float* dst, int w, int h, float* s
     }
   }
 }
-AUG_DISPATCH(median3, (const float* src, float* dst, int w, int h, float* scratch), (src, dst, w, h, scratch))
+IFA_DISPATCH_ISA(median3Impl, "avx2", (const float* src, float* dst, int w, int h, float* scratch), (src, dst, w, h, scratch))
 
 // src padded by r on each side with BORDER_REFLECT_101 (padReflect101); returns the padded width.
 int64_t padReflect101(const float* src, int w, int h, int r, float* out) {
@@ -147,7 +133,7 @@ int64_t padReflect101(const float* src, int w, int h, int r, float* out) {
 }
 
 // Row by row: acc(x) = ((0 + w0·p0) + w1·p1) + … in the taps' order, as the reference's per-pixel sum.
-IFA_INLINE void tapsRowBody(const float* pad, double* acc, int w, const int64_t* off, const double* wt, int taps, float* out) {
+IFA_INLINE void tapsRowImplBody(const float* pad, double* acc, int w, const int64_t* off, const double* wt, int taps, float* out) {
   for (int x = 0; x < w; x++) acc[x] = 0;
   for (int t = 0; t < taps; t++) {
     const float* p = pad + off[t];
@@ -156,9 +142,9 @@ IFA_INLINE void tapsRowBody(const float* pad, double* acc, int w, const int64_t*
   }
   for (int x = 0; x < w; x++) out[x] = float(acc[x]);
 }
-AUG_DISPATCH(tapsRow, (const float* pad, double* acc, int w, const int64_t* off, const double* wt, int taps, float* out), (pad, acc, w, off, wt, taps, out))
+IFA_DISPATCH_ISA(tapsRowImpl, "avx2", (const float* pad, double* acc, int w, const int64_t* off, const double* wt, int taps, float* out), (pad, acc, w, off, wt, taps, out))
 
-IFA_INLINE void sharpenRowsBody(const float* pad, int64_t pw, float* rowSum, const float* src, float* dst, int w, int h, double alpha, double c) {
+IFA_INLINE void sharpenRowsImplBody(const float* pad, int64_t pw, float* rowSum, const float* src, float* dst, int w, int h, double alpha, double c) {
   for (int64_t py = 0; py < h + 2; py++) {
     const float* p = pad + py * pw;
     float* o = rowSum + py * w;
@@ -174,10 +160,21 @@ IFA_INLINE void sharpenRowsBody(const float* pad, int64_t pw, float* rowSum, con
     }
   }
 }
-AUG_DISPATCH(sharpenRows, (const float* pad, int64_t pw, float* rowSum, const float* src, float* dst, int w, int h, double alpha, double c),
+IFA_DISPATCH_ISA(sharpenRowsImpl, "avx2", (const float* pad, int64_t pw, float* rowSum, const float* src, float* dst, int w, int h, double alpha, double c),
              (pad, pw, rowSum, src, dst, w, h, alpha, c))
 
 IFA_INLINE uint32_t rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+
+// xoshiro128** as the reference's noise kernels inline it: the output of s1, then the state update.
+struct Xoshiro128 {
+  uint32_t s0, s1, s2, s3;
+  IFA_INLINE uint32_t next() {
+    const uint32_t r = rotl(s1 * 5u, 7) * 9u;
+    const uint32_t t = s1 << 9;
+    s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
+    return r;
+  }
+};
 
 }  // namespace
 
@@ -199,7 +196,7 @@ void warpAffineInverse(const float* src, float* dst, int w, int h, const double*
 void opticalDistortion(const float* src, float* dst, int w, int h, double k, double dx, double dy) {
   const double fx = w, fy = h, cx = w * 0.5 + dx, cy = h * 0.5 + dy;
   // Per column: u − cx and ((u − cx)/fx)², rounded to float as the reference's scratch holds them.
-  float* xn = new float[size_t(2) * size_t(w)];
+  std::vector<float> xn(size_t(2) * size_t(w));
   for (int u = 0; u < w; u++) {
     const double t = u - cx;
     xn[2 * u] = float(t);
@@ -215,7 +212,6 @@ void opticalDistortion(const float* src, float* dst, int w, int h, double k, dou
       out[u] = bilinear(src, w, h, u + double(xn[2 * u]) * g, v + ty * g);
     }
   }
-  delete[] xn;
 }
 
 void median3(const float* src, float* dst, int w, int h, float* scratch) { median3Impl(src, dst, w, h, scratch); }
@@ -224,14 +220,12 @@ void filterTaps(const float* src, float* dst, int w, int h, const int32_t* dxy, 
   int r = 0;
   for (int t = 0; t < taps; t++) r = std::max(r, std::max(std::abs(dxy[2 * t]), std::abs(dxy[2 * t + 1])));
   const int64_t pw = padReflect101(src, w, h, r, pad);
-  int64_t* off = new int64_t[size_t(taps)];
-  double* acc = new double[size_t(w)];
+  std::vector<int64_t> off(static_cast<size_t>(taps));
+  std::vector<double> acc(static_cast<size_t>(w));
   for (int y = 0; y < h; y++) {
     for (int t = 0; t < taps; t++) off[t] = (int64_t(y) + dxy[2 * t + 1] + r) * pw + dxy[2 * t] + r;
-    tapsRowImpl(pad, acc, w, off, weights, taps, dst + int64_t(y) * w);
+    tapsRowImpl(pad, acc.data(), w, off.data(), weights, taps, dst + int64_t(y) * w);
   }
-  delete[] acc;
-  delete[] off;
 }
 
 void sharpen(const float* src, float* dst, int w, int h, double alpha, double lightness, float* scratch) {
@@ -247,12 +241,10 @@ void sharpen(const float* src, float* dst, int w, int h, double alpha, double li
 }
 
 void gaussNoise(const float* src, float* dst, int64_t n, double sigma, const uint32_t* s, const double* T) {
-  uint32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+  Xoshiro128 rng{s[0], s[1], s[2], s[3]};
   const double frac = 1.0 / (1 << 20);
   for (int64_t i = 0; i < n; i++) {
-    const uint32_t r = rotl(s1 * 5u, 7) * 9u;
-    const uint32_t t = s1 << 9;
-    s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
+    const uint32_t r = rng.next();
     const uint32_t k = r >> 20;
     const double a = T[k];
     const double z = a + (T[k + 1] - a) * (double(r & 0xfffff) * frac);
@@ -261,14 +253,9 @@ void gaussNoise(const float* src, float* dst, int64_t n, double sigma, const uin
 }
 
 void multiplicativeNoise(const float* src, float* dst, int64_t n, double lo, double hi, const uint32_t* s) {
-  uint32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+  Xoshiro128 rng{s[0], s[1], s[2], s[3]};
   const double span = (hi - lo) / 4294967296.0;
-  for (int64_t i = 0; i < n; i++) {
-    const uint32_t r = rotl(s1 * 5u, 7) * 9u;
-    const uint32_t t = s1 << 9;
-    s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
-    dst[i] = float(clip01(double(src[i]) * (lo + double(r) * span)));
-  }
+  for (int64_t i = 0; i < n; i++) dst[i] = float(clip01(double(src[i]) * (lo + double(rng.next()) * span)));
 }
 
 }  // namespace ifa::augment

@@ -19,18 +19,21 @@ inline bool useAvx2() {
   }();
   return ok;
 }
-#define IFA_DISPATCH(NAME, PARAMS, ARGS)                                          \
-  void NAME##Base PARAMS { NAME##Body ARGS; }                                      \
-  __attribute__((target("avx2,fma"))) void NAME##Avx2 PARAMS { NAME##Body ARGS; } \
-  void NAME PARAMS {                                                              \
-    if (useAvx2())                                                                \
-      NAME##Avx2 ARGS;                                                            \
-    else                                                                          \
-      NAME##Base ARGS;                                                            \
+// IFA_DISPATCH_ISA names the ISA of the fast copy: "avx2" alone keeps the compiler from contracting
+// a·b + c into an FMA, for loops that must round as a reference does (kernels/cpu/augment.cc).
+#define IFA_DISPATCH_ISA(NAME, ISA, PARAMS, ARGS)                           \
+  void NAME##Base PARAMS { NAME##Body ARGS; }                              \
+  __attribute__((target(ISA))) void NAME##Avx2 PARAMS { NAME##Body ARGS; } \
+  void NAME PARAMS {                                                        \
+    if (useAvx2())                                                          \
+      NAME##Avx2 ARGS;                                                      \
+    else                                                                    \
+      NAME##Base ARGS;                                                      \
   }
 #else
-#define IFA_DISPATCH(NAME, PARAMS, ARGS) \
+#define IFA_DISPATCH_ISA(NAME, ISA, PARAMS, ARGS) \
   void NAME PARAMS { NAME##Body ARGS; }
 #endif
+#define IFA_DISPATCH(NAME, PARAMS, ARGS) IFA_DISPATCH_ISA(NAME, "avx2,fma", PARAMS, ARGS)
 
 }  // namespace ifa
