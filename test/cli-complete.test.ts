@@ -122,21 +122,27 @@ test('item 7: embed DIR embeds the images under it; an unreadable file is named 
   assert.is(line.split(notes).length - 1, 1, `the path appears once: ${line}`);
 });
 
-test("item 7: bench conv --layer stem is the model's 1-channel stem at 512², with --progress lines on stderr", () => {
-  const r = cli(['bench', 'conv', '--layer', 'stem', '--batch', '1', '--pass', 'forward', '--iters', '2', '--warmup', '1', '--progress', '--json']);
+test("item 7: bench conv --layer conv1 is the model's 1-channel stem at 512², with --progress lines on stderr", () => {
+  const r = cli(['bench', 'conv', '--layer', 'conv1', '--batch', '1', '--pass', 'forward', '--iters', '2', '--warmup', '1', '--progress', '--json']);
   assert.is(r.code, 0, r.out);
   const j = JSON.parse(r.stdout);
   assert.equal([j.shape, j.kernel, j.stride, j.cout, j.out], [[1, 512, 512, 1], 7, 2, 64, [1, 256, 256, 64]]);
   assert.is(j.flops, 2 * 256 * 256 * 64 * 1 * 7 * 7, 'forward flops 2·N·Ho·Wo·Cout·Cin·K²');
   assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('bench conv: ')).map((l) => l.replace(/ \(.*/, '')), ['bench conv: warmup 1/1', 'bench conv: timed 1/2', 'bench conv: timed 2/2']);
+  // --layer stem is the same layer; a shape beside it is refused by name.
+  const stem = cli(['bench', 'conv', '--layer', 'stem', '--batch', '1', '--pass', 'forward', '--iters', '1', '--warmup', '1', '--json']);
+  assert.is(stem.code, 0, stem.out);
+  assert.equal(JSON.parse(stem.stdout).shape, [1, 512, 512, 1]);
+  const both = cli(['bench', 'conv', '--layer', 'conv1', '--shape', '1,64,64,1']);
+  assert.is(both.code, 1, both.out);
+  assert.match(both.stderr, /--layer conv1 sets the shape, kernel, stride and cout: give --batch/);
 });
 
-test("item 7: bench conv --layer conv1 is the anchors' 3-channel 224² layer and points at --layer stem", () => {
-  const r = cli(['bench', 'conv', '--layer', 'conv1', '--batch', '1', '--pass', 'forward', '--iters', '1', '--warmup', '1', '--json']);
+test("item 7: bench conv --layer conv1_rgb is the anchors' 3-channel 224² layer (the one cuDNN is timed on)", () => {
+  const r = cli(['bench', 'conv', '--layer', 'conv1_rgb', '--batch', '1', '--pass', 'forward', '--iters', '1', '--warmup', '1', '--json']);
   assert.is(r.code, 0, r.out);
   const j = JSON.parse(r.stdout);
-  assert.equal([j.shape, j.kernel, j.stride, j.cout, j.out], [[1, 224, 224, 3], 7, 2, 64, [1, 112, 112, 64]]);
-  assert.match(r.stderr, /model's own 1-channel stem at 512² is --layer stem/);
+  assert.equal([j.shape, j.kernel, j.stride, j.cout, j.out, j.layer], [[1, 224, 224, 3], 7, 2, 64, [1, 112, 112, 64], 'conv1_rgb']);
 });
 
 test("item 7: Dawn's 'artificially reduced' warnings stay off stderr unless IFA_WEBGPU_VERBOSE=1", () => {

@@ -43,8 +43,8 @@ function torchReport(overrides: Partial<Record<string, number>> = {}): TorchRepo
       { work: 'ifa', variant: 'eager', shape: IFA2, pass: 'both', median_ms: 1.9 },
       { work: 'ifa', variant: 'compile', shape: IFA2, pass: 'both', median_ms: 1.22 },
       { work: 'bn', variant: 'eager', shape: BN, pass: 'both', median_ms: 2.13 },
-      { work: 'conv', variant: 'cudnn-fp32', layer: 'conv1', shape: [128, 224, 224, 3], pass: 'both', median_ms: 9, TFLOPs: 10 },
-      { work: 'conv', variant: 'cudnn-tf32', layer: 'conv1', shape: [128, 224, 224, 3], pass: 'both', median_ms: 4.5, TFLOPs: 20 },
+      { work: 'conv', variant: 'cudnn-fp32', layer: 'conv1_rgb', shape: [128, 224, 224, 3], pass: 'both', median_ms: 9, TFLOPs: 10 },
+      { work: 'conv', variant: 'cudnn-tf32', layer: 'conv1_rgb', shape: [128, 224, 224, 3], pass: 'both', median_ms: 4.5, TFLOPs: 20 },
     ],
   };
 }
@@ -55,7 +55,7 @@ function ours(xIfa1: number, xIfa2: number, xBn: number): OursEntry[] {
     { bench: 'ifa', shape: IFA1, pass: 'both', median_ms: xIfa1 * floorMs(3, IFA1) },
     { bench: 'ifa', shape: IFA2, pass: 'both', median_ms: xIfa2 * floorMs(3, IFA2) },
     { bench: 'bn', shape: BN, pass: 'both', median_ms: xBn * floorMs(8, BN), anchor_bytes: 5 * numel(BN) * 4 },
-    { bench: 'conv', shape: [128, 224, 224, 3], pass: 'both', layer: 'conv1', title: 'conv1 7×7 s2, 3→64 @224', median_ms: 18, TFLOPs: 5 },
+    { bench: 'conv', shape: [128, 224, 224, 3], pass: 'both', layer: 'conv1_rgb', title: 'conv1 7×7 s2, 3→64 @224', median_ms: 18, TFLOPs: 5 },
   ];
 }
 
@@ -214,9 +214,9 @@ test('ours measured but PyTorch missing: floor items NOT RUN (no copy bandwidth)
   assert.match(failed.items.find((i) => i.name.startsWith('BN') && i.name.includes('floor'))!.detail, /ifa-ssl bench failed: rc 1: out of CUDA memory/);
 });
 
-const TC_LIST = 'conv1, conv1_1ch, 1x1_256_64_56, 3x3_64_64_56, 3x3_256_256_14, 1x1_1024_256_14, 3x3_512_512_7';
+const TC_LIST = 'conv1_rgb, conv1_1ch, 1x1_256_64_56, 3x3_64_64_56, 3x3_256_256_14, 1x1_1024_256_14, 3x3_512_512_7';
 const tcEvery = (p: string) =>
-  `${p} convolutions fwd+bwd: every layer ≥ 0.6× cuDNN ${p} (the 7 layers ${TC_LIST}: the anchors' six and conv1 on 1 channel; ours / cuDNN TFLOP/s per round, then the median over rounds)`;
+  `${p} convolutions fwd+bwd: every layer ≥ 0.6× cuDNN ${p} (the 7 layers ${TC_LIST}: the anchors' six and conv1_1ch on 1 channel; ours / cuDNN TFLOP/s per round, then the median over rounds)`;
 const tcGeo = (p: string) => `${p} convolutions fwd+bwd: geometric mean over the same 7 layers ≥ 0.8× cuDNN ${p} (of each layer's median over rounds)`;
 const itemOf = (r: { items: { name: string; verdict: string; detail: string }[] }, name: string) => {
   const i = r.items.find((x) => x.name === name);
@@ -227,7 +227,7 @@ const itemOf = (r: { items: { name: string; verdict: string; detail: string }[] 
 test('tensor-core convs: every layer above target in both rounds → four PASS items, rows with spread, fp16 without a verdict, plans in the notes', () => {
   const r = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...tcPass() });
   assert.is(r.overall, 'PASS', r.markdown);
-  assert.equal(itemOf(r, tcEvery('tf32')), { name: tcEvery('tf32'), verdict: 'PASS', detail: 'min 0.90× (conv1) over 7 layers, 2 rounds each (target ≥ 0.6×)' });
+  assert.equal(itemOf(r, tcEvery('tf32')), { name: tcEvery('tf32'), verdict: 'PASS', detail: 'min 0.90× (conv1_rgb) over 7 layers, 2 rounds each (target ≥ 0.6×)' });
   assert.equal(itemOf(r, tcGeo('tf32')), { name: tcGeo('tf32'), verdict: 'PASS', detail: '0.90× over 7 layers, 2 rounds each (target ≥ 0.8×)' });
   assert.is(itemOf(r, tcEvery('bf16')).verdict, 'PASS');
   assert.is(itemOf(r, tcGeo('bf16')).verdict, 'PASS');
@@ -290,7 +290,7 @@ test('tensor-core convs: a layer missing on either side is not verified (exit 2)
   assert.equal(itemOf(r, tcEvery('tf32')), {
     name: tcEvery('tf32'),
     verdict: 'NOT RUN',
-    detail: 'not verified: no ratio for conv1_1ch (conv1_1ch: cuDNN: not measured); the 6 measured ≥ 0.6× (min 0.90×, conv1)',
+    detail: 'not verified: no ratio for conv1_1ch (conv1_1ch: cuDNN: not measured); the 6 measured ≥ 0.6× (min 0.90×, conv1_rgb)',
   });
   assert.equal(itemOf(r, tcGeo('tf32')), {
     name: tcGeo('tf32'),
@@ -300,7 +300,7 @@ test('tensor-core convs: a layer missing on either side is not verified (exit 2)
   assert.equal(itemOf(r, tcEvery('bf16')), {
     name: tcEvery('bf16'),
     verdict: 'NOT RUN',
-    detail: "not verified: no ratio for 3x3_64_64_56 (3x3_64_64_56: ifa-ssl failed (round 1): rc 1: ifa-ssl: Unknown option '--dtype'); the 6 measured ≥ 0.6× (min 0.90×, conv1)",
+    detail: "not verified: no ratio for 3x3_64_64_56 (3x3_64_64_56: ifa-ssl failed (round 1): rc 1: ifa-ssl: Unknown option '--dtype'); the 6 measured ≥ 0.6× (min 0.90×, conv1_rgb)",
   });
   assert.is(itemOf(r, tcGeo('bf16')).verdict, 'NOT RUN');
   assert.match(r.markdown, '| 3×3 64→64 @56 | bf16 | 60.0 | 80.0 | — | 200.0 | — | — | 0 | NOT RUN | — | 2.500 |');
@@ -308,12 +308,12 @@ test('tensor-core convs: a layer missing on either side is not verified (exit 2)
   assert.match(r.markdown, "\n- tensor-core conv, ifa-ssl failed (2 runs: 3x3_64_64_56 bf16 fwd+bwd (rounds 1, 2)): rc 1: ifa-ssl: Unknown option '--dtype'\n");
 
   // A measured layer below target with another missing: FAIL (that is already known), the missing one named.
-  const tc2 = tcRounds((layer, p) => (p === 'bf16' && layer === 'conv1' ? 0.4 : p === 'bf16' && layer === 'conv1_1ch' ? undefined : 0.9));
+  const tc2 = tcRounds((layer, p) => (p === 'bf16' && layer === 'conv1_rgb' ? 0.4 : p === 'bf16' && layer === 'conv1_1ch' ? undefined : 0.9));
   const f = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...tc2 });
   assert.equal(itemOf(f, tcEvery('bf16')), {
     name: tcEvery('bf16'),
     verdict: 'FAIL',
-    detail: 'below 0.6×: conv1 0.40× (target ≥ 0.6×); not verified besides: no ratio for conv1_1ch (conv1_1ch: ifa-ssl: not measured)',
+    detail: 'below 0.6×: conv1_rgb 0.40× (target ≥ 0.6×); not verified besides: no ratio for conv1_1ch (conv1_1ch: ifa-ssl: not measured)',
   });
   assert.is(itemOf(f, tcGeo('bf16')).verdict, 'NOT RUN');
 
@@ -322,12 +322,12 @@ test('tensor-core convs: a layer missing on either side is not verified (exit 2)
   assert.is(none.exitCode, 2);
   assert.equal(
     none.items.filter((i) => i.verdict === 'NOT RUN').map((i) => i.detail),
-    [0, 1, 2, 3].map((i) => (i % 2 ? 'not verified: 0 of 7 layers measured; ' : 'not verified: ') + `no ratio for ${TC_LIST} (conv1: ifa-ssl: not measured)`),
+    [0, 1, 2, 3].map((i) => (i % 2 ? 'not verified: 0 of 7 layers measured; ' : 'not verified: ') + `no ratio for ${TC_LIST} (conv1_rgb: ifa-ssl: not measured)`),
   );
   assert.not.match(none.markdown, /Tensor-core convolutions vs cuDNN/);
   // CUDA unavailable: check.sh's one layerless line gives every row its reason.
   const noCuda = buildReport({ ours: [], torch: null, steps: [], oursConv: [{ bench: 'conv', shape: [], skipped: 'CUDA unavailable (built without CUDA)' }], torchConv: [] });
-  assert.match(itemOf(noCuda, tcEvery('tf32')).detail, /\(conv1: ifa-ssl skipped: CUDA unavailable \(built without CUDA\)\)$/);
+  assert.match(itemOf(noCuda, tcEvery('tf32')).detail, /\(conv1_rgb: ifa-ssl skipped: CUDA unavailable \(built without CUDA\)\)$/);
   assert.match(noCuda.markdown, '\n- tensor-core conv: ifa-ssl skipped: CUDA unavailable (built without CUDA)\n');
 });
 
@@ -335,9 +335,9 @@ test('tensor-core convs: two rounds with spread: ratio per round first, then the
   // conv1 bf16: round 1 ours 180 vs cuDNN 200 (0.9×), round 2 ours 170 vs a slow cuDNN 100 (1.7×):
   // median of the per-round ratios 1.30× (the ratio of the medians, 175 / 150, would be 1.17×).
   const tc = tcRounds(
-    (layer, p, round) => (layer === 'conv1' && p === 'bf16' ? (round === 1 ? 0.9 : 1.7) : 0.9),
+    (layer, p, round) => (layer === 'conv1_rgb' && p === 'bf16' ? (round === 1 ? 0.9 : 1.7) : 0.9),
     2,
-    (layer, p, round) => (layer === 'conv1' && p === 'bf16' && round === 2 ? 100 : CUDNN_BOTH[p]),
+    (layer, p, round) => (layer === 'conv1_rgb' && p === 'bf16' && round === 2 ? 100 : CUDNN_BOTH[p]),
   );
   const r = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...tc });
   assert.is(r.overall, 'PASS', r.markdown);
@@ -346,7 +346,7 @@ test('tensor-core convs: two rounds with spread: ratio per round first, then the
   const lost = tcRounds(() => 0.9);
   lost.torchConv[1] = { round: 2, error: 'cuda_ops.py exited with 124, no readable JSON (see check.log)' };
   const one = buildReport({ ours: ours(1.1, 1.2, 1.2), torch: torchReport(), steps: okSteps, ...lost });
-  assert.equal(itemOf(one, tcEvery('tf32')).detail, 'min 0.90× (conv1) over 7 layers, 1 round each (target ≥ 0.6×)');
+  assert.equal(itemOf(one, tcEvery('tf32')).detail, 'min 0.90× (conv1_rgb) over 7 layers, 1 round each (target ≥ 0.6×)');
   assert.match(one.markdown, '| conv1 7×7 s2, 3→64 @224 | tf32 | 60.0 | 80.0 | 90.0 | 100.0 | 0.90 | 0.90–0.90 | 1 | PASS | 3.000 | 2.500 |');
   assert.match(one.markdown, '\n- tensor-core conv, round 2: cuDNN failed: cuda_ops.py exited with 124, no readable JSON (see check.log)\n');
 });
@@ -371,13 +371,13 @@ test('parsers: steps.tsv, JSON lines among noise, torch JSON after stray output'
 });
 
 test('bench: ResNet-50 layer presets, conv FLOPs 3× forward, BN floor 8N with the anchor 5N', () => {
-  assert.equal(Object.keys(RESNET50_CONV_LAYERS), ['conv1', 'conv1_1ch', '1x1_256_64_56', '3x3_64_64_56', '3x3_256_256_14', '1x1_1024_256_14', '3x3_512_512_7']);
-  const r = resolveSpec({ bench: 'conv', backend: 'cpu', layer: 'conv1', batch: 2 });
+  assert.equal(Object.keys(RESNET50_CONV_LAYERS), ['conv1_rgb', 'conv1_1ch', '1x1_256_64_56', '3x3_64_64_56', '3x3_256_256_14', '1x1_1024_256_14', '3x3_512_512_7']);
+  const r = resolveSpec({ bench: 'conv', backend: 'cpu', layer: 'conv1_rgb', batch: 2 });
   assert.equal([r.shape, r.kernel, r.stride, r.cout], [[2, 224, 224, 3], 7, 2, 64]);
   assert.equal(resolveSpec({ bench: 'conv', backend: 'cpu', layer: '3x3_256_256_14' }).shape, [128, 14, 14, 256]);
-  assert.throws(() => resolveSpec({ bench: 'bn', backend: 'cpu', layer: 'conv1' }), /conv only/);
+  assert.throws(() => resolveSpec({ bench: 'bn', backend: 'cpu', layer: 'conv1_rgb' }), /conv only/);
   assert.throws(() => resolveSpec({ bench: 'conv', backend: 'cpu', layer: 'nope' }), /unknown --layer/);
-  assert.throws(() => resolveSpec({ bench: 'conv', backend: 'cpu', layer: 'conv1', kernel: 3 }), /--batch, not/);
+  assert.throws(() => resolveSpec({ bench: 'conv', backend: 'cpu', layer: 'conv1_rgb', kernel: 3 }), /--batch, not/);
   assert.throws(() => resolveSpec({ bench: 'ifa', backend: 'cpu', batch: 4 }), /--batch goes with --layer/);
 
   // 3×3 512→512 @7, batch 1: 2·1·7·7·512·512·9 forward.
@@ -391,8 +391,8 @@ test('bench: ResNet-50 layer presets, conv FLOPs 3× forward, BN floor 8N with t
     assert.is(w.extra.layer, '3x3_512_512_7');
     w.dispose();
   }
-  // conv1 at stride 2: output 112×112.
-  const c1 = prepareBench({ bench: 'conv', backend: 'cpu', layer: 'conv1', batch: 1, pass: 'forward' });
+  // conv1_rgb at stride 2: output 112×112.
+  const c1 = prepareBench({ bench: 'conv', backend: 'cpu', layer: 'conv1_rgb', batch: 1, pass: 'forward' });
   assert.equal(c1.extra.out, [1, 112, 112, 64]);
   assert.is(c1.flops, 2 * 112 * 112 * 64 * 3 * 49);
   c1.dispose();

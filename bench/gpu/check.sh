@@ -65,9 +65,9 @@ if [ -n "$dryrun" ]; then
 fi
 steps=${IFA_CHECK_STEPS:-probe,conformance,sm70,bench,torch,memcheck,control,conv-tc,conv-fp32}
 # The six ResNet-50 convolutions of the anchors (our fp32 step and cuDNN fp32 in the torch step), and
-# issue 14's seven (those and conv1 on the 1-channel radiograph) for the tensor-core rounds.
-conv_fp32_layers=(conv1 1x1_256_64_56 3x3_64_64_56 3x3_256_256_14 1x1_1024_256_14 3x3_512_512_7)
-conv_tc_layers=${IFA_CHECK_CONV_LAYERS:-conv1,conv1_1ch,1x1_256_64_56,3x3_64_64_56,3x3_256_256_14,1x1_1024_256_14,3x3_512_512_7}
+# issue 14's seven (those and conv1_1ch, the stem on the 1-channel radiograph) for the tensor-core rounds.
+conv_fp32_layers=(conv1_rgb 1x1_256_64_56 3x3_64_64_56 3x3_256_256_14 1x1_1024_256_14 3x3_512_512_7)
+conv_tc_layers=${IFA_CHECK_CONV_LAYERS:-conv1_rgb,conv1_1ch,1x1_256_64_56,3x3_64_64_56,3x3_256_256_14,1x1_1024_256_14,3x3_512_512_7}
 conv_tc_precisions=${IFA_CHECK_CONV_PRECISIONS:-tf32,bf16,fp16}
 conv_rounds=${IFA_CHECK_CONV_ROUNDS:-2}
 conv_iters=${IFA_CHECK_CONV_ITERS:-10}
@@ -528,7 +528,7 @@ if want conv-tc; then
 fi
 
 # --- our fp32 convolutions, last: informational (the SIMT kernels, the exact path), and one slow
-# layer (conv1's fp32 backward, ~300 ms an iteration on an H200) must not eat the time of the steps
+# layer (conv1_rgb's fp32 backward, ~300 ms an iteration on an H200) must not eat the time of the steps
 # with targets; IFA_CHECK_CONV32_ITERS timed runs after one warm-up.
 if want conv-fp32; then
   for layer in "${conv_fp32_layers[@]}"; do

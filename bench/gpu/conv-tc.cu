@@ -34,7 +34,7 @@ struct Layer {
   int hw, cin, cout, k, stride;
 };
 const Layer kLayers[] = {
-    {"conv1", 224, 3, 64, 7, 2},         {"conv1_1ch", 224, 1, 64, 7, 2},        {"1x1_256_64_56", 56, 256, 64, 1, 1},
+    {"conv1_rgb", 224, 3, 64, 7, 2},     {"conv1_1ch", 224, 1, 64, 7, 2},        {"1x1_256_64_56", 56, 256, 64, 1, 1},
     {"3x3_64_64_56", 56, 64, 64, 3, 1},  {"3x3_256_256_14", 14, 256, 256, 3, 1}, {"1x1_1024_256_14", 14, 1024, 256, 1, 1},
     {"3x3_512_512_7", 7, 512, 512, 3, 1},
     // Not in the table: the strided layers of ResNet-50's first blocks, for the phase-split input gradient.

@@ -12,8 +12,8 @@ shape is always NHWC order [N, H, W, C], as ifa-ssl's --shape, whatever the layo
        once, write dq), floor_ms = floor_bytes / copy bandwidth, x_floor = median_ms / floor_ms.
   bn   BatchNorm2d(training) + ReLU fwd+bwd on [128,256,56,56] NCHW, variant "eager"; floor 8N·4 bytes
        (two-pass forward and backward), anchor_bytes 5N·4 (../shared/anchors/README.md's count).
-  conv the ResNet-50 layers of src/bench/ops.ts's RESNET50_CONV_LAYERS (same names; conv1_1ch is conv1
-       with the 1-channel radiograph input), cuDNN through nn.Conv2d (no bias, padding k//2),
+  conv the ResNet-50 layers of src/bench/ops.ts's RESNET50_CONV_LAYERS (same names; conv1_rgb is the
+       anchors' 3-channel stem, conv1_1ch the same with the 1-channel radiograph input), cuDNN through nn.Conv2d (no bias, padding k//2),
        channels_last (NHWC, our layout), pass "forward" and "both" (forward + input and weight
        gradients), one result per precision of --conv-precisions, variant "cudnn-<precision>" and
        "precision": fp32 (float32, TF32 disallowed), tf32 (float32, TF32 allowed for convolutions),
@@ -27,7 +27,7 @@ Exit status: 0 done (errors inside results are data), 2 skipped (no PyTorch, or 
 {"skipped": reason} is printed), 1 crashed.
 
 Usage (GPU machine): python3 bench/torch/cuda_ops.py [iters] [--no-compile] [--only ifa,bn,conv]
-                     [--conv-batch 128] [--conv-layers conv1,3x3_64_64_56,...]
+                     [--conv-batch 128] [--conv-layers conv1_rgb,3x3_64_64_56,...]
                      [--conv-precisions fp32,tf32,bf16,fp16] [--conv-iters N] [--out FILE]
 The copy bandwidth is measured only with ifa or bn (their floors need it).
 Without a GPU, `--cpu-smoke` runs every code path on the CPU with tiny shapes and wall-clock timing
@@ -42,7 +42,7 @@ import time
 
 # Mirrors RESNET50_CONV_LAYERS in src/bench/ops.ts: name -> (hw, cin, cout, kernel, stride).
 LAYERS = {
-    "conv1": (224, 3, 64, 7, 2),
+    "conv1_rgb": (224, 3, 64, 7, 2),
     "conv1_1ch": (224, 1, 64, 7, 2),
     "1x1_256_64_56": (56, 256, 64, 1, 1),
     "3x3_64_64_56": (56, 64, 64, 3, 1),

@@ -82,7 +82,7 @@ export function repsFor(iterationMs: number): number {
  * kernel/2. bench/torch/cuda_ops.py times the same list (same names) in cuDNN.
  */
 export const RESNET50_CONV_LAYERS: Record<string, { title: string; hw: number; cin: number; cout: number; kernel: number; stride: number }> = {
-  conv1: { title: 'conv1 7×7 s2, 3→64 @224', hw: 224, cin: 3, cout: 64, kernel: 7, stride: 2 },
+  conv1_rgb: { title: 'conv1 7×7 s2, 3→64 @224', hw: 224, cin: 3, cout: 64, kernel: 7, stride: 2 },
   conv1_1ch: { title: 'conv1 7×7 s2, 1→64 @224', hw: 224, cin: 1, cout: 64, kernel: 7, stride: 2 },
   '1x1_256_64_56': { title: '1×1 256→64 @56', hw: 56, cin: 256, cout: 64, kernel: 1, stride: 1 },
   '3x3_64_64_56': { title: '3×3 64→64 @56', hw: 56, cin: 64, cout: 64, kernel: 3, stride: 1 },

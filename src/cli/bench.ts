@@ -35,7 +35,8 @@ export const BENCH_USAGE = `usage: ifa-ssl bench <ifa|conv|bn> [--backend cpu|cu
         a ResNet-50 layer at batch --batch (default 128): ${Object.entries(RESNET50_CONV_LAYERS)
           .map(([k, l]) => `${k} (${l.title})`)
           .join(',\n        ')}
-        or stem: the model's 1-channel stem 7×7 s2 1→64 at 512² (batch --batch, default 8)
+        or conv1 (alias stem): the model's own 1-channel stem 7×7 s2 1→64 at 512² (batch --batch,
+        default 8)
   data  two-view pairs/s of the chest-radiograph loader (cached preprocessed images, augmentation)
   --progress prints each warmup and timed iteration on stderr (printed anyway once one takes ≥ 2 s)
   --trace FILE  (every bench) a Chrome trace-event JSON of the run (ui.perfetto.dev); ifa-ssl profile
@@ -80,17 +81,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
     },
   });
   const bench = positionals[0];
-  // --layer stem: the model's own 1-channel stem (conv1 7×7 s2, 1→64) at the default image size 512,
-  // batch --batch (default 8). (conv1 and conv1_1ch are the anchors' 224² layers, named as in
-  // bench/gpu and bench/torch.)
-  if (values.layer === 'stem') {
-    if (values.shape || values.kernel || values.stride || values.cout) throw new RangeError('--layer stem sets the shape, kernel, stride and cout: give --batch, not --shape/--kernel/--stride/--cout');
+  // --layer conv1 (or stem): the model's own 1-channel stem (conv1 7×7 s2, 1→64) at the default image
+  // size 512, batch --batch (default 8): what a radiograph run executes. (conv1_rgb and conv1_1ch are
+  // the anchors' 224² layers, named as in bench/gpu and bench/torch.)
+  if (values.layer === 'conv1' || values.layer === 'stem') {
+    if (values.shape || values.kernel || values.stride || values.cout) throw new RangeError(`--layer ${values.layer} sets the shape, kernel, stride and cout: give --batch, not --shape/--kernel/--stride/--cout`);
     values.shape = `${positiveInt(values.batch, '--batch') ?? 8},512,512,1`;
     Object.assign(values, { kernel: '7', stride: '2', cout: '64', layer: undefined, batch: undefined });
   }
-  // conv1 keeps the anchors' meaning (3 channels at 224², the layer cuDNN is timed on in bench/torch);
-  // say once where the model's own stem is, since that is what a radiograph run executes.
-  if (values.layer === 'conv1') process.stderr.write(`bench conv: conv1 is the anchors' 3-channel layer at 224²; the model's own 1-channel stem at 512² is --layer stem\n`);
   // Progress on stderr: with --progress, or by itself once an iteration has taken 2 s or more.
   let lastIteration = performance.now();
   const onProgress = (phase: 'warmup' | 'timed', done: number, total: number): void => {
