@@ -192,6 +192,57 @@ export const KERNELS = {
   },
   /** t = m·t + (1 − m)·s on K tensors in place (MoCo's key encoder); float32 only. */
   ema: { inputs: [T('source')], outputs: [T('target')], variadic: 'both', attrs: { m: num() }, inPlace: true },
+
+  // ---- augmentation on the device (issue 20; src/data/augment/plan.ts, device.ts) ----
+  // A batch of B gray images is a stack x [B, H, W] (float32). Each kernel applies one plan step to
+  // every image of the stack, with image b's parameters in row b of params [B, P] (float32; P from
+  // the shape, at least what the kernel reads); a row whose first value (active) is 0 copies image b
+  // unchanged, so one launch serves a batch where only some views take the step. Pixel indices are
+  // i = y·W + x within an image. BORDER_REFLECT_101 is reflect101(i, n): i mod (2n − 2) mirrored
+  // (n = 1: 0). Bilinear sampling, the border path and the interior test are pixels.ts's
+  // warpAffineInverse / sampleBorder: a source point with |sx| or |sy| ≥ 1e9 (or NaN) samples 0.
+  // Noise keys are lowbias32(seed) (plan.ts) split in 16-bit halves, keyLo + 65536·keyHi, exact in
+  // float32. The CPU kernels compute in float64 from the float32 parameters (the reference); devices
+  // in float32, within the tolerances of test/augment-device.test.ts.
+  /**
+   * y[b, i] = word(i + b·H·W) / 65535 for the flat stack's 16-bit pixel words, two per float32 of
+   * packed (bits, not values: the low half first), packed ≥ ceil(B·H·W / 2) words.
+   */
+  augmentUnpack16: { inputs: [F('packed')], outputs: [F('y')], attrs: {} },
+  /**
+   * params row [k, scale, shift, a0, b0, …, a(k−1), b(k−1)]: v = x; v = clip01(v·aj + bj) for each
+   * stage j in order; y = v·scale + shift (brightness, contrast, scalar multiplicative noise, and the
+   * final (v − mean)/std). k = 0, scale 1, shift 0 copies. No active flag: k = 0 with 1, 0 is it.
+   */
+  augmentPointwise: { inputs: [F('x'), F('params')], outputs: [F('y')], attrs: {} },
+  /** params row [active, m0 … m5]: y(x, y) = bilinear x at (m0·x + m1·y + m2, m3·x + m4·y + m5), reflect101. */
+  augmentWarpAffine: { inputs: [F('x'), F('params')], outputs: [F('y')], attrs: {} },
+  /**
+   * params row [active, k, dx, dy]: pixels.ts's opticalDistortionKernel (albumentations'
+   * OpticalDistortion, k1 = k2 = k, centre shifted by dx, dy pixels), bilinear, reflect101.
+   */
+  augmentOptical: { inputs: [F('x'), F('params')], outputs: [F('y')], attrs: {} },
+  /** params row [active]: the 3×3 median with replicated borders (medianBlurKernel, ksize 3). */
+  augmentMedian3: { inputs: [F('x'), F('params')], outputs: [F('y')], attrs: {} },
+  /**
+   * params row [active, n, dx0, dy0, w0, …]: y(x, y) = Σt wt·x(reflect101(x + dxt, W), reflect101(y + dyt, H))
+   * over the n taps (filterTaps: motion blur), summed in tap order.
+   */
+  augmentTaps: { inputs: [F('x'), F('params')], outputs: [F('y')], attrs: {} },
+  /**
+   * params row [active, alpha, lightness]: y = clip01(x·(1 + α(8 + L)) − α·box3(x)), box3 the 3×3 sum
+   * with reflect101 borders (sharpenKernel).
+   */
+  augmentSharpen: { inputs: [F('x'), F('params')], outputs: [F('y')], attrs: {} },
+  /** params row [n, fill, x1, y1, x2, y2, …]: y = x, then each rectangle [x1, x2) × [y1, y2) (clamped) set to fill. */
+  augmentCutout: { inputs: [F('x'), F('params')], outputs: [F('y')], attrs: {} },
+  /**
+   * params row [active, sigma, keyLo, keyHi]: y = clip01(x + σ·z_i), z_i = gaussFromU32(r_i, table),
+   * r_i = lowbias32((i·0x9E3779B9 + key) mod 2³²); table [4097] is plan.ts's normalTable().
+   */
+  augmentGaussNoise: { inputs: [F('x'), F('params'), F('table')], outputs: [F('y')], attrs: {} },
+  /** params row [active, lo, hi, keyLo, keyHi]: y = clip01(x·(lo + (hi − lo)·r_i/2³²)), r_i as augmentGaussNoise's. */
+  augmentMulNoise: { inputs: [F('x'), F('params')], outputs: [F('y')], attrs: {} },
 } as const satisfies Record<string, KernelContract>;
 
 export type KernelName = keyof typeof KERNELS;
@@ -308,6 +359,25 @@ export const KERNEL_COSTS = {
   sgd: (c) => ({ bytes: traffic(c, true), flops: 6 * tensorBytes(c.inputs) / (c.inputs[0]?.bytesPerElement ?? 4) }),
   /** t = m·t + (1 − m)·s: 3 per element; targets read and written. */
   ema: (c) => ({ bytes: traffic(c, true), flops: 3 * tensorBytes(c.inputs) / (c.inputs[0]?.bytesPerElement ?? 4) }),
+  /** One multiply per pixel. */
+  augmentUnpack16: perElement(1),
+  /** Two per stage (multiply-add) plus the clip's two compares, and the final multiply-add. */
+  augmentPointwise: (c) => ({ bytes: traffic(c), flops: (2 + 4 * Math.max(0, (c.inputs[1].shape[1] ?? 3) - 3) / 2) * elems(c, 'outputs') }),
+  /** The source point (4), the bilinear blend (6). */
+  augmentWarpAffine: perElement(10),
+  /** r² (3), the radial factor (4), the source point (4), the bilinear blend (6). */
+  augmentOptical: perElement(17),
+  /** A 9-value median network, ~19 compare-exchanges. */
+  augmentMedian3: perElement(19),
+  /** A multiply-add per tap (the row's n ≤ (P − 2) / 3). */
+  augmentTaps: (c) => ({ bytes: traffic(c), flops: 2 * Math.max(1, Math.floor(((c.inputs[1].shape[1] ?? 2) - 2) / 3)) * elems(c, 'outputs') }),
+  /** The 3×3 box sum (8), the blend (3), the clip (2). */
+  augmentSharpen: perElement(13),
+  augmentCutout: moveOnly,
+  /** The hash (~8 integer operations, not counted), the table's interpolation (3), x + σz (2), clip (2). */
+  augmentGaussNoise: perElement(7),
+  /** The multiplier (2), the product (1), clip (2). */
+  augmentMulNoise: perElement(5),
 } satisfies Record<KernelName, (c: CostCall) => KernelCost>;
 
 /** The cost of a call of `kernel` (a `<kernel>Reference` twin costs what its kernel does); null when unknown. */
