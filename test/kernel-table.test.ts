@@ -16,11 +16,16 @@ import { nativeAddon, type NativeDevice } from '../src/native.js';
 const addon = nativeAddon();
 const devices: NativeDevice[] = addon.info().cuda.compiled ? ['cpu', 'cuda'] : ['cpu'];
 
+const AUGMENT_PENDING: Partial<Record<KernelName, string>> = Object.fromEntries(
+  (['augmentUnpack16', 'augmentPointwise', 'augmentWarpAffine', 'augmentOptical', 'augmentMedian3', 'augmentTaps', 'augmentSharpen', 'augmentCutout', 'augmentGaussNoise', 'augmentMulNoise'] as const).map((k) => [k, 'issue 20: the device augmentation kernels are specified (src/backends/kernels.ts) and on the CPU; this backend\'s are not written yet']),
+);
+
 /** Table kernels a backend leaves out, and why. */
 const NOT_ON: Record<string, Partial<Record<KernelName, string>>> = {
   cpu: {},
-  cuda: {},
+  cuda: { ...AUGMENT_PENDING },
   webgpu: {
+    ...AUGMENT_PENDING,
     cast: 'WebGPU stores float32 only, so there is no dtype to cast between',
     sgemm: 'the BLAS-form GEMM is a benchmark kernel of the native backends; models use matmul',
   },
@@ -104,6 +109,16 @@ const VALID: Record<KernelName, Call> = {
   copyRows: [[[2, 3]], [[6, 3]], { start: 4 }],
   sgd: [[[3], [2, 2]], [[3], [2, 2], [3], [2, 2]], { lr: 0.1, momentum: 0.9, weightDecay: 1e-4, dampening: 0, nesterov: true, firstStep: false }],
   ema: [[[3], [2]], [[3], [2]], { m: 0.99 }],
+  augmentUnpack16: [[[6]], [[2, 2, 3]], {}],
+  augmentPointwise: [[[2, 4, 5], [2, 5]], [[2, 4, 5]], {}],
+  augmentWarpAffine: [[[2, 4, 5], [2, 7]], [[2, 4, 5]], {}],
+  augmentOptical: [[[2, 4, 5], [2, 4]], [[2, 4, 5]], {}],
+  augmentMedian3: [[[2, 4, 5], [2, 1]], [[2, 4, 5]], {}],
+  augmentTaps: [[[2, 4, 5], [2, 8]], [[2, 4, 5]], {}],
+  augmentSharpen: [[[2, 4, 5], [2, 3]], [[2, 4, 5]], {}],
+  augmentCutout: [[[2, 4, 5], [2, 6]], [[2, 4, 5]], {}],
+  augmentGaussNoise: [[[2, 4, 5], [2, 4], [4097]], [[2, 4, 5]], {}],
+  augmentMulNoise: [[[2, 4, 5], [2, 5]], [[2, 4, 5]], {}],
 };
 
 const attrsOf = (name: KernelName): KernelContract['attrs'] => (KERNELS as Record<string, KernelContract>)[name].attrs;
