@@ -19,6 +19,8 @@ import { augmentOnDevice, packWords } from '../src/data/augment/device.js';
 import * as ref from '../src/data/augment/pixels.js';
 import { gaussFromU32, lowbias32, noiseU32Keyed, normalTable } from '../src/data/augment/plan.js';
 import { preset } from '../src/data/augment/presets.js';
+import { SyntheticCxr } from '../src/data/datasets.js';
+import { CxrLoader } from '../src/data/loader.js';
 import { initBackend } from '../src/index.js';
 import { launch } from '../src/ops/op.js';
 import { assertClose, backendSelected, backendStatuses, deviceBackends, skipNote, type Tolerance } from './helpers.js';
@@ -298,6 +300,33 @@ for (const backend of all) {
       // Normalised by std 0.25: float32 parameters and device arithmetic within 4·(5e-5) of the CPU's.
       assertClose(got, want, { atol: 5e-4, rtol: 0 }, `${backend} ${name}`);
       if (name === 'every transform at p = 1') assert.ok(plans.every((p) => p.steps.length >= 9), 'every view took every kind of step');
+    });
+  }
+
+  if (backend !== 'cpu') {
+    s('the loader with augmentDevice: the same batches as its workers make on the cpu', async () => {
+      const dataset = new SyntheticCxr({ length: 8, seed: 5, width: 64, height: 64 });
+      const make = (augmentDevice: BackendName, to: BackendName): CxrLoader =>
+        new CxrLoader(dataset, { batchSize: 4, imageSize: 48, augmentations: 'paper', augmentDevice, backend: to, workers: 1, cacheDir: false, seed: 9, onWarning: () => {} });
+      const onCpu = make('cpu', 'cpu'), onDevice = make(backend, backend);
+      try {
+        const want: Float32Array[] = [], got: Float32Array[] = [];
+        for await (const b of onCpu.epoch(0, 'array')) want.push(b.view1, b.view2);
+        for await (const b of onDevice.epoch(0)) {
+          assert.equal(b.view1.shape, [4, 48, 48, 1]);
+          assert.is(b.view1.backend, backend);
+          got.push(await b.view1.data(), await b.view2.data());
+          b.view1.dispose();
+          b.view2.dispose();
+        }
+        assert.is(got.length, 4);
+        got.forEach((g, i) => assertClose(g, want[i], { atol: 5e-4, rtol: 0 }, `${backend} loader view ${i}`));
+      } finally {
+        await onCpu.close();
+        await onDevice.close();
+      }
+      assert.throws(() => make(backend, 'cpu'), new RegExp(`augmentDevice '${backend}' makes the views on that backend, but the batches go to 'cpu'`));
+      assert.throws(() => new CxrLoader(dataset, { batchSize: 4, imageSize: 48, augmentations: [{ type: 'medianBlur', ksize: 5 }], augmentDevice: backend, backend }), /medianBlur ksize 5 has no device kernel/);
     });
   }
 

@@ -15,6 +15,15 @@ test('augment and backend take exactly the presets and backends there are', () =
   assert.is(parseConfig({ augment: 'paper' }).augment, 'paper');
 });
 
+test('augmentDevice: cpu by default, or the run\'s backend; another backend is refused naming both and the fix', () => {
+  assert.is(parseConfig({}).augmentDevice, 'cpu');
+  assert.is(parseConfig({ backend: 'cuda', augmentDevice: 'cuda' }).augmentDevice, 'cuda');
+  assert.is(parseConfig({ backend: 'webgpu' }).augmentDevice, 'cpu');
+  assert.throws(() => parseConfig({ augmentDevice: 'cuda' }), /augmentDevice: 'cuda' augments on that backend, but the run trains on 'cpu'; use augmentDevice 'cpu' or backend 'cuda'/);
+  assert.throws(() => parseConfig({ augmentDevice: 'gpu' }), /augmentDevice/);
+  assert.equal(configFromArgs(['--backend', 'webgpu', '--augment-device', 'webgpu']).augmentDevice, 'webgpu');
+});
+
 test('the default IFA terms are DEFAULT_IFA, a fresh copy each parse', () => {
   const a = parseConfig({});
   assert.equal(a.ifa, DEFAULT_IFA);

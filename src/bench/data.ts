@@ -6,7 +6,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BackendName } from '../backends/backend.js';
-import { augmentKernels, type PresetName } from '../data/augment.js';
+import { getBackend } from '../backends/registry.js';
+import { Rng } from '../core/random.js';
+import type { Tensor } from '../core/tensor.js';
+import { augmentKernels, compileAugmentations, mixSeed, preset as presetSpec, type PresetName } from '../data/augment.js';
+import { augmentOnDevice } from '../data/augment/device.js';
+import { loadPreprocessedWords, PreprocessCache } from '../data/cache.js';
+import { CXR_DEFAULTS } from '../data/preprocess.js';
 import { CsvManifest, ImageFolder, SyntheticCxr, type Dataset } from '../data/datasets.js';
 import { CxrLoader } from '../data/loader.js';
 
@@ -26,6 +32,8 @@ export interface DataBenchOptions {
   gpuImagesPerSecond?: number;
   /** A real data set instead of the synthetic one: an image folder or a CSV manifest (as pretrain's --data). */
   data?: string;
+  /** Where the views are augmented (the loader's augmentDevice): 'cpu' (default), or the backend's device. */
+  augmentDevice?: BackendName;
 }
 
 export interface DataBenchResult {
@@ -51,6 +59,15 @@ export interface DataBenchResult {
   load_avg_1m: number;
   /** The augmentation kernels: the addon's C++ ('native') or the TypeScript references (IFA_AUGMENT_NATIVE=0, no addon). */
   augment_kernels: 'native' | 'typescript';
+  /** Where the views were made: 'cpu' (the workers) or the device backend. */
+  augment_device: BackendName;
+  /** CPU milliseconds per pair (all threads of the process): 1000 / pairs_per_cpu_s. */
+  cpu_ms_per_pair: number;
+  /**
+   * With a device: the median wall time of one batch's device augmentation alone (upload, kernels,
+   * until the device is done), over 10 runs of one batch's words and plans; null on the CPU.
+   */
+  device_ms_per_batch: number | null;
 }
 
 export async function benchData(o: DataBenchOptions = {}): Promise<DataBenchResult> {
@@ -66,7 +83,10 @@ export async function benchData(o: DataBenchOptions = {}): Promise<DataBenchResu
   const cacheDir = await mkdtemp(join(tmpdir(), 'ifa-bench-data-'));
   const dataset: Dataset = o.data === undefined ? new SyntheticCxr({ length: images, seed: 1, width: imageSize, height: imageSize }) : /\.csv$/i.test(o.data) ? await CsvManifest.open(o.data) : await ImageFolder.open(o.data);
   const n = dataset.length;
-  const loader = new CxrLoader(dataset, { batchSize: Math.min(batchSize, n), imageSize, augmentations: preset, workers, cacheDir, backend: o.backend, shuffle: true, dropLast: true, onWarning: () => {} });
+  const augmentDevice = o.augmentDevice ?? 'cpu';
+  const backend = o.backend ?? (augmentDevice !== 'cpu' ? augmentDevice : undefined);
+  if (augmentDevice !== 'cpu' && output === 'array') throw new RangeError(`bench data: --augment-device ${augmentDevice} makes tensors on the device; --output array needs --augment-device cpu`);
+  const loader = new CxrLoader(dataset, { batchSize: Math.min(batchSize, n), imageSize, augmentations: preset, augmentDevice, workers, cacheDir, backend, shuffle: true, dropLast: true, onWarning: () => {} });
   const stream = (from: number, to?: number): AsyncGenerator<{ indices: number[]; view1: unknown; view2: unknown; labels: unknown }> =>
     output === 'array' ? loader.epochs(from, to, 'array') : loader.epochs(from, to);
   try {
@@ -78,11 +98,14 @@ export async function benchData(o: DataBenchOptions = {}): Promise<DataBenchResu
     const t0 = performance.now();
     for await (const b of stream(1)) {
       pairs += b.indices.length;
+      // On a device the views are enqueued work: count a batch once the device has made it.
+      if (augmentDevice !== 'cpu') await (b.view2 as Tensor).data();
       disposeBatch(b);
       if (pairs >= target) break;
     }
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const deviceMs = augmentDevice === 'cpu' ? null : await deviceBatchMs(dataset, loader, imageSize, preset, augmentDevice, cacheDir);
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     const rate = pairs / seconds;
     const perCpu = pairs / cpuSeconds;
@@ -105,11 +128,35 @@ export async function benchData(o: DataBenchOptions = {}): Promise<DataBenchResu
       cores_per_gpu: r3(gpu / perCpu),
       load_avg_1m: r3(load),
       augment_kernels: augmentKernels(),
+      augment_device: augmentDevice,
+      cpu_ms_per_pair: r3(1000 / perCpu),
+      device_ms_per_batch: deviceMs === null ? null : r3(deviceMs),
     };
   } finally {
     await loader.close();
     await rm(cacheDir, { recursive: true, force: true });
   }
+}
+
+/** One batch's device augmentation alone: the words and plans a worker would send, run 10 times (after 2 untimed). */
+async function deviceBatchMs(dataset: Dataset, loader: CxrLoader, S: number, preset: PresetName, backend: BackendName, cacheDir: string): Promise<number> {
+  const B = loader.batchSize, px = S * S;
+  const words = new Uint16Array(B * px);
+  const opts = { imageSize: S, clipPercentile: CXR_DEFAULTS.clipPercentile, cache: new PreprocessCache(cacheDir) };
+  for (let i = 0; i < B; i++) await loadPreprocessedWords(dataset.describe(), i % dataset.length, opts, words.subarray(i * px, (i + 1) * px));
+  const aug = compileAugmentations(presetSpec(preset));
+  const plans = Array.from({ length: 2 * B }, (_, v) => ({ steps: aug.plan(S, S, new Rng(mixSeed(7, v))), mean: CXR_DEFAULTS.mean, std: CXR_DEFAULTS.std }));
+  const sources = Array.from({ length: 2 * B }, (_, v) => v % B);
+  const times: number[] = [];
+  for (let r = 0; r < 12; r++) {
+    const t0 = performance.now();
+    const t = augmentOnDevice({ backend, width: S, height: S, pixels: words, sources, plans });
+    await getBackend(backend).sync();
+    if (r >= 2) times.push(performance.now() - t0);
+    t.dispose();
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1];
 }
 
 function disposeBatch(b: { view1: unknown; view2: unknown; labels: unknown }): void {

@@ -132,10 +132,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
 }
 
 export const DATA_BENCH_USAGE = `usage: ifa-ssl bench data [--data DIR|FILE.csv] [--image-size 512] [--preset default|easy|paper|none] [--workers N]
-                        [--batch-size 32] [--pairs 1024] [--images 64] [--backend cpu] [--output tensor|array] [--json]
+                        [--batch-size 32] [--pairs 1024] [--images 64] [--backend cpu] [--output tensor|array]
+                        [--augment-device cpu|cuda|webgpu] [--json]
 Two-view pairs per second from the loader, read from the preprocessed cache: synthetic radiographs
 (--images of them), or the images of --data (a folder or a CSV manifest; one untimed pass decodes
-them into the cache first).
+them into the cache first). CPU time per pair is the whole process's. --augment-device cuda|webgpu
+makes the views on that backend (the workers only read the 16-bit cache and draw the plans; a batch
+counts once the device has made it) and also times one batch's device augmentation alone.
 `;
 
 /** The `ifa-ssl bench data` command. */
@@ -157,6 +160,7 @@ export async function dataBenchCommand(argv: string[]): Promise<number> {
       images: { type: 'string' },
       backend: { type: 'string' },
       output: { type: 'string' },
+      'augment-device': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -168,6 +172,8 @@ export async function dataBenchCommand(argv: string[]): Promise<number> {
   };
   if (values.preset !== undefined && !(PRESET_NAMES as readonly string[]).includes(values.preset)) throw new RangeError(`--preset must be one of ${PRESET_NAMES.join(', ')}, got '${values.preset}'`);
   if (values.output !== undefined && values.output !== 'tensor' && values.output !== 'array') throw new RangeError(`--output must be tensor or array, got '${values.output}'`);
+  const device = values['augment-device'];
+  if (device !== undefined && !(BACKEND_NAMES as readonly string[]).includes(device)) throw new RangeError(`--augment-device must be one of ${BACKEND_NAMES.join(', ')}, got '${device}'`);
   const { benchData } = await import('../bench/data.js');
   const r = await benchData({
     data: values.data,
@@ -179,13 +185,16 @@ export async function dataBenchCommand(argv: string[]): Promise<number> {
     images: int(values.images, '--images'),
     backend: values.backend as BackendName | undefined,
     output: values.output as 'tensor' | 'array' | undefined,
+    augmentDevice: values['augment-device'] as BackendName | undefined,
   });
   if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
     process.stdout.write(
-      `data ${r.image_size}×${r.image_size} preset=${r.preset} workers=${r.workers} batch=${r.batch_size} (${r.output}, ${r.augment_kernels} kernels): ` +
-        `${r.pairs_per_s.toFixed(1)} pairs/s, ${r.pairs_per_s_per_core.toFixed(1)} pairs/s/core, ${r.pairs_per_cpu_s.toFixed(1)} pairs per CPU-second; ` +
-        `${r.cores_per_gpu.toFixed(1)} cores feed ${r.gpu_images_per_s} img/s\n`,
+      `data ${r.image_size}×${r.image_size} preset=${r.preset} workers=${r.workers} batch=${r.batch_size} (${r.output}, augmented on ${r.augment_device === 'cpu' ? `the cpu, ${r.augment_kernels} kernels` : r.augment_device}): ` +
+        `${r.pairs_per_s.toFixed(1)} pairs/s, ${r.pairs_per_s_per_core.toFixed(1)} pairs/s/core, ${r.pairs_per_cpu_s.toFixed(1)} pairs per CPU-second (${r.cpu_ms_per_pair.toFixed(2)} CPU ms a pair); ` +
+        `${r.cores_per_gpu.toFixed(1)} cores feed ${r.gpu_images_per_s} img/s` +
+        (r.device_ms_per_batch === null ? '' : `; device augmentation ${r.device_ms_per_batch.toFixed(2)} ms a batch of ${r.batch_size} pairs`) +
+        '\n',
     );
   }
   return 0;

@@ -53,6 +53,29 @@ export class PreprocessCache {
    * purpose: it runs in a loader worker, where one 0.5 MB read beats two thread-pool hops.
    */
   read(key: string, size: number, into?: Float32Array): Float32Array | null {
+    const buf = this.load(key, size);
+    if (!buf) return null;
+    const n = size * size;
+    const out = into && into.length === n ? into : new Float32Array(n);
+    // k · (1/65535), exactly as quantize16InPlace rounds (a table would miss the cache on noisy images).
+    const u16 = (buf.byteOffset + HEADER) % 2 === 0 && isLittleEndian ? new Uint16Array(buf.buffer, buf.byteOffset + HEADER, n) : null;
+    if (u16) unit16(u16, out);
+    else for (let i = 0, o = HEADER; i < n; i++, o += 2) out[i] = (buf[o] | (buf[o + 1] << 8)) * INV65535;
+    return out;
+  }
+
+  /** The cached S×S image as its 16-bit words k (the pixel is k/65535), into `into` (S² words). */
+  readWords(key: string, size: number, into: Uint16Array): boolean {
+    const buf = this.load(key, size);
+    if (!buf) return false;
+    const n = size * size;
+    if (isLittleEndian) new Uint8Array(into.buffer, into.byteOffset, 2 * n).set(buf.subarray(HEADER, HEADER + 2 * n));
+    else for (let i = 0, o = HEADER; i < n; i++, o += 2) into[i] = buf[o] | (buf[o + 1] << 8);
+    return true;
+  }
+
+  /** The entry's bytes in this.buf (header checked), or null on a miss or a damaged entry. */
+  private load(key: string, size: number): Buffer | null {
     const n = size * size, len = HEADER + 2 * n;
     let fd: number;
     try {
@@ -71,12 +94,7 @@ export class PreprocessCache {
         got += r;
       }
       if (buf.readUInt32LE(0) !== MAGIC || buf.readUInt32LE(4) !== VERSION || buf.readUInt32LE(8) !== size || buf.readUInt32LE(12) !== size) return null;
-      const out = into && into.length === n ? into : new Float32Array(n);
-      // k · (1/65535), exactly as quantize16InPlace rounds (a table would miss the cache on noisy images).
-      const u16 = (buf.byteOffset + HEADER) % 2 === 0 && isLittleEndian ? new Uint16Array(buf.buffer, buf.byteOffset + HEADER, n) : null;
-      if (u16) unit16(u16, out);
-      else for (let i = 0, o = HEADER; i < n; i++, o += 2) out[i] = (buf[o] | (buf[o + 1] << 8)) * INV65535;
-      return out;
+      return buf;
     } catch {
       return null;
     } finally {
@@ -123,6 +141,29 @@ export interface LoadedSample {
 /** Sample i as its preprocessed S×S [0, 1] image: from the cache, else decoded, preprocessed and stored. */
 /** into: an S×S buffer the cached pixels may be written to (saves an allocation per sample). */
 export async function loadPreprocessed(desc: DatasetDescriptor, i: number, o: SampleLoadOptions, into?: Float32Array): Promise<LoadedSample> {
+  const key = await cacheKeyOf(desc, i, o);
+  if (o.cache) {
+    const hit = o.cache.read(key, o.imageSize, into);
+    if (hit) return { data: hit, cacheHit: true };
+  }
+  return { data: await preprocessAndStore(desc, i, o, key), cacheHit: false };
+}
+
+/**
+ * Sample i as the 16-bit words of its preprocessed image (pixel = word/65535), into `into` (S²
+ * words), for augmentation on a device: a cache hit is a copy of the file's words. Returns whether
+ * it was a hit.
+ */
+export async function loadPreprocessedWords(desc: DatasetDescriptor, i: number, o: SampleLoadOptions, into: Uint16Array): Promise<boolean> {
+  const key = await cacheKeyOf(desc, i, o);
+  if (o.cache && o.cache.readWords(key, o.imageSize, into)) return true;
+  const data = await preprocessAndStore(desc, i, o, key);
+  // preprocessCxr rounds to multiples of 1/65535, so this recovers the words exactly.
+  for (let k = 0; k < data.length; k++) into[k] = Math.round(data[k] * 65535);
+  return false;
+}
+
+async function cacheKeyOf(desc: DatasetDescriptor, i: number, o: SampleLoadOptions): Promise<string> {
   let parts: CacheKeyParts;
   if (desc.kind === 'files') {
     const path = desc.paths[i];
@@ -134,20 +175,24 @@ export async function loadPreprocessed(desc: DatasetDescriptor, i: number, o: Sa
     }
     parts = { id: path, size: st.size, mtimeMs: st.mtimeMs, imageSize: o.imageSize, clipPercentile: o.clipPercentile };
   } else {
-    parts = { id: `synthetic:v1:${desc.seed}:${i}:${desc.width}x${desc.height}:${desc.noise}`, size: 0, mtimeMs: 0, imageSize: o.imageSize, clipPercentile: o.clipPercentile };
+    parts = { id: syntheticId(desc, i), size: 0, mtimeMs: 0, imageSize: o.imageSize, clipPercentile: o.clipPercentile };
   }
-  const key = o.cache ? o.cache.key(parts) : '';
-  if (o.cache) {
-    const hit = o.cache.read(key, o.imageSize, into);
-    if (hit) return { data: hit, cacheHit: true };
-  }
+  return o.cache ? o.cache.key(parts) : '';
+}
+
+function syntheticId(desc: Extract<DatasetDescriptor, { kind: 'synthetic' }>, i: number): string {
+  return `synthetic:v1:${desc.seed}:${i}:${desc.width}x${desc.height}:${desc.noise}`;
+}
+
+/** Decodes and preprocesses sample i, and stores it in the cache under key (when there is one). */
+async function preprocessAndStore(desc: DatasetDescriptor, i: number, o: SampleLoadOptions, key: string): Promise<Float32Array> {
   const raw = desc.kind === 'files' ? await decodeFile(desc.paths[i]) : syntheticImage(desc, i);
   let pre;
   try {
     pre = preprocessCxr(raw, { imageSize: o.imageSize, clipPercentile: o.clipPercentile });
   } catch (e) {
-    throw new DecodeError((e as Error).message, desc.kind === 'files' ? desc.paths[i] : parts.id);
+    throw new DecodeError((e as Error).message, desc.kind === 'files' ? desc.paths[i] : syntheticId(desc, i));
   }
   if (o.cache) await o.cache.write(key, o.imageSize, pre.data);
-  return { data: pre.data, cacheHit: false };
+  return pre.data;
 }

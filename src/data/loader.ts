@@ -6,7 +6,10 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { isTracing, traceMark } from '../core/trace.js';
-import type { BackendName } from '../backends/backend.js';
+import { BACKEND_NAMES, type BackendName } from '../backends/backend.js';
+import { keep, tidy } from '../core/engine.js';
+import { slice } from '../ops/layout.js';
+import { augmentOnDevice, devicePlanCheck } from './augment/device.js';
 import { Rng } from '../core/random.js';
 import { fromFloat32Array, type Tensor } from '../core/tensor.js';
 import { getDefaultBackend, initBackend } from '../backends/registry.js';
@@ -38,6 +41,13 @@ export interface LoaderOptions {
   prefetch?: number;
   /** Where the tensors go; default: the default backend when each batch is made. */
   backend?: BackendName;
+  /**
+   * Where the views are augmented (issue 20): 'cpu' (default) in the workers; or the batches' backend
+   * ('cuda', 'webgpu'), where the workers only read each image's 16-bit words and draw the views'
+   * plans, and the batched device kernels (src/data/augment/device.ts) make the views there — the
+   * same views up to float32 rounding, at a fraction of the CPU time. Tensor output only.
+   */
+  augmentDevice?: BackendName;
   /** Preprocessed-image cache folder, or false for none. Default defaultCacheDir(). */
   cacheDir?: string | false;
   /** Substitutes tried for an unreadable sample before the batch shrinks. Default 16. */
@@ -121,6 +131,7 @@ export class CxrLoader {
   readonly stats: LoaderStats = { skipped: 0, skippedFiles: [], batches: 0, samples: 0, cacheHits: 0, decoded: 0, loadMs: 0, augmentMs: 0, workerRestarts: 0 };
   private readonly config: WorkerConfig;
   private readonly backend?: BackendName;
+  readonly augmentDevice: BackendName;
   private readonly onWarning: (m: string) => void;
   private slots: Slot[] | null = null;
   private nextId = 1;
@@ -155,6 +166,11 @@ export class CxrLoader {
     this.shuffle = opts.shuffle ?? true;
     this.dropLast = opts.dropLast ?? true;
     this.backend = opts.backend;
+    this.augmentDevice = opts.augmentDevice ?? 'cpu';
+    if (!(BACKEND_NAMES as readonly string[]).includes(this.augmentDevice)) throw new TypeError(`CxrLoader: augmentDevice must be one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(opts.augmentDevice)}`);
+    if (this.augmentDevice !== 'cpu' && opts.backend !== undefined && opts.backend !== this.augmentDevice) {
+      throw new RangeError(`CxrLoader: augmentDevice '${this.augmentDevice}' makes the views on that backend, but the batches go to '${opts.backend}'; use augmentDevice 'cpu' or backend '${this.augmentDevice}'`);
+    }
     this.onWarning = opts.onWarning ?? ((m) => console.warn(m));
     this.maxConsecutiveUnreadable = int(opts.maxConsecutiveUnreadable, 1000, 'maxConsecutiveUnreadable', 1);
     this.maxUnreadableFraction = opts.maxUnreadableFraction ?? 1;
@@ -180,7 +196,9 @@ export class CxrLoader {
       augmentations: spec,
       seed: this.seed,
       maxSubstitutes: int(opts.maxSubstitutes, 16, 'maxSubstitutes', 0),
+      deviceAugment: this.augmentDevice !== 'cpu',
     };
+    if (this.augmentDevice !== 'cpu') for (const v of devicePlanCheck(spec)) throw new RangeError(`CxrLoader: augmentDevice '${this.augmentDevice}': ${v}`);
   }
 
   /** Batches per epoch. */
@@ -243,6 +261,11 @@ export class CxrLoader {
     if (this.length === 0) return;
     const out = output === 'array' ? 'array' : 'tensor';
     if (out === 'tensor') await initBackend(this.backend ?? getDefaultBackend());
+    if (this.augmentDevice !== 'cpu') {
+      if (out === 'array') throw new Error(`CxrLoader: augmentDevice '${this.augmentDevice}' makes tensors on the device; arrays need augmentDevice 'cpu'`);
+      const to = this.backend ?? getDefaultBackend();
+      if (to !== this.augmentDevice) throw new RangeError(`CxrLoader: augmentDevice '${this.augmentDevice}' but the batches go to the default backend '${to}'; set backend: '${this.augmentDevice}'`);
+    }
     // Tasks in order: (epoch, batch number, items), made lazily.
     if (!Number.isInteger(startBatch) || startBatch < 0) throw new RangeError(`CxrLoader.epochs: startBatch must be an integer ≥ 0, got ${startBatch}`);
     let te = from, tb = startBatch, tBatches = this.batchesOf(from);
@@ -292,9 +315,10 @@ export class CxrLoader {
     const name = this.backend ?? getDefaultBackend();
     // Straight into backend storage: one copy, not tensor()'s two.
     const make = (data: Float32Array, shape: number[]): Tensor => fromFloat32Array(data, shape, { backend: name });
+    const [view1, view2] = r.words ? this.augmentOnDevice(r, name) : [make(r.view1, [n, S, S, 1]), make(r.view2, [n, S, S, 1])];
     const result = {
-      view1: make(r.view1, [n, S, S, 1]),
-      view2: make(r.view2, [n, S, S, 1]),
+      view1,
+      view2,
       indices: r.indices,
       labels: labels ? make(labels, [n, L]) : null,
       epoch,
@@ -303,6 +327,17 @@ export class CxrLoader {
     // The CPU addon copies synchronously in alloc, so the buffers can go back to the workers.
     if (name === 'cpu' && this.spare.length < 2 * this.prefetch) this.spare.push(r.view1.buffer as ArrayBuffer, r.view2.buffer as ArrayBuffer);
     return result;
+  }
+
+  /** A device batch: the words go up once, both views' plans run there (src/data/augment/device.ts). */
+  private augmentOnDevice(r: BatchResult, backend: BackendName): [Tensor, Tensor] {
+    const n = r.indices.length, S = this.imageSize;
+    const { mean, std } = this.config;
+    const plans = [...r.plans![0], ...r.plans![1]].map((steps) => ({ steps, mean, std }));
+    const both = augmentOnDevice({ backend, width: S, height: S, pixels: r.words!, sources: [...r.indices.keys(), ...r.indices.keys()], plans });
+    const views = tidy(() => [keep(slice(both, 0, 0, n)), keep(slice(both, 0, n, 2 * n))] as [Tensor, Tensor]);
+    both.dispose();
+    return views;
   }
 
   /** Cuts a shrunk batch to a multiple of batchMultiple, and empties one below minBatch. */
@@ -314,7 +349,8 @@ export class CxrLoader {
     const px = this.imageSize * this.imageSize;
     if (n > 0) this.onWarning(`ifa-ssl data: a batch shrank to ${n0} readable images by skips; using ${n} (a multiple of ${this.batchMultiple})`);
     else if (n0 > 0) this.onWarning(`ifa-ssl data: a batch shrank to ${n0} readable image${n0 === 1 ? '' : 's'} by skips, fewer than the ${this.minBatch} training needs; dropped`);
-    return { ...r, indices: r.indices.slice(0, n), view1: r.view1.slice(0, n * px), view2: r.view2.slice(0, n * px) };
+    const device: Pick<BatchResult, 'words' | 'plans'> = r.words && r.plans ? { words: r.words.slice(0, n * px), plans: [r.plans[0].slice(0, n), r.plans[1].slice(0, n)] } : {};
+    return { ...r, indices: r.indices.slice(0, n), view1: r.view1.slice(0, n * px), view2: r.view2.slice(0, n * px), ...device };
   }
 
   private account(r: BatchResult): void {

@@ -1,5 +1,6 @@
 // Messages between the loader (main thread) and its workers.
 import type { AugSpec } from './augment.js';
+import type { PlanStep } from './augment/plan.js';
 import type { DatasetDescriptor } from './datasets.js';
 
 export interface WorkerConfig {
@@ -12,6 +13,8 @@ export interface WorkerConfig {
   augmentations: AugSpec[];
   seed: number;
   maxSubstitutes: number;
+  /** Augment on the device: the worker returns each sample's 16-bit words and its views' plans, not views. */
+  deviceAugment: boolean;
 }
 
 export type WorkerRequest =
@@ -32,8 +35,12 @@ export interface BatchResult {
   type: 'batch';
   id: number;
   indices: number[];
+  /** The normalised views, n·S² floats each (empty with deviceAugment). */
   view1: Float32Array;
   view2: Float32Array;
+  /** deviceAugment: the n samples' preprocessed images as 16-bit words (n·S²), and each view's plan ([view][sample]). */
+  words?: Uint16Array;
+  plans?: [PlanStep[][], PlanStep[][]];
   skipped: { index: number; name: string; message: string }[];
   /** Load attempts that failed (known-bad files included), and those after the batch's last success. */
   failed: number;

@@ -4,7 +4,8 @@
 import { parentPort } from 'node:worker_threads';
 import { Rng } from '../core/random.js';
 import { compileAugmentations, mixSeed, type Augmenter } from './augment.js';
-import { loadPreprocessed, PreprocessCache, type SampleLoadOptions } from './cache.js';
+import { loadPreprocessed, loadPreprocessedWords, PreprocessCache, type SampleLoadOptions } from './cache.js';
+import type { PlanStep } from './augment/plan.js';
 import { nowUs } from '../core/clock.js';
 import type { BatchResult, WorkerConfig, WorkerRequest, WorkerSpan } from './protocol.js';
 
@@ -29,7 +30,12 @@ async function runBatch(id: number, epoch: number, items: number[], buffers?: Ar
   const S = c.imageSize, px = S * S, N = datasetLength(c);
   const bytes = items.length * px * 4;
   // Recycled buffers skip a 2 × B·S² allocation (zeroing and page faults) per batch.
-  const views = [0, 1].map((v) => (buffers?.[v]?.byteLength === bytes ? new Float32Array(buffers[v]) : new Float32Array(items.length * px)));
+  const onDevice = c.deviceAugment;
+  const views = [0, 1].map((v) => (onDevice ? new Float32Array(0) : buffers?.[v]?.byteLength === bytes ? new Float32Array(buffers[v]) : new Float32Array(items.length * px)));
+  // On a device: the words go up as they are and the views' plans go with them (drawn here, from the
+  // same seeds as the views the CPU would make).
+  const words = onDevice ? new Uint16Array(items.length * px) : null;
+  const plans: [PlanStep[][], PlanStep[][]] = [[], []];
   if (baseBuffer.length !== px) baseBuffer = new Float32Array(px);
   const indices: number[] = [];
   const skipped: BatchResult['skipped'] = [];
@@ -49,7 +55,10 @@ async function runBatch(id: number, epoch: number, items: number[], buffers?: Ar
       const t0 = performance.now();
       const traceBegin = spans ? nowUs() : 0;
       try {
-        const s = await loadPreprocessed(c.dataset, idx, loadOpts!, baseBuffer);
+        const slot = indices.length;
+        const s = words
+          ? { data: baseBuffer, cacheHit: await loadPreprocessedWords(c.dataset, idx, loadOpts!, words.subarray(slot * px, (slot + 1) * px)) }
+          : await loadPreprocessed(c.dataset, idx, loadOpts!, baseBuffer);
         spans?.push({ name: 'load', beginUs: traceBegin, endUs: nowUs(), index: idx, cacheHit: s.cacheHit });
         if (s.cacheHit) cacheHits++;
         else cacheMisses++;
@@ -70,7 +79,9 @@ async function runBatch(id: number, epoch: number, items: number[], buffers?: Ar
     const augmentBegin = spans ? nowUs() : 0;
     const slot = indices.length;
     for (let v = 0; v < 2; v++) {
-      augmenter!.runInto(base, S, S, new Rng(mixSeed(c.seed, epoch, chosen, v)), views[v], slot * px, c.mean, c.std);
+      const rng = new Rng(mixSeed(c.seed, epoch, chosen, v));
+      if (words) plans[v].push(augmenter!.plan(S, S, rng));
+      else augmenter!.runInto(base, S, S, rng, views[v], slot * px, c.mean, c.std);
     }
     augmentMs += performance.now() - t1;
     spans?.push({ name: 'augment', beginUs: augmentBegin, endUs: nowUs(), index: chosen });
@@ -83,6 +94,7 @@ async function runBatch(id: number, epoch: number, items: number[], buffers?: Ar
     indices,
     view1: n === items.length ? views[0] : views[0].slice(0, n * px),
     view2: n === items.length ? views[1] : views[1].slice(0, n * px),
+    ...(words ? { words: n === items.length ? words : words.slice(0, n * px), plans } : {}),
     skipped,
     failed,
     failedAfterLast,
@@ -107,7 +119,7 @@ parentPort!.on('message', (msg: WorkerRequest) => {
     // One batch at a time: the work buffers are shared, and interleaving would gain nothing.
     queue = queue.then(() =>
       runBatch(msg.id, msg.epoch, msg.items, msg.buffers, msg.trace).then(
-        (r) => parentPort!.postMessage(r, [r.view1.buffer as ArrayBuffer, r.view2.buffer as ArrayBuffer]),
+        (r) => parentPort!.postMessage(r, [r.view1.buffer as ArrayBuffer, r.view2.buffer as ArrayBuffer, ...(r.words ? [r.words.buffer as ArrayBuffer] : [])]),
         (e) => parentPort!.postMessage({ type: 'error', id: msg.id, message: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
       ),
     );

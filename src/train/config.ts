@@ -26,6 +26,7 @@ export const configSchema = z
     syntheticImages: z.number().int().min(1).default(512).describe('size of the synthetic data set'),
     imageSize: z.number().int().min(32).max(2048).default(512),
     augment: z.enum(PRESET_NAMES).default('default'),
+    augmentDevice: z.enum(BACKEND_NAMES).default('cpu').describe("where views are augmented: cpu (the loader's workers) or the run's --backend (cuda, webgpu: the workers only read the 16-bit cache)"),
     inChannels: z.number().int().min(1).max(3).default(1),
     batch: z.number().int().min(2).max(4096).default(256),
     epochs: z.number().int().min(1).optional(),
@@ -73,6 +74,9 @@ export function parseConfig(input: unknown, source = 'config'): Config {
   const r = configSchema.safeParse(input);
   if (r.success) {
     if (r.data.epochs === undefined && r.data.steps === undefined) r.data.epochs = 200;
+    if (r.data.augmentDevice !== 'cpu' && r.data.augmentDevice !== r.data.backend) {
+      throw new ConfigError(`invalid ${source}:\n  augmentDevice: '${r.data.augmentDevice}' augments on that backend, but the run trains on '${r.data.backend}'; use augmentDevice 'cpu' or backend '${r.data.augmentDevice}'`);
+    }
     return r.data;
   }
   const lines = r.error.issues.map((i) => {

@@ -361,6 +361,7 @@ export class Trainer {
       batchSize: cfg.batch,
       imageSize: cfg.imageSize,
       augmentations: cfg.augment,
+      augmentDevice: cfg.augmentDevice,
       seed: cfg.seed,
       workers: cfg.workers,
       backend: cfg.backend,

@@ -22,6 +22,7 @@ import { cast } from '../../ops/cast.js';
 import { launch } from '../../ops/op.js';
 import { gatherRows } from '../../ops/rows.js';
 import { lowbias32, normalTable, type PlanStep, type ViewPlan } from './plan.js';
+import type { AugSpec } from './transforms.js';
 
 type Op = PlanStep['op'];
 
@@ -147,4 +148,18 @@ export function augmentOnDevice(o: DeviceAugmentInput): Tensor {
     if (o.dtype && o.dtype !== 'float32') views = cast(views, o.dtype);
     return views.reshape([plans.length, H, W, 1]);
   });
+}
+
+/**
+ * What a spec asks that the device kernels cannot run, as messages (empty: all of it runs): checked
+ * when a loader is made, so a run fails at its start rather than at the first batch that draws it.
+ */
+export function devicePlanCheck(spec: readonly AugSpec[]): string[] {
+  const out: string[] = [];
+  const walk = (s: AugSpec): void => {
+    if (s.type === 'oneOf') s.transforms.forEach(walk);
+    else if (s.type === 'medianBlur' && s.ksize !== undefined && s.ksize !== 1 && s.ksize !== 3) out.push(`medianBlur ksize ${s.ksize} has no device kernel (3×3 only); use ksize 3 or augmentDevice 'cpu'`);
+  };
+  spec.forEach(walk);
+  return out;
 }
