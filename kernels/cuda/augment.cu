@@ -55,15 +55,61 @@ __device__ __forceinline__ int reflect101(int i, int n) {
   return i < n ? i : period - i;
 }
 
+// A source coordinate as an unevaluated float32 sum hi + lo (|lo| ≤ ulp(hi)): a plain float32 point
+// loses its fraction with the image size (ulp(512) = 6e-5 px, an error of that order in the
+// sampled value at every sharp edge), while the CPU's float64 point keeps it. twoSum is Knuth's
+// error-free sum (s + err = a + b exactly); nothing here may be reassociated (no fast math).
+struct Coord {
+  float hi, lo;
+};
+__device__ __forceinline__ float twoSum(float a, float b, float& err) {
+  const float s = a + b, bb = s - a;
+  err = (a - (s - bb)) + (b - bb);
+  return s;
+}
+// a·x + b·y + c, the products' rounding errors recovered by fmaf, the sums' by twoSum.
+__device__ __forceinline__ Coord affineCoord(float a, float x, float b, float y, float c) {
+  const float ax = a * x, by = b * y;
+  const float eax = fmaf(a, x, -ax), eby = fmaf(b, y, -by);
+  float e1, e2;
+  const float s1 = twoSum(by, c, e1);
+  const float s = twoSum(ax, s1, e2);
+  float e3;
+  const float hi = twoSum(s, (eax + eby) + (e1 + e2), e3);
+  return {hi, e3};
+}
+// base + t·g for an integer pixel coordinate base (opticalKernel's source point).
+__device__ __forceinline__ Coord displacedCoord(float base, float t, float g) {
+  const float d = t * g, ed = fmaf(t, g, -d);
+  float e1;
+  const float s = twoSum(base, d, e1);
+  float e2;
+  const float hi = twoSum(s, e1 + ed, e2);
+  return {hi, e2};
+}
+
+// floor(hi + lo) and the fraction in [0, 1] (hi − floor(hi) is exact in float32).
+__device__ __forceinline__ float splitFloor(Coord c, float& frac) {
+  float i = floorf(c.hi), f = (c.hi - i) + c.lo;
+  if (f < 0.f) {
+    i -= 1.f;
+    f += 1.f;
+  } else if (f >= 1.f) {
+    i += 1.f;
+    f -= 1.f;
+  }
+  frac = f;
+  return i;
+}
+
 // Bilinear sample of a w×h image at (sx, sy) with reflect101 indices (sampleBorder); |sx| or |sy|
 // ≥ 1e9, or NaN, samples 0. The CPU's interior fast path reads the same four pixels (reflect101 is
 // the identity there), so one path serves here; it is taken without the 2^20 shift the CPU uses for
 // its truncation, which in float32 would cost the fraction's bits.
-__device__ __forceinline__ float bilinear(const float* __restrict src, int w, int h, float sx, float sy) {
-  if (!(fabsf(sx) < 1e9f && fabsf(sy) < 1e9f)) return 0.f;
-  const float x0 = floorf(sx), y0 = floorf(sy);
-  const float fx = sx - x0, fy = sy - y0;
-  const int xi = int(x0), yi = int(y0);
+__device__ __forceinline__ float bilinear(const float* __restrict src, int w, int h, Coord sx, Coord sy) {
+  if (!(fabsf(sx.hi) < 1e9f && fabsf(sy.hi) < 1e9f)) return 0.f;
+  float fx, fy;
+  const int xi = int(splitFloor(sx, fx)), yi = int(splitFloor(sy, fy));
   int xa, xb, ya, yb;
   if (xi >= 0 && xi < w - 1 && yi >= 0 && yi < h - 1) {
     xa = xi, xb = xi + 1, ya = yi, yb = yi + 1;
@@ -149,7 +195,7 @@ __global__ void warpAffineKernel(const float* __restrict x, const float* __restr
     const float m0 = row[1], m1 = row[2], m2 = row[3], m3 = row[4], m4 = row[5], m5 = row[6];
     FOR_EACH_PIXEL(i, n) {
       const float px = float(i % w), py = float(i / w);
-      out[i] = bilinear(in, w, h, m0 * px + (m1 * py + m2), m3 * px + (m4 * py + m5));
+      out[i] = bilinear(in, w, h, affineCoord(m0, px, m1, py, m2), affineCoord(m3, px, m4, py, m5));
     }
   }
 }
@@ -166,16 +212,16 @@ __global__ void opticalKernel(const float* __restrict x, const float* __restrict
       copyImage(in, out, n);
       continue;
     }
-    const float k = row[1];
-    const float cx = float(w) * 0.5f + row[2], cy = float(h) * 0.5f + row[3];
+    const float k = row[1], dx = row[2], dy = row[3];
     const float fx = float(w), fy = float(h);
     FOR_EACH_PIXEL(i, n) {
       const float u = float(i % w), v = float(i / w);
-      const float tx = u - cx, ty = v - cy;
+      // u − cx with cx = w/2 + dx: u − w/2 is exact, so t is the reference's float(u − cx).
+      const float tx = (u - 0.5f * fx) - dx, ty = (v - 0.5f * fy) - dy;
       const float xn = tx / fx, yn = ty / fy;
       const float r2 = xn * xn + yn * yn;
       const float g = k * r2 * (1.f + r2);
-      out[i] = bilinear(in, w, h, u + tx * g, v + ty * g);
+      out[i] = bilinear(in, w, h, displacedCoord(u, tx, g), displacedCoord(v, ty, g));
     }
   }
 }
