@@ -58,7 +58,9 @@ __device__ __forceinline__ int reflect101(int i, int n) {
 // A source coordinate as an unevaluated float32 sum hi + lo (|lo| ≤ ulp(hi)): a plain float32 point
 // loses its fraction with the image size (ulp(512) = 6e-5 px, an error of that order in the
 // sampled value at every sharp edge), while the CPU's float64 point keeps it. twoSum is Knuth's
-// error-free sum (s + err = a + b exactly); nothing here may be reassociated (no fast math).
+// error-free sum (s + err = a + b exactly); nothing here may be reassociated (no fast math), and the
+// products are __fmul_rn so that nvcc cannot contract them into the sums that follow (an fma would
+// make the recovered errors wrong).
 struct Coord {
   float hi, lo;
 };
@@ -69,7 +71,7 @@ __device__ __forceinline__ float twoSum(float a, float b, float& err) {
 }
 // a·x + b·y + c, the products' rounding errors recovered by fmaf, the sums' by twoSum.
 __device__ __forceinline__ Coord affineCoord(float a, float x, float b, float y, float c) {
-  const float ax = a * x, by = b * y;
+  const float ax = __fmul_rn(a, x), by = __fmul_rn(b, y);
   const float eax = fmaf(a, x, -ax), eby = fmaf(b, y, -by);
   float e1, e2;
   const float s1 = twoSum(by, c, e1);
@@ -80,7 +82,7 @@ __device__ __forceinline__ Coord affineCoord(float a, float x, float b, float y,
 }
 // base + t·g for an integer pixel coordinate base (opticalKernel's source point).
 __device__ __forceinline__ Coord displacedCoord(float base, float t, float g) {
-  const float d = t * g, ed = fmaf(t, g, -d);
+  const float d = __fmul_rn(t, g), ed = fmaf(t, g, -d);
   float e1;
   const float s = twoSum(base, d, e1);
   float e2;
