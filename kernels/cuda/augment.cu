@@ -150,6 +150,15 @@ __device__ __forceinline__ void copyImage(const float* __restrict in, float* __r
   FOR_EACH_PIXEL(i, n) out[i] = in[i];
 }
 
+// Pixel i of a w-wide image as column x and row y. The validator bounds an image to 2^32 pixels and
+// 65536 a side, so i fits 32 bits and the division is a 32-bit one (a 64-bit division is a long
+// software sequence on the GPU, per pixel).
+__device__ __forceinline__ void pixelXY(int64_t i, int w, int& x, int& y) {
+  const uint32_t u = uint32_t(i), row = u / uint32_t(w);
+  x = int(u - row * uint32_t(w));
+  y = int(row);
+}
+
 // ---- kernels
 
 // Thread j converts packed word j: pixel 2j is its low half, 2j + 1 its high half (when < n). Reads
@@ -196,7 +205,9 @@ __global__ void warpAffineKernel(const float* __restrict x, const float* __restr
     }
     const float m0 = row[1], m1 = row[2], m2 = row[3], m3 = row[4], m4 = row[5], m5 = row[6];
     FOR_EACH_PIXEL(i, n) {
-      const float px = float(i % w), py = float(i / w);
+      int ix, iy;
+      pixelXY(i, w, ix, iy);
+      const float px = float(ix), py = float(iy);
       out[i] = bilinear(in, w, h, affineCoord(m0, px, m1, py, m2), affineCoord(m3, px, m4, py, m5));
     }
   }
@@ -217,7 +228,9 @@ __global__ void opticalKernel(const float* __restrict x, const float* __restrict
     const float k = row[1], dx = row[2], dy = row[3];
     const float fx = float(w), fy = float(h);
     FOR_EACH_PIXEL(i, n) {
-      const float u = float(i % w), v = float(i / w);
+      int iu, iv;
+      pixelXY(i, w, iu, iv);
+      const float u = float(iu), v = float(iv);
       // u − cx with cx = w/2 + dx: u − w/2 is exact, so t is the reference's float(u − cx).
       const float tx = (u - 0.5f * fx) - dx, ty = (v - 0.5f * fy) - dy;
       const float xn = tx / fx, yn = ty / fy;
@@ -252,7 +265,8 @@ __global__ void median3Kernel(const float* __restrict x, const float* __restrict
       continue;
     }
     FOR_EACH_PIXEL(i, n) {
-      const int px = int(i % w), py = int(i / w);
+      int px, py;
+      pixelXY(i, w, px, py);
       const float* ra = in + int64_t(py > 0 ? py - 1 : 0) * w;
       const float* rb = in + int64_t(py) * w;
       const float* rc = in + int64_t(py < h - 1 ? py + 1 : h - 1) * w;
@@ -284,7 +298,8 @@ __global__ void tapsKernel(const float* __restrict x, const float* __restrict pa
     const int taps = int(clampedInt(row[1], 0, (P - 2) / 3));
     const float* tap = row + 2;
     FOR_EACH_PIXEL(i, n) {
-      const int px = int(i % w), py = int(i / w);
+      int px, py;
+      pixelXY(i, w, px, py);
       float acc = 0.f;
       for (int t = 0; t < taps; t++) {
         const int dx = int(clampedInt(tap[3 * t], -kMaxOffset, kMaxOffset));
@@ -311,7 +326,8 @@ __global__ void sharpenKernel(const float* __restrict x, const float* __restrict
     }
     const float c = 1.f + alpha * (8.f + row[2]);
     FOR_EACH_PIXEL(i, n) {
-      const int px = int(i % w), py = int(i / w);
+      int px, py;
+      pixelXY(i, w, px, py);
       const int xl = reflect101(px - 1, w), xr = reflect101(px + 1, w);
       float box = 0.f;
       for (int d = -1; d <= 1; d++) {
@@ -334,7 +350,8 @@ __global__ void cutoutKernel(const float* x, const float* __restrict params, flo
     const float* in = x + b * n;
     float* out = y + b * n;
     FOR_EACH_PIXEL(i, n) {
-      const int64_t px = i % w, py = i / w;
+      int px, py;
+      pixelXY(i, w, px, py);
       bool inside = false;
       for (int k = 0; k < holes && !inside; k++) {
         const float* q = row + 2 + 4 * k;
