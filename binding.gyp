@@ -12,6 +12,7 @@
         "native/storage.cc",
         "native/cuda_info_none.cc",
         "kernels/cpu/augment.cc",
+        "kernels/cpu/augment_kernels.cc",
         "kernels/cpu/batchnorm.cc",
         "kernels/cpu/cast.cc",
         "kernels/cpu/conv.cc",

@@ -890,6 +890,7 @@ void registerKernels() {
   registerLayoutKernels(reg);
   registerOptimKernels(reg);
   registerCastKernels(reg);
+  registerAugmentKernels(reg);
 #ifdef IFA_WITH_CUDA
   registerCudaKernels(KernelRegistry::cuda(), reg);
 #endif

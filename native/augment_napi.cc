@@ -171,37 +171,36 @@ Napi::Value Sharpen(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-View<uint32_t> seeds(const Napi::CallbackInfo& info, const std::string& fn, size_t i) {
-  auto s = arrayArg<uint32_t>(info, fn, i, napi_uint32_array, "Uint32Array", "state");
-  if (s.length < 4) fail(info.Env(), fn, "state must hold the 4 words of xoshiro128**");
-  return s;
+// A noise step's 32-bit seed (plan.ts): the kernels hash it into their key.
+uint32_t seedArg(const Napi::CallbackInfo& info, const std::string& fn, size_t i) {
+  return uint32_t(integer(info, fn, i, "seed", 0, int64_t(0xffffffff)));
 }
 
-// gaussNoise(src, dst, n, sigma, state: Uint32Array(4), table: Float64Array(4097)); dst may be src.
+// gaussNoise(src, dst, n, sigma, seed, table: Float64Array(4097)); dst may be src.
 Napi::Value GaussNoise(const Napi::CallbackInfo& info) {
   const std::string fn = "gaussNoise";
   auto src = floats(info, fn, 0, "src"), dst = floats(info, fn, 1, "dst");
-  int64_t n = integer(info, fn, 2, "n", 0, int64_t(1) << 40);
+  int64_t n = integer(info, fn, 2, "n", 0, int64_t(1) << 32);
   double sigma = number(info, fn, 3, "sigma");
-  auto s = seeds(info, fn, 4);
+  uint32_t seed = seedArg(info, fn, 4);
   auto table = doubles(info, fn, 5, "table");
   if (table.length != 4097) fail(info.Env(), fn, "table must hold the 4097 quantiles, got " + std::to_string(table.length));
   atLeast(info.Env(), fn, src.length, n, "src");
   atLeast(info.Env(), fn, dst.length, n, "dst");
-  augment::gaussNoise(src.data, dst.data, n, sigma, s.data, table.data);
+  augment::gaussNoise(src.data, dst.data, n, sigma, augment::noiseKey(seed), table.data);
   return info.Env().Undefined();
 }
 
-// multiplicativeNoise(src, dst, n, lo, hi, state: Uint32Array(4)); dst may be src.
+// multiplicativeNoise(src, dst, n, lo, hi, seed); dst may be src.
 Napi::Value MultNoise(const Napi::CallbackInfo& info) {
   const std::string fn = "multiplicativeNoise";
   auto src = floats(info, fn, 0, "src"), dst = floats(info, fn, 1, "dst");
-  int64_t n = integer(info, fn, 2, "n", 0, int64_t(1) << 40);
+  int64_t n = integer(info, fn, 2, "n", 0, int64_t(1) << 32);
   double lo = number(info, fn, 3, "lo"), hi = number(info, fn, 4, "hi");
-  auto s = seeds(info, fn, 5);
+  uint32_t seed = seedArg(info, fn, 5);
   atLeast(info.Env(), fn, src.length, n, "src");
   atLeast(info.Env(), fn, dst.length, n, "dst");
-  augment::multiplicativeNoise(src.data, dst.data, n, lo, hi, s.data);
+  augment::multiplicativeNoise(src.data, dst.data, n, lo, hi, augment::noiseKey(seed));
   return info.Env().Undefined();
 }
 

@@ -3,7 +3,8 @@
 // distributions.
 import * as assert from 'uvu/assert';
 import { test } from 'uvu';
-import { gaussNoiseCounter, lowbias32, multiplicativeNoiseCounter, noiseU32 } from '../src/data/augment/plan.js';
+import { lowbias32, noiseU32 } from '../src/data/augment/plan.js';
+import { gaussNoiseKernel as gaussNoiseCounter, multiplicativeNoiseElementwise as multiplicativeNoiseCounter } from '../src/data/augment/pixels.js';
 
 test('lowbias32 and noiseU32 equal the Python reference words', () => {
   // /usr/bin/python3: M = 2**32 - 1; lb(x): x ^= x >> 16; x = x*0x21f0aaad & M; x ^= x >> 15;

@@ -163,18 +163,14 @@ IFA_INLINE void sharpenRowsImplBody(const float* pad, int64_t pw, float* rowSum,
 IFA_DISPATCH_ISA(sharpenRowsImpl, "avx2", (const float* pad, int64_t pw, float* rowSum, const float* src, float* dst, int w, int h, double alpha, double c),
              (pad, pw, rowSum, src, dst, w, h, alpha, c))
 
-IFA_INLINE uint32_t rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
-
-// xoshiro128** as the reference's noise kernels inline it: the output of s1, then the state update.
-struct Xoshiro128 {
-  uint32_t s0, s1, s2, s3;
-  IFA_INLINE uint32_t next() {
-    const uint32_t r = rotl(s1 * 5u, 7) * 9u;
-    const uint32_t t = s1 << 9;
-    s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
-    return r;
-  }
-};
+// lowbias32 (plan.ts): the counter-based noise word of pixel i is lowbias32(i·0x9E3779B9 + key).
+IFA_INLINE uint32_t lowbias32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x21f0aaadu;
+  x ^= x >> 15;
+  x *= 0x735a2d97u;
+  return x ^ (x >> 15);
+}
 
 }  // namespace
 
@@ -240,11 +236,12 @@ void sharpen(const float* src, float* dst, int w, int h, double alpha, double li
   sharpenRowsImpl(pad, pw, rowSum, src, dst, w, h, alpha, 1 + alpha * (8 + lightness));
 }
 
-void gaussNoise(const float* src, float* dst, int64_t n, double sigma, const uint32_t* s, const double* T) {
-  Xoshiro128 rng{s[0], s[1], s[2], s[3]};
+uint32_t noiseKey(uint32_t seed) { return lowbias32(seed); }
+
+void gaussNoise(const float* src, float* dst, int64_t n, double sigma, uint32_t key, const double* T) {
   const double frac = 1.0 / (1 << 20);
   for (int64_t i = 0; i < n; i++) {
-    const uint32_t r = rng.next();
+    const uint32_t r = lowbias32(uint32_t(i) * 0x9e3779b9u + key);
     const uint32_t k = r >> 20;
     const double a = T[k];
     const double z = a + (T[k + 1] - a) * (double(r & 0xfffff) * frac);
@@ -252,10 +249,9 @@ void gaussNoise(const float* src, float* dst, int64_t n, double sigma, const uin
   }
 }
 
-void multiplicativeNoise(const float* src, float* dst, int64_t n, double lo, double hi, const uint32_t* s) {
-  Xoshiro128 rng{s[0], s[1], s[2], s[3]};
+void multiplicativeNoise(const float* src, float* dst, int64_t n, double lo, double hi, uint32_t key) {
   const double span = (hi - lo) / 4294967296.0;
-  for (int64_t i = 0; i < n; i++) dst[i] = float(clip01(double(src[i]) * (lo + double(rng.next()) * span)));
+  for (int64_t i = 0; i < n; i++) dst[i] = float(clip01(double(src[i]) * (lo + double(lowbias32(uint32_t(i) * 0x9e3779b9u + key)) * span)));
 }
 
 }  // namespace ifa::augment

@@ -29,10 +29,13 @@ void filterTaps(const float* src, float* dst, int w, int h, const int32_t* dxy, 
 /** sharpenKernel. scratch: (w + 2)(h + 2) + w·(h + 2) floats. */
 void sharpen(const float* src, float* dst, int w, int h, double alpha, double lightness, float* scratch);
 
-/** gaussNoiseKernel from the xoshiro128** state s (4 words) and the 4097-entry quantile table. */
-void gaussNoise(const float* src, float* dst, int64_t n, double sigma, const uint32_t* s, const double* table);
+/** lowbias32(seed): a noise step's key (plan.ts). */
+uint32_t noiseKey(uint32_t seed);
 
-/** multiplicativeNoiseElementwise from the xoshiro128** state s (4 words). */
-void multiplicativeNoise(const float* src, float* dst, int64_t n, double lo, double hi, const uint32_t* s);
+/** gaussNoiseCounter (plan.ts): x + σ·z_i, z_i from the 4097-entry table by pixel i's word under key. */
+void gaussNoise(const float* src, float* dst, int64_t n, double sigma, uint32_t key, const double* table);
+
+/** multiplicativeNoiseCounter (plan.ts): x·(lo + (hi − lo)·r_i/2³²), r_i pixel i's word under key. */
+void multiplicativeNoise(const float* src, float* dst, int64_t n, double lo, double hi, uint32_t key);
 
 }  // namespace ifa::augment

@@ -12,6 +12,7 @@ void registerLossKernels(KernelRegistry& r);    // loss.cc (softmax cross-entrop
 void registerLayoutKernels(KernelRegistry& r);  // layout.cc (concat, slice)
 void registerOptimKernels(KernelRegistry& r);   // optim.cc (SGD, EMA)
 void registerCastKernels(KernelRegistry& r);    // cast.cc
+void registerAugmentKernels(KernelRegistry& r); // augment_kernels.cc (the batched augmentation steps)
 
 // Gives an fp32 kernel bfloat16 and float16 tensors by converting around its body (cast.cc): the
 // CPU's half-precision reference. Returns def, so a registration reads r.add(...) then this.

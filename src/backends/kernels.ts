@@ -202,7 +202,8 @@ export const KERNELS = {
   // (n = 1: 0). Bilinear sampling, the border path and the interior test are pixels.ts's
   // warpAffineInverse / sampleBorder: a source point with |sx| or |sy| ≥ 1e9 (or NaN) samples 0.
   // Noise keys are lowbias32(seed) (plan.ts) split in 16-bit halves, keyLo + 65536·keyHi, exact in
-  // float32. The CPU kernels compute in float64 from the float32 parameters (the reference); devices
+  // float32. Counts in a row (k, n) are clamped to what the row holds; tap offsets and hole corners
+  // are integers (truncated toward zero), corners clamped to the image. The CPU kernels compute in float64 from the float32 parameters (the reference); devices
   // in float32, within the tolerances of test/augment-device.test.ts.
   /**
    * y[b, i] = word(i + b·H·W) / 65535 for the flat stack's 16-bit pixel words, two per float32 of

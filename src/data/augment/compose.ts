@@ -1,9 +1,12 @@
 // Composition: a list of transforms with probabilities and OneOf groups (AugSpec, plain data that can
-// be sent to the loader's workers) compiled into an augmenter that fuses runs of pointwise steps, and
-// the single-transform functions `(image, options, seed) → image` built on it.
+// be sent to the loader's workers) compiled into an augmenter. The augmenter first draws a view's plan
+// (./plan.ts: its steps with every parameter drawn, runs of pointwise steps fused into one), then
+// applies it with the CPU kernels here, or hands it to the device kernels (./device.ts), which give
+// the same view. The single-transform functions `(image, options, seed) → image` are built on it.
 import { Rng } from '../../core/random.js';
 import { checkImage, type GrayImage } from '../image.js';
-import { pointwiseChain } from './native.js';
+import { filterTaps, gaussNoiseKernel, medianBlurKernel, multiplicativeNoiseElementwise, opticalDistortionKernel, pointwiseChain, sharpenKernel, warpAffineInverse } from './native.js';
+import type { PlanStep } from './plan.js';
 import { preset, type PresetName } from './presets.js';
 import {
   IMPLS,
@@ -71,11 +74,16 @@ export interface Augmenter {
   /** The spec it was compiled from. */
   readonly spec: readonly AugSpec[];
   /**
+   * A view's plan for a w×h image: the steps drawn from rng, in order, consecutive pointwise steps
+   * fused into one. Draws exactly what run and runInto draw.
+   */
+  plan(w: number, h: number, rng: Rng): PlanStep[];
+  /**
    * Augments src (not modified) with rng. The result may be src itself or one of the augmenter's
    * work buffers, which the next call reuses: copy it out before calling again.
    */
   run(src: Float32Array, w: number, h: number, rng: Rng): Float32Array;
-  /** As run, then (x − mean)/std written into out at offset; the last pointwise steps are fused in. */
+  /** As run, then (x − mean)/std written into out at offset; a last pointwise step is fused in. */
   runInto(src: Float32Array, w: number, h: number, rng: Rng, out: Float32Array, offset: number, mean: number, std: number): void;
 }
 
@@ -98,66 +106,88 @@ function compileOne(s: AugSpec, what: string): Compiled {
   return { kind: 'one', p: probability(s.p, `${what} (${s.type})`), impl: IMPLS[s.type] as TransformImpl<object>, opts };
 }
 
+/** One non-pointwise plan step on the CPU: reads src, writes all of dst (never src). */
+export function applyStep(step: Exclude<PlanStep, { op: 'pointwise' }>, src: Float32Array, dst: Float32Array, w: number, h: number): void {
+  const n = w * h;
+  switch (step.op) {
+    case 'warpAffine':
+      return warpAffineInverse(src, dst, w, h, step.m);
+    case 'median':
+      return medianBlurKernel(src, dst, w, h, step.ksize);
+    case 'taps':
+      return filterTaps(src, dst, w, h, step.taps);
+    case 'sharpen':
+      return sharpenKernel(src, dst, w, h, step.alpha, step.lightness);
+    case 'cutout':
+      dst.set(src.subarray(0, n));
+      for (const [x1, y1, x2, y2] of step.holes) for (let y = y1; y < y2; y++) dst.fill(step.fill, y * w + x1, y * w + x2);
+      return;
+    case 'optical':
+      return opticalDistortionKernel(src, dst, w, h, step.k, step.dx, step.dy);
+    case 'gaussNoise':
+      return gaussNoiseKernel(src, dst, n, step.sigma, step.seed);
+    case 'mulNoise':
+      return multiplicativeNoiseElementwise(src, dst, n, step.lo, step.hi, step.seed);
+  }
+}
+
 /** Compiles a list of transforms (applied in order, each with its p) into an augmenter. */
 export function compileAugmentations(spec: readonly AugSpec[]): Augmenter {
   if (!Array.isArray(spec)) throw new TypeError('compileAugmentations: expects an array of transforms');
   const steps = spec.map((s, i) => compileOne(s, `augmentations[${i}]`));
-  let bufA = new Float32Array(0), bufB = new Float32Array(0);
-  const stages: number[] = [];
-  let k = 0;
-  let cur: Float32Array = bufA;
-  const fresh = (): Float32Array => (cur === bufA ? bufB : bufA);
-  const flush = (n: number): void => {
-    if (k === 0) return;
-    const dst = fresh();
-    pointwiseChain(cur, dst, 0, n, stages, k, 1, 0);
-    cur = dst;
-    k = 0;
-  };
-  const step = (c: Compiled, w: number, h: number, rng: Rng): void => {
+  const draw = (c: Compiled, w: number, h: number, rng: Rng): PlanStep | null => {
     if (c.kind === 'oneOf') {
       const total = c.weights.reduce((a, b) => a + b, 0);
       let u = rng.uniform() * total, i = 0;
       while (i < c.weights.length - 1 && u >= c.weights[i]) u -= c.weights[i++];
-      return step(c.children[i], w, h, rng);
+      return draw(c.children[i], w, h, rng);
     }
-    const impl = c.impl;
-    if (impl.affine && !(impl.apply && (c.opts as { elementwise?: boolean }).elementwise)) {
-      const [a, b] = impl.affine(c.opts, rng);
-      stages[2 * k] = a;
-      stages[2 * k + 1] = b;
-      k++;
-      return;
-    }
-    flush(w * h);
-    const dst = fresh();
-    impl.apply!(cur, dst, w, h, c.opts, rng);
-    cur = dst;
+    return c.impl.plan(c.opts, w, h, rng);
   };
-  const pipeline = (src: Float32Array, w: number, h: number, rng: Rng): void => {
+  const plan = (w: number, h: number, rng: Rng): PlanStep[] => {
+    const out: PlanStep[] = [];
+    for (const c of steps) {
+      if (!(rng.uniform() < c.p)) continue;
+      const s = draw(c, w, h, rng);
+      if (!s) continue;
+      const last = out[out.length - 1];
+      if (s.op === 'pointwise' && last?.op === 'pointwise') out[out.length - 1] = { op: 'pointwise', stages: [...last.stages, ...s.stages] };
+      else out.push(s);
+    }
+    return out;
+  };
+  let bufA = new Float32Array(0), bufB = new Float32Array(0);
+  // Applies all but a last pointwise step (returned for runInto to fuse); the result in a work buffer or src.
+  const apply = (src: Float32Array, w: number, h: number, rng: Rng): { cur: Float32Array; tail: number[] } => {
     const n = w * h;
     if (bufA.length !== n) {
       bufA = new Float32Array(n);
       bufB = new Float32Array(n);
     }
-    cur = src; // read-only: every kernel writes a work buffer
-    k = 0;
-    for (const c of steps) if (rng.uniform() < c.p) step(c, w, h, rng);
+    const p = plan(w, h, rng);
+    const tail = p[p.length - 1]?.op === 'pointwise' ? (p.pop() as { stages: number[] }).stages : [];
+    let cur = src; // read-only: every kernel writes a work buffer
+    for (const s of p) {
+      const dst = cur === bufA ? bufB : bufA;
+      if (s.op === 'pointwise') pointwiseChain(cur, dst, 0, n, s.stages, s.stages.length / 2, 1, 0);
+      else applyStep(s, cur, dst, w, h);
+      cur = dst;
+    }
+    return { cur, tail };
   };
   return {
     spec,
+    plan,
     run(src, w, h, rng) {
-      pipeline(src, w, h, rng);
-      flush(w * h);
-      const out = cur;
-      cur = bufA;
-      return out;
+      const { cur, tail } = apply(src, w, h, rng);
+      if (tail.length === 0) return cur;
+      const dst = cur === bufA ? bufB : bufA;
+      pointwiseChain(cur, dst, 0, w * h, tail, tail.length / 2, 1, 0);
+      return dst;
     },
     runInto(src, w, h, rng, out, offset, mean, std) {
-      pipeline(src, w, h, rng);
-      pointwiseChain(cur, out, offset, w * h, stages, k, 1 / std, -mean / std);
-      k = 0;
-      cur = bufA;
+      const { cur, tail } = apply(src, w, h, rng);
+      pointwiseChain(cur, out, offset, w * h, tail, tail.length / 2, 1 / std, -mean / std);
     },
   };
 }

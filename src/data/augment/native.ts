@@ -3,9 +3,9 @@
 // the reference as the fallback where the addon is not built or IFA_AUGMENT_NATIVE=0. Same
 // signatures as the references; the C++ runs synchronously on the calling thread (a loader worker).
 // Measured: bench/RESULTS.md's CPU data-path table; README, "Data path".
-import type { Rng } from '../../core/random.js';
 import { nativeAddon } from '../../native.js';
 import * as ref from './pixels.js';
+import { normalTable } from './plan.js';
 
 interface AugmentAddon {
   unit16(src: Uint16Array, dst: Float32Array): void;
@@ -15,8 +15,8 @@ interface AugmentAddon {
   median3(src: Float32Array, dst: Float32Array, w: number, h: number): void;
   filterTaps(src: Float32Array, dst: Float32Array, w: number, h: number, dxy: Int32Array, weights: Float64Array): void;
   sharpen(src: Float32Array, dst: Float32Array, w: number, h: number, alpha: number, lightness: number): void;
-  gaussNoise(src: Float32Array, dst: Float32Array, n: number, sigma: number, state: Uint32Array, table: Float64Array): void;
-  multiplicativeNoise(src: Float32Array, dst: Float32Array, n: number, lo: number, hi: number, state: Uint32Array): void;
+  gaussNoise(src: Float32Array, dst: Float32Array, n: number, sigma: number, seed: number, table: Float64Array): void;
+  multiplicativeNoise(src: Float32Array, dst: Float32Array, n: number, lo: number, hi: number, seed: number): void;
 }
 
 let addon: AugmentAddon | null | undefined;
@@ -50,14 +50,10 @@ export function augmentKernels(): 'native' | 'typescript' {
   return kernels() ? 'native' : 'typescript';
 }
 
-/** The xoshiro128** state the reference noise kernels draw from rng (s0 forced odd), as 4 words. */
-function noiseState(rng: Rng): Uint32Array {
-  const s = new Uint32Array(4);
-  s[0] = rng.nextU32() | 1;
-  s[1] = rng.nextU32();
-  s[2] = rng.nextU32();
-  s[3] = rng.nextU32();
-  return s;
+let table64: Float64Array | null = null;
+/** plan.ts's float32 quantile table as the C++ kernels read it. */
+function normalTable64(): Float64Array {
+  return (table64 ??= Float64Array.from(normalTable()));
 }
 
 /** k · (1/65535) for each k of src into dst (the preprocessing cache's pixels). */
@@ -111,16 +107,18 @@ export function sharpenKernel(src: Float32Array, dst: Float32Array, w: number, h
   a.sharpen(src, dst, w, h, alpha, lightness);
 }
 
-export function gaussNoiseKernel(src: Float32Array, dst: Float32Array, n: number, sigma: number, rng: Rng): void {
+/** The noise kernels take a step's 32-bit seed: each pixel's word is plan.ts's noiseU32(seed, i). */
+export function gaussNoiseKernel(src: Float32Array, dst: Float32Array, n: number, sigma: number, seed: number): void {
   const a = kernels();
-  if (!a) return ref.gaussNoiseKernel(src, dst, n, sigma, rng);
-  a.gaussNoise(src, dst, n, sigma, noiseState(rng), ref.normalTable());
+  if (!a) return ref.gaussNoiseKernel(src, dst, n, sigma, seed);
+  a.gaussNoise(src, dst, n, sigma, seed >>> 0, normalTable64());
 }
 
-export function multiplicativeNoiseElementwise(src: Float32Array, dst: Float32Array, n: number, lo: number, hi: number, rng: Rng): void {
+export function multiplicativeNoiseElementwise(src: Float32Array, dst: Float32Array, n: number, lo: number, hi: number, seed: number): void {
   const a = kernels();
-  if (!a) return ref.multiplicativeNoiseElementwise(src, dst, n, lo, hi, rng);
-  a.multiplicativeNoise(src, dst, n, lo, hi, noiseState(rng));
+  if (!a) return ref.multiplicativeNoiseElementwise(src, dst, n, lo, hi, seed);
+  a.multiplicativeNoise(src, dst, n, lo, hi, seed >>> 0);
 }
 
-export { motionBlurTaps, shiftScaleRotateMatrix, inverseNormalCdf } from './pixels.js';
+export { motionBlurTaps, shiftScaleRotateMatrix } from './pixels.js';
+export { inverseNormalCdf } from './plan.js';

@@ -4,7 +4,8 @@
 //
 // Per-pixel noise cannot follow one sequential generator on a device, so noise steps carry a 32-bit
 // seed and each pixel's random word is a counter-based hash of (seed, pixel index): noiseU32 below.
-// Every implementation (TS, C++, CUDA, WGSL) computes exactly these 32-bit integer operations.
+// Every implementation (TS, C++, CUDA, WGSL) computes exactly these 32-bit integer operations; the
+// CPU kernels are pixels.ts's gaussNoiseKernel and multiplicativeNoiseElementwise.
 
 /** One step of a view, parameters drawn. Pixel indices are row-major, i = y·w + x. */
 export type PlanStep =
@@ -99,24 +100,4 @@ export function inverseNormalCdf(p: number): number {
   if (p > 1 - pl) return -inverseNormalCdf(1 - p);
   const q = p - 0.5, r = q * q;
   return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
-}
-
-/** Reference: Gaussian noise of a plan step on the CPU. dst may be src. */
-export function gaussNoiseCounter(src: Float32Array, dst: Float32Array, n: number, sigma: number, seed: number): void {
-  const T = normalTable();
-  const key = lowbias32(seed >>> 0);
-  for (let i = 0; i < n; i++) {
-    const v = src[i] + sigma * gaussFromU32(noiseU32Keyed(key, i), T);
-    dst[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-  }
-}
-
-/** Reference: per-pixel multiplicative noise of a plan step on the CPU. dst may be src. */
-export function multiplicativeNoiseCounter(src: Float32Array, dst: Float32Array, n: number, lo: number, hi: number, seed: number): void {
-  const key = lowbias32(seed >>> 0);
-  const span = (hi - lo) / 4294967296;
-  for (let i = 0; i < n; i++) {
-    const v = src[i] * (lo + noiseU32Keyed(key, i) * span);
-    dst[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-  }
 }

@@ -1,8 +1,10 @@
 // The transform table: each augmentation's options (with albumentations' defaults), their checks and
-// how it samples its parameters from the rng before running a kernel of ./pixels.ts. AugSpec, the
+// how it samples its parameters from the rng into a plan step (./plan.ts), which a kernel of
+// ./pixels.ts (CPU, compose.ts) or a device kernel (device.ts) then applies. AugSpec, the
 // plain-data form of a pipeline, is typed from this table.
 import { Rng } from '../../core/random.js';
-import { filterTaps, gaussNoiseKernel, medianBlurKernel, motionBlurTaps, multiplicativeNoiseElementwise, opticalDistortionKernel, sharpenKernel, shiftScaleRotateMatrix, warpAffineInverse } from './native.js';
+import { motionBlurTaps, shiftScaleRotateMatrix } from './pixels.js';
+import type { PlanStep } from './plan.js';
 
 export type Range = readonly [number, number];
 
@@ -109,15 +111,14 @@ function randint(rng: Rng, lo: number, hi: number): number {
   return lo + Math.floor(rng.uniform() * (hi - lo + 1));
 }
 
-// Transforms: sample parameters from the rng, then run a kernel that reads src and writes all of dst
-// (never src). Pointwise intensity transforms instead return their x·α + β (then clip) so that a
-// pipeline can fuse runs of them, and the final normalisation, into one pass.
+// Transforms: sample parameters from the rng into a plan step, or null where the draw is the identity.
+// Pointwise intensity transforms give a 'pointwise' step (x·α + β, then clip), so that a pipeline can
+// fuse runs of them, and the final normalisation, into one pass.
 
 export interface TransformImpl<O> {
   defaults: Required<O>;
   check(o: Required<O>): void;
-  apply?(src: Float32Array, dst: Float32Array, w: number, h: number, o: Required<O>, rng: Rng): void;
-  affine?(o: Required<O>, rng: Rng): [number, number];
+  plan(o: Required<O>, w: number, h: number, rng: Rng): PlanStep | null;
 }
 
 const nonNeg = (v: number, what: string): void => {
@@ -140,28 +141,25 @@ export const IMPLS: { [K in TransformName]: TransformImpl<TransformOptionsMap[K]
       nonNeg(o.rotateLimit, 'shiftScaleRotate.rotateLimit');
       if (o.scaleLimit >= 1) throw new RangeError(`shiftScaleRotate.scaleLimit must be < 1, got ${o.scaleLimit}`);
     },
-    apply: (src, dst, w, h, o, rng) => {
+    plan: (o, w, h, rng) => {
       const angle = uniform(rng, [-o.rotateLimit, o.rotateLimit]);
       const scale = 1 + uniform(rng, [-o.scaleLimit, o.scaleLimit]);
       const dx = uniform(rng, [-o.shiftLimit, o.shiftLimit]);
       const dy = uniform(rng, [-o.shiftLimit, o.shiftLimit]);
-      warpAffineInverse(src, dst, w, h, shiftScaleRotateMatrix(w, h, angle, scale, dx, dy));
+      return { op: 'warpAffine', m: shiftScaleRotateMatrix(w, h, angle, scale, dx, dy) as [number, number, number, number, number, number] };
     },
   },
   medianBlur: {
     defaults: { ksize: 3 },
     check: (o) => oddRange([o.ksize, o.ksize], 'medianBlur.ksize'),
-    apply: (src, dst, w, h, o) => medianBlurKernel(src, dst, w, h, o.ksize),
+    plan: (o) => (o.ksize === 1 ? null : { op: 'median', ksize: o.ksize }),
   },
   motionBlur: {
     defaults: { blurLimit: [3, 7] },
     check: (o) => oddRange(o.blurLimit, 'motionBlur.blurLimit'),
-    apply: (src, dst, w, h, o, rng) => {
+    plan: (o, _w, _h, rng) => {
       const k = o.blurLimit[0] + 2 * randint(rng, 0, (o.blurLimit[1] - o.blurLimit[0]) >> 1);
-      if (k === 1) {
-        dst.set(src.subarray(0, w * h));
-        return;
-      }
+      if (k === 1) return null;
       const xs = randint(rng, 0, k - 1), xe = randint(rng, 0, k - 1);
       let ys: number, ye: number;
       if (xs === xe) {
@@ -173,7 +171,7 @@ export const IMPLS: { [K in TransformName]: TransformImpl<TransformOptionsMap[K]
         ys = randint(rng, 0, k - 1);
         ye = randint(rng, 0, k - 1);
       }
-      filterTaps(src, dst, w, h, motionBlurTaps(k, xs, ys, xe, ye));
+      return { op: 'taps', taps: motionBlurTaps(k, xs, ys, xe, ye) };
     },
   },
   sharpen: {
@@ -183,9 +181,9 @@ export const IMPLS: { [K in TransformName]: TransformImpl<TransformOptionsMap[K]
       range(o.lightness, 'sharpen.lightness');
       if (o.alpha[0] < 0 || o.alpha[1] > 1) throw new RangeError(`sharpen.alpha must lie in [0, 1], got ${JSON.stringify(o.alpha)}`);
     },
-    apply: (src, dst, w, h, o, rng) => {
-      const a = uniform(rng, o.alpha), l = uniform(rng, o.lightness);
-      sharpenKernel(src, dst, w, h, a, l);
+    plan: (o, _w, _h, rng) => {
+      const alpha = uniform(rng, o.alpha), lightness = uniform(rng, o.lightness);
+      return alpha === 0 ? null : { op: 'sharpen', alpha, lightness };
     },
   },
   cutout: {
@@ -195,15 +193,15 @@ export const IMPLS: { [K in TransformName]: TransformImpl<TransformOptionsMap[K]
       nonNeg(o.size, 'cutout.size');
       if (!Number.isFinite(o.fill)) throw new RangeError(`cutout.fill must be finite, got ${o.fill}`);
     },
-    apply: (src, dst, w, h, o, rng) => {
-      dst.set(src.subarray(0, w * h));
+    plan: (o, w, h, rng) => {
       const side = Math.max(1, Math.round(o.size * Math.min(w, h)));
+      const holes: [number, number, number, number][] = [];
       for (let k = 0; k < o.numHoles; k++) {
         const cy = randint(rng, 0, h - 1), cx = randint(rng, 0, w - 1);
         const y1 = Math.max(0, cy - (side >> 1)), x1 = Math.max(0, cx - (side >> 1));
-        const y2 = Math.min(h, y1 + side), x2 = Math.min(w, x1 + side);
-        for (let y = y1; y < y2; y++) dst.fill(o.fill, y * w + x1, y * w + x2);
+        holes.push([x1, y1, Math.min(w, x1 + side), Math.min(h, y1 + side)]);
       }
+      return holes.length === 0 ? null : { op: 'cutout', holes, fill: o.fill };
     },
   },
   opticalDistortion: {
@@ -212,22 +210,22 @@ export const IMPLS: { [K in TransformName]: TransformImpl<TransformOptionsMap[K]
       nonNeg(o.distortLimit, 'opticalDistortion.distortLimit');
       nonNeg(o.shiftLimit, 'opticalDistortion.shiftLimit');
     },
-    apply: (src, dst, w, h, o, rng) => {
+    plan: (o, w, h, rng) => {
       const k = uniform(rng, [-o.distortLimit, o.distortLimit]);
       const dx = uniform(rng, [-o.shiftLimit, o.shiftLimit]) * w;
       const dy = uniform(rng, [-o.shiftLimit, o.shiftLimit]) * h;
-      opticalDistortionKernel(src, dst, w, h, k, dx, dy);
+      return { op: 'optical', k, dx, dy };
     },
   },
   brightness: {
     defaults: { limit: [-0.2, 0.2] },
     check: (o) => range(o.limit, 'brightness.limit'),
-    affine: (o, rng) => [1, uniform(rng, o.limit)],
+    plan: (o, _w, _h, rng) => ({ op: 'pointwise', stages: [1, uniform(rng, o.limit)] }),
   },
   contrast: {
     defaults: { limit: [-0.2, 0.2] },
     check: (o) => range(o.limit, 'contrast.limit'),
-    affine: (o, rng) => [1 + uniform(rng, o.limit), 0],
+    plan: (o, _w, _h, rng) => ({ op: 'pointwise', stages: [1 + uniform(rng, o.limit), 0] }),
   },
   brightnessContrast: {
     defaults: { brightnessLimit: [-0.2, 0.2], contrastLimit: [-0.2, 0.2] },
@@ -235,10 +233,10 @@ export const IMPLS: { [K in TransformName]: TransformImpl<TransformOptionsMap[K]
       range(o.brightnessLimit, 'brightnessContrast.brightnessLimit');
       range(o.contrastLimit, 'brightnessContrast.contrastLimit');
     },
-    affine: (o, rng) => {
+    plan: (o, _w, _h, rng) => {
       // albumentations draws alpha (contrast) first, then beta (brightness).
       const alpha = 1 + uniform(rng, o.contrastLimit);
-      return [alpha, uniform(rng, o.brightnessLimit)];
+      return { op: 'pointwise', stages: [alpha, uniform(rng, o.brightnessLimit)] };
     },
   },
   gaussNoise: {
@@ -247,10 +245,10 @@ export const IMPLS: { [K in TransformName]: TransformImpl<TransformOptionsMap[K]
       range(o.varLimit, 'gaussNoise.varLimit');
       nonNeg(o.varLimit[0], 'gaussNoise.varLimit[0]');
     },
-    apply: (src, dst, w, h, o, rng) => {
+    plan: (o, _w, _h, rng) => {
       const sigma = Math.sqrt(uniform(rng, o.varLimit));
-      if (sigma > 0) gaussNoiseKernel(src, dst, w * h, sigma, rng);
-      else dst.set(src.subarray(0, w * h));
+      const seed = rng.nextU32();
+      return sigma > 0 ? { op: 'gaussNoise', sigma, seed } : null;
     },
   },
   multiplicativeNoise: {
@@ -259,8 +257,8 @@ export const IMPLS: { [K in TransformName]: TransformImpl<TransformOptionsMap[K]
       range(o.multiplier, 'multiplicativeNoise.multiplier');
       nonNeg(o.multiplier[0], 'multiplicativeNoise.multiplier[0]');
     },
-    apply: (src, dst, w, h, o, rng) => multiplicativeNoiseElementwise(src, dst, w * h, o.multiplier[0], o.multiplier[1], rng),
-    affine: (o, rng) => [uniform(rng, o.multiplier), 0],
+    plan: (o, _w, _h, rng) =>
+      o.elementwise ? { op: 'mulNoise', lo: o.multiplier[0], hi: o.multiplier[1], seed: rng.nextU32() } : { op: 'pointwise', stages: [uniform(rng, o.multiplier), 0] },
   },
 };
 
