@@ -23,7 +23,7 @@ const AUGMENT_PENDING: Partial<Record<KernelName, string>> = Object.fromEntries(
 /** Table kernels a backend leaves out, and why. */
 const NOT_ON: Record<string, Partial<Record<KernelName, string>>> = {
   cpu: {},
-  cuda: { ...AUGMENT_PENDING },
+  cuda: {},
   webgpu: {
     ...AUGMENT_PENDING,
     cast: 'WebGPU stores float32 only, so there is no dtype to cast between',

@@ -108,6 +108,7 @@ void registerLoss(KernelRegistry& r, const KernelRegistry& cpu);
 void registerLayout(KernelRegistry& r, const KernelRegistry& cpu);
 void registerOptim(KernelRegistry& r, const KernelRegistry& cpu);
 void registerCast(KernelRegistry& r, const KernelRegistry& cpu);
+void registerAugment(KernelRegistry& r, const KernelRegistry& cpu);
 
 }  // namespace cuda
 

@@ -15,6 +15,7 @@ void registerCudaKernels(KernelRegistry& r, const KernelRegistry& cpu) {
   cuda::registerLayout(r, cpu);
   cuda::registerOptim(r, cpu);
   cuda::registerCast(r, cpu);
+  cuda::registerAugment(r, cpu);
 }
 
 }  // namespace ifa

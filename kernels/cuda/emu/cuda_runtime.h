@@ -196,6 +196,9 @@ inline int __float_as_int(float f) {
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
 inline float __fdividef(float a, float b) { return a / b; }
+// A round-to-nearest product that nvcc never contracts into an fma. The emulator is compiled for
+// baseline x86-64, which has no FMA instruction, so a plain product is never contracted here either.
+inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }
 template <typename T>
