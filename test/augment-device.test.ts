@@ -236,6 +236,28 @@ for (const backend of all) {
     assert.is(got[0], 0);
   });
 
+  s('augmentUnpack16: all 65536 words exactly as the cpu makes them (float(k · (1/65535.0)))', async () => {
+    const words = Uint16Array.from({ length: 65536 }, (_, k) => k);
+    const packed = packWords(words);
+    const got = await run(backend, 'augmentUnpack16', [[packed, [packed.length]]], [1, 256, 256]);
+    const bad = Array.from(words).filter((k) => got[k] !== Math.fround(k * (1 / 65535)));
+    assert.equal(bad.slice(0, 8), [], `${backend} unpack: ${bad.length} words differ from the cpu's`);
+  });
+
+  s('warps at 512²: the source point keeps its fraction (white noise, within 1e-6 of the cpu)', async () => {
+    // Every pixel independent, so a source point off by δ px moves a sample by up to δ: a plain
+    // float32 point (δ ≈ ulp(512) = 6e-5) fails this; the device's exact products and sums pass.
+    const w = 512, h = 512;
+    const x = Float32Array.from({ length: w * h }, (_, i) => Math.fround((Math.imul(i + 1, 0x9e3779b9) >>> 0) / 2 ** 32));
+    const m = ref.shiftScaleRotateMatrix(w, h, 7.3, 1.13, 0.031, -0.027);
+    const ins: [Float32Array, number[]][] = [[x, [1, h, w]], [Float32Array.from([1, ...m]), [1, 7]]];
+    const got = await run(backend, 'augmentWarpAffine', ins, [1, h, w]);
+    const want = new Float32Array(w * h);
+    if (backend === 'cpu') ref.warpAffineInverse(x, want, w, h, m.map(f));
+    else want.set(await run('cpu', 'augmentWarpAffine', ins, [1, h, w]));
+    assertClose(got, want, { atol: 1e-6, rtol: 0 }, `${backend} warpAffine 512²`);
+  });
+
   for (const c of CASES) {
     s(c.name, async () => {
       const ins = inputsOf(c);

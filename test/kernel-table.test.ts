@@ -16,16 +16,11 @@ import { nativeAddon, type NativeDevice } from '../src/native.js';
 const addon = nativeAddon();
 const devices: NativeDevice[] = addon.info().cuda.compiled ? ['cpu', 'cuda'] : ['cpu'];
 
-const AUGMENT_PENDING: Partial<Record<KernelName, string>> = Object.fromEntries(
-  (['augmentUnpack16', 'augmentPointwise', 'augmentWarpAffine', 'augmentOptical', 'augmentMedian3', 'augmentTaps', 'augmentSharpen', 'augmentCutout', 'augmentGaussNoise', 'augmentMulNoise'] as const).map((k) => [k, 'issue 20: the device augmentation kernels are specified (src/backends/kernels.ts) and on the CPU; this backend\'s are not written yet']),
-);
-
 /** Table kernels a backend leaves out, and why. */
 const NOT_ON: Record<string, Partial<Record<KernelName, string>>> = {
   cpu: {},
   cuda: {},
   webgpu: {
-    ...AUGMENT_PENDING,
     cast: 'WebGPU stores float32 only, so there is no dtype to cast between',
     sgemm: 'the BLAS-form GEMM is a benchmark kernel of the native backends; models use matmul',
   },

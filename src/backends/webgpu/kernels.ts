@@ -7,6 +7,7 @@ import type { KernelAttrs, TensorRef } from '../backend.js';
 import { nativeAddon } from '../../native.js';
 import type { ShaderFile } from './shaders.js';
 import { type WebGPUStorage, webgpuStorage } from './storage.js';
+import { AUGMENT_SPECS } from './kernels-augment.js';
 import { EXTRA_SPECS } from './kernels-ssl.js';
 import { Attrs, type Checked, type KernelPlan, type KernelSpec, type Resource, PARAM_WORDS, formatShape, newParams, numelOf, sameShape } from './plan.js';
 
@@ -142,6 +143,7 @@ const SPECS: Record<string, KernelSpec> = {
   matmul,
   fill: (ins, [out], attrs) => elementwisePlan('fill', ins, out, attrs.num('value')),
   ...EXTRA_SPECS,
+  ...AUGMENT_SPECS,
 };
 
 export const KERNEL_NAMES: readonly string[] = Object.keys(SPECS);

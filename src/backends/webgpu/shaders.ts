@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const SHADER_FILES = ['elementwise', 'reduce', 'matmul', 'layout', 'loss', 'batchnorm', 'pool', 'conv', 'optim'] as const;
+export const SHADER_FILES = ['elementwise', 'reduce', 'matmul', 'layout', 'loss', 'batchnorm', 'pool', 'conv', 'optim', 'augment'] as const;
 export type ShaderFile = (typeof SHADER_FILES)[number];
 
 function walkUp(start: string): string | null {
