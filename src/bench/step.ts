@@ -16,10 +16,11 @@ import { nowUs, traceMark } from '../core/trace.js';
 import { setCpuThreads } from '../core/threads.js';
 import { nativeAddon } from '../native.js';
 import { learningRate } from '../optim/sgd.js';
-import { parseConfig, type ConfigInput } from '../train/config.js';
+import { type Config, parseConfig, type ConfigInput } from '../train/config.js';
 import { makeMethod, makeOptimizer } from '../train/trainer.js';
+import { PRECISIONS, type Precision, resolvePrecision, withPrecision } from '../train/precision.js';
 
-export const STEP_PRECISIONS = ['fp32', 'tf32', 'bf16', 'fp16'] as const;
+export const STEP_PRECISIONS = PRECISIONS;
 export const STEP_GRAPH_MODES = ['off', 'on'] as const;
 
 export interface StepBenchSpec {
@@ -29,7 +30,7 @@ export interface StepBenchSpec {
   steps?: number;
   /** Untimed steps first (default 3). */
   warmup?: number;
-  /** Only fp32 runs today; the rest is issue 15 item 2 (mixed-precision training). */
+  /** fp32, tf32 or bf16 (src/train/precision.ts; fp16 is refused until loss scaling lands); default as the trainer's. */
   precision?: string;
   /** Only off runs today; CUDA graph capture is issue 15 item 4. */
   graph?: string;
@@ -46,7 +47,7 @@ export interface StepBenchResult {
   ifa: { block: number; target: number; weight: number }[];
   layers: number[];
   width: number;
-  precision: 'fp32';
+  precision: Precision;
   graph: 'off';
   threads: number | null;
   warmup: number;
@@ -63,11 +64,10 @@ export interface StepBenchResult {
   loss: number;
 }
 
-/** Checks --precision / --graph: anything but fp32 / off is refused with the issue that adds it. */
+/** Checks --precision / --graph: an unknown precision, and --graph on (issue 15 item 4), are refused. */
 export function checkStepModes(precision: string | undefined, graph: string | undefined): void {
   if (precision !== undefined) {
     if (!(STEP_PRECISIONS as readonly string[]).includes(precision)) throw new RangeError(`--precision must be one of ${STEP_PRECISIONS.join(', ')}, got '${precision}'`);
-    if (precision !== 'fp32') throw new RangeError(`--precision ${precision} is not implemented yet: mixed-precision and TF32 training are issue 15 item 2; only --precision fp32 runs now`);
   }
   if (graph !== undefined) {
     if (!(STEP_GRAPH_MODES as readonly string[]).includes(graph)) throw new RangeError(`--graph must be on or off, got '${graph}'`);
@@ -87,9 +87,14 @@ export async function benchStep(spec: StepBenchSpec): Promise<StepBenchResult> {
   const warmup = spec.warmup ?? 3;
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be a positive integer, got ${steps}`);
   if (!Number.isInteger(warmup) || warmup < 0) throw new RangeError(`warmup must be an integer ≥ 0, got ${warmup}`);
-  const cfg = parseConfig({ ...spec.config, steps: warmup + steps }, 'bench step config');
+  const cfg = parseConfig({ ...spec.config, ...(spec.precision !== undefined ? { precision: spec.precision } : {}), steps: warmup + steps }, 'bench step config');
   if (cfg.method === 'moco' && cfg.queueSize % cfg.batch !== 0) throw new RangeError(`--queue ${cfg.queueSize} must be a multiple of --batch ${cfg.batch} (MoCo's queue advances by whole batches)`);
   const backend = await initBackend(cfg.backend);
+  const precision = resolvePrecision(cfg.precision, cfg.backend);
+  return withPrecision(precision, () => timeSteps(cfg, backend, precision, steps, warmup));
+}
+
+async function timeSteps(cfg: Config, backend: Backend, precision: Precision, steps: number, warmup: number): Promise<StepBenchResult> {
   if (cfg.threads) setCpuThreads(cfg.threads);
   const previous = getDefaultBackend();
   await setBackend(cfg.backend);
@@ -143,7 +148,7 @@ export async function benchStep(spec: StepBenchSpec): Promise<StepBenchResult> {
       ifa: cfg.ifa,
       layers: cfg.layers,
       width: cfg.width,
-      precision: 'fp32',
+      precision,
       graph: 'off',
       threads: cfg.backend === 'cpu' ? (nativeAddon().info().threads as number) : null,
       warmup,

@@ -5,6 +5,7 @@ import { zeros, ones, type Tensor } from '../core/tensor.js';
 import { RngInit, type WeightInit } from './init.js';
 import type { BackendName } from '../backends/backend.js';
 import { batchNorm2d } from '../ops/batchnorm.js';
+import { cast } from '../ops/cast.js';
 import { conv2d, linear } from '../ops/conv2d.js';
 import { globalAvgPool, maxPool2d } from '../ops/pool.js';
 import { relu } from '../ops/relu.js';
@@ -39,8 +40,10 @@ export class Conv2d extends Module {
     this.registerParameter('weight', init.normal([outChannels, kernel, kernel, inChannels], std, opts.backend));
     if (opts.bias) this.registerParameter('bias', init.uniform([outChannels], 1 / Math.sqrt(inChannels * kernel * kernel), opts.backend));
   }
+  /** A half x (mixed precision) reads a cast of the float32 weight (and bias); their gradients come back float32. */
   forward(x: Tensor): Tensor {
-    return conv2d(x, this.param('weight'), { stride: this.stride, padding: this.padding, bias: this.param('bias') });
+    const like = (t: Tensor | undefined) => (t === undefined || t.dtype === x.dtype ? t : cast(t, x.dtype));
+    return conv2d(x, like(this.param('weight'))!, { stride: this.stride, padding: this.padding, bias: like(this.param('bias')) });
   }
 }
 

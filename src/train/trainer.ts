@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { getDefaultBackend, setBackend } from '../backends/registry.js';
 import { Rng } from '../core/random.js';
 import { setCpuThreads } from '../core/threads.js';
+import { type Precision, activationDtype, resolvePrecision, withPrecision } from './precision.js';
 import type { Tensor } from '../core/tensor.js';
 import { CxrLoader } from '../data/loader.js';
 import { CsvManifest, IMAGE_EXTENSIONS, ImageFolder, SyntheticCxr, type Dataset } from '../data/datasets.js';
@@ -83,7 +84,8 @@ export async function createMethod(cfg: Config): Promise<Method> {
 }
 
 function modelOptions(cfg: Config) {
-  return { inChannels: cfg.inChannels, head: cfg.head, dim: cfg.dim, hidden: cfg.hidden, layers: cfg.layers, width: cfg.width, backend: cfg.backend, seed: cfg.seed };
+  const dtype = activationDtype(cfg.precision ?? 'fp32');
+  return { inChannels: cfg.inChannels, head: cfg.head, dim: cfg.dim, hidden: cfg.hidden, layers: cfg.layers, width: cfg.width, backend: cfg.backend, seed: cfg.seed, dtype };
 }
 function mocoOptions(cfg: Config) {
   return { model: modelOptions(cfg), queueSize: cfg.queueSize, momentum: cfg.mocoMomentum, temperature: cfg.temperature, ifa: cfg.ifa, contrastiveWeight: cfg.contrastiveWeight, bnGroups: cfg.bnGroups, seed: cfg.seed };
@@ -326,16 +328,18 @@ export class Trainer {
     hooks.signal?.addEventListener('abort', stop, { once: true });
     try {
       await setBackend(this.cfg.backend);
-      return await this.loop(hooks);
+      const precision = resolvePrecision(this.cfg.precision, this.cfg.backend);
+      return await withPrecision(precision, () => this.loop(hooks, precision));
     } finally {
       hooks.signal?.removeEventListener('abort', stop);
       await setBackend(previous);
     }
   }
 
-  private async loop(hooks: TrainerHooks): Promise<TrainResult> {
+  private async loop(hooks: TrainerHooks, precision: Precision): Promise<TrainResult> {
     const cfg = this.cfg;
     const log = hooks.onLog ?? ((s: string) => console.log(s));
+    if (precision !== 'fp32') log(`precision: ${precision}${cfg.precision === undefined ? ' (the default on this device)' : ''}${precision === 'tf32' && cfg.backend !== 'cuda' ? ' (the cpu and webgpu kernels compute it as fp32)' : ''}`);
     if (cfg.threads) setCpuThreads(cfg.threads);
     makeOutputFolder(cfg.out);
     const ckptPath = join(cfg.out, 'last.safetensors');

@@ -3,9 +3,11 @@
 // stages 1–4 (the IFA loss's features), and an optional projection head: linear 2048→dim, or MLP
 // 2048→hidden→ReLU→dim (MoCo v2 / SimCLR). State-dict keys are torchvision's.
 import type { BackendName } from '../../backends/backend.js';
+import type { DType } from '../../core/dtype.js';
 import { Rng } from '../../core/random.js';
 import type { Tensor } from '../../core/tensor.js';
 import { add } from '../../ops/add.js';
+import { cast } from '../../ops/cast.js';
 import { relu } from '../../ops/relu.js';
 import { BatchNorm2d, Conv2d, GlobalAvgPool, Linear, MaxPool2d, ReLU, Sequential } from '../layers.js';
 import { Module } from '../module.js';
@@ -25,6 +27,12 @@ export interface ResNet50Options {
   width?: number;
   seed?: number;
   backend?: BackendName;
+  /**
+   * The dtype of the activations (default float32). bfloat16 or float16 is mixed precision
+   * (src/train/precision.ts): the weights stay float32 and each convolution reads a cast of its
+   * weight; the pooled features and the head are float32, the taps are in this dtype.
+   */
+  dtype?: DType;
 }
 
 export class Bottleneck extends Module {
@@ -94,6 +102,7 @@ export class ResNet50 extends Module {
       width: opts.width ?? 64,
       seed: opts.seed ?? 0,
       backend: opts.backend,
+      dtype: opts.dtype ?? 'float32',
     };
     this.options = o as ResNet50Options & typeof o;
     const weights = init ?? new RngInit(new Rng(o.seed));
@@ -138,13 +147,15 @@ export class ResNet50 extends Module {
     for (const t of taps) {
       if (!Number.isInteger(t) || t < 1 || t > 4) throw new RangeError(`ResNet50: tap ${t} is not a stage (1–4)`);
     }
-    let h = this.maxpool.forward(this.bn1.forward(this.conv1.forward(x), { relu: true }));
+    const dt = this.options.dtype;
+    let h = this.maxpool.forward(this.bn1.forward(this.conv1.forward(x.dtype === dt ? x : cast(x, dt)), { relu: true }));
     const outs: Tensor[] = [];
     this.stages.forEach((stage) => {
       h = stage.forward(h);
       outs.push(h);
     });
-    const pooled = this.avgpool.forward(h);
+    const pooledDt = this.avgpool.forward(h);
+    const pooled = pooledDt.dtype === 'float32' ? pooledDt : cast(pooledDt, 'float32');
     const out = this.options.head === 'none' ? pooled : this.fc.forward(pooled);
     return { taps: taps.map((t) => outs[t - 1]), pooled, out };
   }
