@@ -30,7 +30,7 @@ export interface StepBenchSpec {
   steps?: number;
   /** Untimed steps first (default 3). */
   warmup?: number;
-  /** fp32, tf32 or bf16 (src/train/precision.ts; fp16 is refused until loss scaling lands); default as the trainer's. */
+  /** fp32, tf32, bf16 or fp16 (src/train/precision.ts); default as the trainer's. */
   precision?: string;
   /** Only off runs today; CUDA graph capture is issue 15 item 4. */
   graph?: string;

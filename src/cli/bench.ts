@@ -202,14 +202,14 @@ export async function dataBenchCommand(argv: string[]): Promise<number> {
 
 export const STEP_BENCH_USAGE = `usage: ifa-ssl bench step [--method moco|simclr] [--ifa B:T:W]... [--no-ifa] [--image-size 64] [--batch 8]
                         [--queue 65536] [--backend cpu|cuda|webgpu] [--steps 20] [--warmup 3] [--threads n]
-                        [--layers 3,4,6,3] [--width 64] [--precision fp32|tf32|bf16] [--graph off] [--json]
+                        [--layers 3,4,6,3] [--width 64] [--precision fp32|tf32|bf16|fp16] [--graph off] [--json]
 One whole training step of the trainer (ResNet-50, 1-channel input, MLP head 2048→2048→128; MoCo v2
 with queue K, m 0.999, T 0.2, or SimCLR at T 0.1; IFA on block 3 towards 1 unless --ifa/--no-ifa;
 SGD momentum 0.9, wd 1e-4, lr 0.03 per 256 on the cosine schedule), on fixed inputs, in steady state:
 median ms per step over --steps timed steps after --warmup untimed ones, img/s from the median, host
 ms (until the step's kernels are enqueued, before awaiting its losses), peak backend memory (live
 bytes, sampled at every kernel call) and kernels per step. --precision as the trainer's (default tf32
-on CUDA sm_80+, else fp32; bf16 is mixed precision; fp16 waits for loss scaling, issue 15 item 2);
+on CUDA sm_80+, else fp32; bf16 and fp16 are mixed precision, fp16 with dynamic loss scaling);
 --graph takes only off for now (CUDA graphs are issue 15 item 4).
 bench/torch/step.py runs the same step in PyTorch; node dist/bench/step-vs-torch.js compares them.
 `;

@@ -16,6 +16,7 @@ import { l2Normalize } from '../ops/l2normalize.js';
 import { concat, slice } from '../ops/layout.js';
 import { copyRowsInto, gatherRows } from '../ops/rows.js';
 import { emaUpdate } from '../optim/kernels.js';
+import type { GradScaler } from '../optim/grad-scaler.js';
 import { SGD } from '../optim/sgd.js';
 import { DEFAULT_IFA, combineLosses, infoNCE, validateIfaTerms, type IfaTerm } from './losses.js';
 
@@ -37,6 +38,31 @@ export interface StepLosses {
   loss: number;
   contrastive: number;
   ifa: number[];
+  /** With a GradScaler (fp16): the scale this step's backward ran with, and whether its update was skipped (an inf/NaN gradient). */
+  lossScale?: number;
+  skipped?: boolean;
+}
+
+/**
+ * The update after backward: the optimizer's step; with a scaler (fp16), the gradients unscaled and
+ * checked first (one scalar read), the step skipped when one is not finite, and the scale updated.
+ * Losses are reported unscaled either way.
+ */
+export async function updateAfterBackward(optimizer: SGD, scaler: GradScaler | undefined, losses: Promise<StepLosses>): Promise<StepLosses> {
+  if (!scaler) return losses;
+  const lossScale = scaler.scale;
+  let finite: boolean;
+  try {
+    finite = await scaler.unscale(optimizer.params);
+  } catch (e) {
+    optimizer.zeroGrad();
+    await losses.catch(() => {});
+    throw e;
+  }
+  if (finite) optimizer.step();
+  else optimizer.zeroGrad();
+  scaler.update(finite);
+  return { ...(await losses), lossScale, skipped: !finite };
 }
 
 export class MoCo {
@@ -136,8 +162,8 @@ export class MoCo {
     return { k: l2Normalize(k), kTaps };
   }
 
-  /** One training step on a batch of two views ([N,S,S,C] each). Returns the loss parts. */
-  step(x1: Tensor, x2: Tensor, optimizer: SGD): Promise<StepLosses> {
+  /** One training step on a batch of two views ([N,S,S,C] each). Returns the loss parts. A scaler (fp16) scales the loss for backward and may skip the update. */
+  step(x1: Tensor, x2: Tensor, optimizer: SGD, scaler?: GradScaler): Promise<StepLosses> {
     const n = x1.shape[0];
     if (this.queueSize % n !== 0) throw new RangeError(`MoCo: queue size ${this.queueSize} must be a multiple of the batch ${n}`);
     this.encoderQ.train();
@@ -152,14 +178,14 @@ export class MoCo {
       });
       const contrastive = infoNCE(qn, key.k, this.queue, this.temperature);
       const l = combineLosses(contrastive, q.taps, key.kTaps, this.ifa, this.contrastiveWeight);
-      l.total.backward();
-      optimizer.step();
+      (scaler ? scaler.scaleLoss(l.total) : l.total).backward();
+      if (!scaler) optimizer.step();
       // Enqueue after backward: the gradient used the queue as it was for the logits.
       copyRowsInto(this.queue, key.k, this.queuePtr);
       return [l.total, l.contrastive, ...l.ifa].map((t) => keep(t.detach()));
     });
     this.queuePtr = (this.queuePtr + n) % this.queueSize;
-    return readLosses(parts);
+    return updateAfterBackward(optimizer, scaler, readLosses(parts));
   }
 
   /**

@@ -4,9 +4,10 @@ import { keep, tidy } from '../core/engine.js';
 import type { Tensor } from '../core/tensor.js';
 import { ResNet50, type ResNet50Options } from '../nn/models/resnet50.js';
 import { l2Normalize } from '../ops/l2normalize.js';
+import type { GradScaler } from '../optim/grad-scaler.js';
 import { SGD } from '../optim/sgd.js';
 import { DEFAULT_IFA, combineLosses, ntXent, validateIfaTerms, type IfaTerm } from './losses.js';
-import { readLosses, type StepLosses } from './moco.js';
+import { readLosses, updateAfterBackward, type StepLosses } from './moco.js';
 
 /** NT-Xent's temperature unless SimclrOptions.temperature says otherwise. */
 export const SIMCLR_TEMPERATURE = 0.1;
@@ -44,7 +45,8 @@ export class SimCLR {
     return { head: 'mlp', ...opts.model, seed: opts.model?.seed ?? opts.seed ?? 0 };
   }
 
-  step(x1: Tensor, x2: Tensor, optimizer: SGD): Promise<StepLosses> {
+  /** One training step; a scaler (fp16) scales the loss for backward and may skip the update. */
+  step(x1: Tensor, x2: Tensor, optimizer: SGD, scaler?: GradScaler): Promise<StepLosses> {
     this.encoder.train();
     const taps = this.ifa.map((t) => t.block);
     const parts = tidy(() => {
@@ -52,11 +54,11 @@ export class SimCLR {
       const b = this.encoder.forwardWithTaps(x2, taps);
       const contrastive = ntXent(l2Normalize(a.out), l2Normalize(b.out), this.temperature);
       const l = combineLosses(contrastive, a.taps, b.taps, this.ifa, this.contrastiveWeight);
-      l.total.backward();
-      optimizer.step();
+      (scaler ? scaler.scaleLoss(l.total) : l.total).backward();
+      if (!scaler) optimizer.step();
       return [l.total, l.contrastive, ...l.ifa].map((t) => keep(t.detach()));
     });
-    return readLosses(parts);
+    return updateAfterBackward(optimizer, scaler, readLosses(parts));
   }
 
   dispose(): void {

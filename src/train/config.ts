@@ -52,7 +52,7 @@ export const configSchema = z
     init: z.string().optional().describe('a checkpoint to start from (.safetensors or a PyTorch .pth/.pth.tar)'),
     resume: z.string().optional().describe('a checkpoint of this trainer to continue exactly'),
     backend: z.enum(BACKEND_NAMES).default('cpu'),
-    precision: z.enum(PRECISIONS).optional().describe('fp32, tf32 (CUDA tensor cores; fp32 on the cpu) or bf16 (mixed precision); default tf32 on CUDA sm_80+, else fp32'),
+    precision: z.enum(PRECISIONS).optional().describe('fp32, tf32 (CUDA tensor cores; fp32 on the cpu), bf16 or fp16 (mixed precision; fp16 with dynamic loss scaling); default tf32 on CUDA sm_80+, else fp32'),
     out: z.string().default('runs/pretrain'),
     overwrite: z.boolean().default(false).describe('replace the run already in out (without it, such an out is refused)'),
     checkpointEvery: z.number().int().min(1).default(500),

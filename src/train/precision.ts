@@ -8,8 +8,8 @@
 //         bfloat16, each convolution reading a bfloat16 cast of its float32 weight, whose float32
 //         gradient goes back to the master unrounded (ops/cast.ts); BN statistics, the pooled
 //         features, the projection head, the contrastive logits and the IFA arithmetic are float32.
-//   fp16  the same in float16 (V100's tensor-core dtype). float16's range needs dynamic loss scaling
-//         (PyTorch's GradScaler), which this trainer does not have yet, so fp16 is refused by name.
+//   fp16  the same in float16 (V100's tensor-core dtype), with dynamic loss scaling for float16's
+//         range (src/optim/grad-scaler.ts, PyTorch's GradScaler rules; its state in the checkpoint).
 // The default is tf32 on a CUDA device whose tensor cores take TF32 (sm_80 and newer), fp32 elsewhere.
 import type { BackendName } from '../backends/backend.js';
 import { getBackend } from '../backends/registry.js';
@@ -34,12 +34,10 @@ export function resolvePrecision(asked: Precision | undefined, backend: BackendN
   const tensorCores = backend === 'cuda' && convDtypes.includes('bfloat16');
   if (asked === undefined) return tensorCores ? 'tf32' : 'fp32';
   if (!(PRECISIONS as readonly string[]).includes(asked)) throw new RangeError(`precision must be one of ${PRECISIONS.join(', ')}, got '${String(asked)}'`);
-  if (asked === 'fp16') {
-    throw new RangeError("precision fp16 needs dynamic loss scaling (issue 15 item 2), which is not implemented yet: float16's range (largest 65504, smallest normal 6e-5) loses small gradients without it; use precision bf16 (the same speed on sm_80 and newer) or fp32");
-  }
   const dt = activationDtype(asked);
   if (!convDtypes.includes(dt)) {
-    throw new RangeError(`precision ${asked}: the ${backend} backend's convolutions take ${convDtypes.join(', ') || 'no dtype'}, not ${dt}; use precision fp32${backend === 'webgpu' ? ' (WebGPU stores float32 only)' : ''}`);
+    const instead = convDtypes.includes('float16') ? 'fp16 or fp32' : 'fp32';
+    throw new RangeError(`precision ${asked}: the ${backend} backend's convolutions take ${convDtypes.join(', ') || 'no dtype'}, not ${dt}; use precision ${instead}${backend === 'webgpu' ? ' (WebGPU stores float32 only)' : ''}`);
   }
   return asked;
 }

@@ -8,6 +8,7 @@ import { getDefaultBackend, setBackend } from '../backends/registry.js';
 import { Rng } from '../core/random.js';
 import { setCpuThreads } from '../core/threads.js';
 import { type Precision, activationDtype, resolvePrecision, withPrecision } from './precision.js';
+import { GradScaler, type GradScalerState } from '../optim/grad-scaler.js';
 import type { Tensor } from '../core/tensor.js';
 import { CxrLoader } from '../data/loader.js';
 import { CsvManifest, IMAGE_EXTENSIONS, ImageFolder, SyntheticCxr, type Dataset } from '../data/datasets.js';
@@ -41,6 +42,9 @@ export interface StepMetrics {
   time_s: number;
   /** The kNN monitor's result at this step (with --knn-data, every knnEvery steps). */
   knn?: KnnResult;
+  /** fp16: the loss scale this step ran with, and whether its update was skipped (an inf/NaN gradient; the scale then halves). */
+  loss_scale?: number;
+  skipped?: boolean;
 }
 
 export interface TrainerHooks {
@@ -94,11 +98,27 @@ function simclrOptions(cfg: Config) {
   return { model: modelOptions(cfg), temperature: cfg.temperature, ifa: cfg.ifa, contrastiveWeight: cfg.contrastiveWeight, seed: cfg.seed };
 }
 
+/** fp16's loss scaler as the checkpoint metadata holds it (field 'gradScaler'), restored on resume. */
+function scalerOf(cfg: Config): GradScaler | undefined {
+  return cfg.precision === 'fp16' ? new GradScaler() : undefined;
+}
+function loadScaler(scaler: GradScaler | undefined, path: string, meta: Record<string, string>): void {
+  if (!scaler || meta.gradScaler === undefined) return;
+  try {
+    scaler.load(metadataJson(path, meta, 'gradScaler') as GradScalerState);
+  } catch (e) {
+    if (e instanceof CheckpointMetadataError) throw e;
+    throw new CheckpointMetadataError(`${path}: metadata field 'gradScaler' is not a loss scaler's state (${(e as Error).message}); the file is damaged or was edited`);
+  }
+}
+const scalerMeta = (scaler: GradScaler | undefined) => (scaler ? { gradScaler: scaler.state() } : {});
+
 function methodOf(cfg: Config, m: MoCo | SimCLR): Method {
+  const scaler = scalerOf(cfg);
   if (m instanceof MoCo) {
     return {
       encoder: m.encoderQ,
-      step: (a, b, o) => m.step(a, b, o),
+      step: (a, b, o) => m.step(a, b, o, scaler),
       exportState: async () => ({
         ...(await exportModule(m.encoderK, `${STATE_PREFIX}encoder_k.`)),
         ...(await exportTensors([['queue', m.queue]], STATE_PREFIX)),
@@ -122,8 +142,9 @@ function methodOf(cfg: Config, m: MoCo | SimCLR): Method {
         writeInto(m.queue, q.data as Float32Array);
         m.queuePtr = queuePtr;
         if (rng) m.rng = rng;
+        loadScaler(scaler, path, meta);
       },
-      metadata: () => ({ queuePtr: m.queuePtr, rng: m.rng.state() }),
+      metadata: () => ({ queuePtr: m.queuePtr, rng: m.rng.state(), ...scalerMeta(scaler) }),
       afterInit: () => emaUpdate(m.encoderK.parameters(), m.encoderQ.parameters(), 0),
       enqueueKeys: (x2) => m.enqueueKeys(x2),
       queueBatches: Math.ceil(cfg.queueSize / cfg.batch),
@@ -133,10 +154,10 @@ function methodOf(cfg: Config, m: MoCo | SimCLR): Method {
   const s = m;
   return {
     encoder: s.encoder,
-    step: (a, b, o) => s.step(a, b, o),
+    step: (a, b, o) => s.step(a, b, o, scaler),
     exportState: async () => ({}),
-    importState: async () => {},
-    metadata: () => ({}),
+    importState: async (_rec, meta, path) => loadScaler(scaler, path, meta),
+    metadata: () => scalerMeta(scaler),
     afterInit: () => {},
     dispose: () => s.dispose(),
   };
@@ -479,6 +500,7 @@ export class Trainer {
             lr,
             img_per_s: Number(((cfg.batch * 1000) / (now - last)).toFixed(2)),
             time_s: Number((timeS + (now - t0) / 1000).toFixed(2)),
+            ...(losses.lossScale !== undefined ? { loss_scale: losses.lossScale, skipped: losses.skipped ?? false } : {}),
           };
           last = now;
           if (knnSet && (step % cfg.knnEvery === 0 || step >= totalSteps) && Number.isFinite(m.loss)) {
