@@ -100,6 +100,12 @@ const convShapes: [string, ConvShape][] = [
   ['1x1 256→512 s2 @28 (projection shortcut)', [2, 28, 28, 256, 512, 1, 1, 2, 2, 0, 0]],
   ['3x3 256→256 @14 p1', [2, 14, 14, 256, 256, 3, 3, 1, 1, 1, 1]],
   ['3x3 512→512 @7 p1', [1, 7, 7, 512, 512, 3, 3, 1, 1, 1, 1]],
+  // Fewer output pixels than filters (the late stages at 64², batch 8): the forward runs yᵀ = w·patchesᵀ.
+  ['3x3 512→512 @2 p1, batch 8 (32 pixels, 512 filters)', [8, 2, 2, 512, 512, 3, 3, 1, 1, 1, 1]],
+  ['3x3 256→512 s2 @4 p1, batch 3 (12 pixels, not a sliver multiple)', [3, 4, 4, 256, 512, 3, 3, 2, 2, 1, 1]],
+  ['1x1 512→2048 @2, batch 8 (32 pixels: the swapped sgemm)', [8, 2, 2, 512, 2048, 1, 1, 1, 1, 0, 0]],
+  ['1x1 1024→2048 s2 @4, batch 8 (projection shortcut, 32 pixels)', [8, 4, 4, 1024, 2048, 1, 1, 2, 2, 0, 0]],
+  ['1x1 256→1024 @4, batch 8 (128 pixels: not swapped)', [8, 4, 4, 256, 1024, 1, 1, 1, 1, 0, 0]],
   ['odd: batch 3, 3→5, 9x11, 3x3 s2 p1', [3, 9, 11, 3, 5, 3, 3, 2, 2, 1, 1]],
   ['odd: 5x5 s3 p2, 7→13', [2, 13, 10, 7, 13, 5, 5, 3, 3, 2, 2]],
   ['odd: 1x7 and stride [1,2], padding [0,3]', [2, 6, 15, 9, 17, 1, 7, 1, 2, 0, 3]],

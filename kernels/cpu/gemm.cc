@@ -313,12 +313,13 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alph
     tile(0, m, 0, n);
     return;
   }
-  // Blocks of M each repack all of B, which is cheap when B is small enough to be packed whole (and
-  // then stays in cache); otherwise split the longer side (blocks of N pack only their own columns of
-  // B and, when A is transposed, a small block of A). parallelFor hands the blocks out dynamically,
-  // about four per thread, so a core busy with something else does not hold the rest back.
-  const bool smallB = k * ((n + kNR - 1) / kNR * kNR) <= MatrixB::kWholeLimit;
-  if ((smallB || m >= n) && m >= int64_t(threads) * 2 * kMR) {
+  // Split the longer side. Blocks of M each repack all of B (K·N floats), blocks of N re-read A
+  // (M·K floats, in place) and pack only their own columns of B, so with M < N the column split
+  // moves less: a 1×1 convolution at ResNet's late stages (M = 128 pixels, N = 1024, K = 256) split
+  // by rows packed its 1 MiB weight six times and ran at 39 GFLOP/s on two threads. parallelFor hands
+  // the blocks out dynamically, about four per thread, so a core busy with something else does not
+  // hold the rest back.
+  if (m >= n && m >= int64_t(threads) * 2 * kMR) {
     int64_t rows = std::max<int64_t>(kMR * 4, (m + threads * 4 - 1) / (threads * 4));
     rows = (rows + kMR - 1) / kMR * kMR;
     int64_t blocks = (m + rows - 1) / rows;
