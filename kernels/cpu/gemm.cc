@@ -296,6 +296,17 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alph
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   using namespace gemm;
   if (m <= 0 || n <= 0) return;
+  // A few rows against a wide B (the projection head's 2048×2048 weight on a batch of 8): Cᵀ =
+  // op(B)ᵀ·op(A)ᵀ, so the GEMM packs the few rows of A and reads B in place, instead of packing all
+  // of B (16 MiB there) for 8 rows of output; then Cᵀ is transposed into C. op(B)ᵀ is B read the
+  // other way, op(A)ᵀ likewise.
+  if (beta == 0.f && transB && m <= 2 * kMR * 2 && n >= 8 * m && k >= 64) {
+    float* ct = scratch(kTransposedC, size_t(m * n));
+    sgemm(!transB, !transA, n, m, k, alpha, b, ldb, a, lda, 0.f, ct, m);
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) c[i * ldc + j] = ct[j * m + i];
+    return;
+  }
   Blocking bl;
   auto tile = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     MatrixB bs{b, ldb, transB};

@@ -85,7 +85,9 @@ const char* microKernelName();
 // as the addon), so the hot loops never page-fault fresh allocations. slot (< kScratchSlots) picks an
 // independent buffer: 0..3 are used inside gemm::run by the sources here and in conv.cc, 4.. by
 // callers on their own thread.
-constexpr int kScratchSlots = 8;
+constexpr int kScratchSlots = 9;
+// sgemm's own slot (the transposed C of a few-row product); conv.cc holds 4..7, gemm::run 0..3.
+constexpr int kTransposedC = 8;
 float* scratch(int slot, size_t floats);
 
 // Sources. An A source provides:
