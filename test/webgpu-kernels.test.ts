@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getBackend, initBackend, type Backend } from '../src/index.js';
 import type { KernelAttrs } from '../src/backends/backend.js';
-import { backendSelected, backendStatuses, expectKernelMatch, skipNote, type Tolerance } from './helpers.js';
+import { assertClose, backendSelected, backendStatuses, expectKernelMatch, skipNote, type Tolerance } from './helpers.js';
 
 const statuses = await backendStatuses();
 const webgpu = statuses.find((s) => s.name === 'webgpu');
@@ -122,17 +122,62 @@ if (!backendSelected('webgpu')) {
     await gpu.sync();
   });
 
-  s('a tensor larger than one storage binding is refused with a clear error, not truncated', async () => {
+  // Past one storage binding (split.ts): a kernel that computes each sample from its own slice runs
+  // as calls over views of the batch; one that reduces over the batch is refused, naming the limit.
+  const bigCase = async (kernel: string, inShapes: number[][], outShapes: number[][], attrs: KernelAttrs, fill: (i: number) => number): Promise<void> => {
+    const be = getBackend('webgpu') as Backend & { limits: GPUSupportedLimits };
+    const cpu = getBackend('cpu');
+    const biggest = Math.max(...[...inShapes, ...outShapes].map(numel)) * 4;
+    assert.ok(biggest > be.limits.maxStorageBufferBindingSize, `${kernel}: the test tensor (${biggest} bytes) must be past the binding limit`);
+    const data = inShapes.map((sh, k) => Float32Array.from({ length: numel(sh) }, (_, i) => fill(i + k * 7919)));
+    const run = async (b: Backend): Promise<Float32Array[]> => {
+      const ins = inShapes.map((sh, k) => ({ storage: b.alloc(numel(sh), data[k]), shape: sh }));
+      const outs = outShapes.map((sh) => ({ storage: b.alloc(numel(sh)), shape: sh }));
+      try {
+        b.run(kernel, ins, outs, attrs);
+        return await Promise.all(outs.map((o) => b.read(o.storage)));
+      } finally {
+        for (const t of [...ins, ...outs]) b.free(t.storage);
+      }
+    };
+    const got = await run(be);
+    const want = await run(cpu);
+    want.forEach((w, i) => assertClose(got[i], w, { atol: 1e-6, rtol: 1e-6 }, `${kernel} past the binding limit, output ${i}`));
+    (be as unknown as { emptyCache(): void }).emptyCache();
+  };
+  const wave = (i: number) => Math.sin(i * 0.7316) * ((i % 13) - 6);
+
+  s('past one storage binding, a per-sample kernel runs split along its batch (relu 1-D, maxPool2d, augmentPointwise)', async () => {
+    const be = getBackend('webgpu') as Backend & { limits: GPUSupportedLimits };
+    const maxBinding = be.limits.maxStorageBufferBindingSize;
+    if (maxBinding * 1.3 > be.limits.maxBufferSize || maxBinding > 2 ** 28) {
+      skipNote('split past the binding limit', `this device binds ${maxBinding} bytes; the test sizes assume ≤ 256 MiB`);
+      return;
+    }
+    const n = maxBinding / 4 + 64;
+    await bigCase('relu', [[n]], [[n]], {}, wave);
+    const N = Math.ceil(maxBinding / (4 * 512 * 512)) + 3;
+    await bigCase('maxPool2d', [[N, 512, 512, 1]], [[N, 256, 256, 1]], { kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 }, wave);
+    const rows = Array.from({ length: N }, (_, b) => [1, 1.5, -0.25, 0.9, 0.01 * b]);
+    const params = rows.flat();
+    await bigCase('augmentPointwise', [[N, 512, 512], [N, 5]], [[N, 512, 512]], {}, (i) => (i >= 7919 && i < 7919 + params.length ? params[i - 7919] : 0.5 + 0.5 * Math.sin(i)));
+  });
+
+  s('past one storage binding, a kernel that reduces over the batch is refused naming the limit and the fix', async () => {
     const be = getBackend('webgpu') as Backend & { limits: GPUSupportedLimits };
     const maxBinding = be.limits.maxStorageBufferBindingSize;
     const n = maxBinding / 4 + 64;
     if (n * 4 > be.limits.maxBufferSize) return;
     const x = be.alloc(n);
-    const y = be.alloc(n);
+    const y = be.alloc(1);
     try {
       assert.throws(
-        () => be.run('relu', [{ storage: x, shape: [n] }], [{ storage: y, shape: [n] }]),
-        (e: Error) => e instanceof RangeError && e.message.startsWith('relu: inputs[0] is') && e.message.includes('maxStorageBufferBindingSize'),
+        () => be.run('reduceSum', [{ storage: x, shape: [n] }], [{ storage: y, shape: [] }]),
+        (e: Error) =>
+          e instanceof RangeError &&
+          e.message.startsWith('reduceSum: inputs[0] is') &&
+          e.message.includes(`more than this device's maxStorageBufferBindingSize (${maxBinding} bytes), and reduceSum reduces over the batch`) &&
+          e.message.endsWith('use a smaller batch or image'),
       );
     } finally {
       be.free(x);

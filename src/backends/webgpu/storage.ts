@@ -13,7 +13,19 @@ export class WebGPUStorage implements Storage {
     readonly numel: number,
     /** numel·4, at least 4 (a binding cannot be empty); always a multiple of 4 as WebGPU needs. */
     readonly byteSize: number,
+    /** Where the values start in buffer: 0, except for a view (split.ts) bound as a part of it. */
+    readonly byteOffset = 0,
+    private readonly parent?: WebGPUStorage,
   ) {}
+
+  /** numel values from element `start` on, bound as (offset, size) of this buffer; live while this storage is. */
+  view(start: number, numel: number): WebGPUStorage {
+    return new WebGPUStorage(this.buffer, numel, byteSizeFor(numel), this.byteOffset + start * 4, this.parent ?? this);
+  }
+
+  get isView(): boolean {
+    return this.parent !== undefined;
+  }
 }
 
 /** storage as a WebGPU storage (`what` names the call and the argument); live unless allowFreed. */

@@ -12,6 +12,7 @@ import type { Backend, BackendMemory, BackendStatus, DeviceSpan, KernelAttrs, St
 import { KERNEL_NAMES, PARAM_WORDS, planKernel, type Pass, type Resource, type Scratch } from './kernels.js';
 import type { ShaderFile } from './shaders.js';
 import { BufferPool, WebGPUStorage, byteSizeFor, webgpuStorage } from './storage.js';
+import { planSplit, splitCalls } from './split.js';
 
 /** GPUBufferUsage / GPUMapMode values, from the `webgpu` package's globals (not installed globally). */
 export interface WebGPUConstants {
@@ -186,12 +187,18 @@ export class WebGPUBackend implements Backend {
       ...inputs.map((t, i) => [`inputs[${i}]`, t.storage as WebGPUStorage] as const),
       ...outputs.map((t, i) => [`outputs[${i}]`, t.storage as WebGPUStorage] as const),
     ];
-    for (const [name, s] of named) {
-      if (s.byteSize > maxBinding) {
+    const over = named.find(([, s]) => s.byteSize > maxBinding);
+    if (over) {
+      // Past one binding: split along the batch where the kernel allows it (split.ts), else refuse.
+      const split = planSplit(kernel, inputs, outputs, attrs ?? {}, maxBinding, this.device.limits.minStorageBufferOffsetAlignment);
+      if (typeof split === 'string') {
         throw new RangeError(
-          `${kernel}: ${name} is ${s.byteSize} bytes, more than this device's maxStorageBufferBindingSize (${maxBinding} bytes)`,
+          `${kernel}: ${over[0]} is ${over[1].byteSize} bytes, more than this device's maxStorageBufferBindingSize (${maxBinding} bytes), and ${split}; use a smaller batch or image`,
         );
       }
+      let id: number | void = undefined;
+      for (const [ins, outs] of splitCalls(kernel, split, inputs, outputs)) id = this.run(kernel, ins, outs, attrs);
+      return id;
     }
     const maxStorage = this.device.limits.maxStorageBuffersPerShaderStage;
     for (const p of plan.passes) {
@@ -217,7 +224,10 @@ export class WebGPUBackend implements Backend {
       passes.forEach((p, i) => {
         current = p;
         const pipeline = this.pipeline(p);
-        const entries: GPUBindGroupEntry[] = p.bind.map(([binding, r]) => ({ binding, resource: { buffer: this.resolve(r, temps) } }));
+        const entries: GPUBindGroupEntry[] = p.bind.map(([binding, r]) => ({
+          binding,
+          resource: r instanceof WebGPUStorage && r.isView ? { buffer: r.buffer, offset: r.byteOffset, size: r.byteSize } : { buffer: this.resolve(r, temps) },
+        }));
         entries.push({ binding: p.paramsAt, resource: { buffer: paramsBuffer, offset: i * PARAM_STRIDE_WORDS * 4, size: PARAM_WORDS * 4 } });
         const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
         pass.setPipeline(pipeline);
