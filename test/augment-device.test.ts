@@ -331,8 +331,9 @@ for (const backend of all) {
       const make = (augmentDevice: BackendName, to: BackendName): CxrLoader =>
         new CxrLoader(dataset, { batchSize: 4, imageSize: 48, augmentations: 'paper', augmentDevice, backend: to, workers: 1, cacheDir: false, seed: 9, onWarning: () => {} });
       const onCpu = make('cpu', 'cpu'), onDevice = make(backend, backend);
+      const want: Float32Array[] = [];
       try {
-        const want: Float32Array[] = [], got: Float32Array[] = [];
+        const got: Float32Array[] = [];
         for await (const b of onCpu.epoch(0, 'array')) want.push(b.view1, b.view2);
         for await (const b of onDevice.epoch(0)) {
           assert.equal(b.view1.shape, [4, 48, 48, 1]);
@@ -348,6 +349,25 @@ for (const backend of all) {
         await onDevice.close();
       }
       assert.throws(() => make(backend, 'cpu'), new RegExp(`augmentDevice '${backend}' makes the views on that backend, but the batches go to 'cpu'`));
+      if (backend === 'cuda') {
+        // Mixed precision: the views in the step's dtype, the float32 views rounded once.
+        const half = new CxrLoader(dataset, { batchSize: 4, imageSize: 48, augmentations: 'paper', augmentDevice: backend, backend, viewDtype: 'bfloat16', workers: 1, cacheDir: false, seed: 9, onWarning: () => {} });
+        try {
+          let i = 0;
+          for await (const b of half.epoch(0)) {
+            assert.is(b.view1.dtype, 'bfloat16');
+            assertClose(await b.view1.data(), want[i], { atol: 5e-4, rtol: 2 ** -8 }, `${backend} bf16 loader view ${i}`);
+            b.view1.dispose();
+            b.view2.dispose();
+            i += 2;
+          }
+        } finally {
+          await half.close();
+        }
+      } else {
+        assert.throws(() => new CxrLoader(dataset, { batchSize: 4, imageSize: 48, augmentDevice: backend, backend, viewDtype: 'bfloat16' }), /viewDtype 'bfloat16' needs augmentDevice 'cuda' \(WebGPU stores float32 only\)/);
+      }
+      assert.throws(() => new CxrLoader(dataset, { batchSize: 4, imageSize: 48, viewDtype: 'float16' }), /viewDtype 'float16' needs augmentDevice 'cuda' \(the CPU path makes float32 views/);
       assert.throws(() => new CxrLoader(dataset, { batchSize: 4, imageSize: 48, augmentations: [{ type: 'medianBlur', ksize: 5 }], augmentDevice: backend, backend }), /medianBlur ksize 5 has no device kernel/);
     });
   }

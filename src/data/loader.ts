@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { isTracing, traceMark } from '../core/trace.js';
 import { BACKEND_NAMES, type BackendName } from '../backends/backend.js';
+import { checkDType, type DType } from '../core/dtype.js';
 import { keep, tidy } from '../core/engine.js';
 import { slice } from '../ops/layout.js';
 import { augmentOnDevice, devicePlanCheck } from './augment/device.js';
@@ -48,6 +49,11 @@ export interface LoaderOptions {
    * same views up to float32 rounding, at a fraction of the CPU time. Tensor output only.
    */
   augmentDevice?: BackendName;
+  /**
+   * With augmentDevice: the views' dtype (the training step's activation dtype under mixed
+   * precision, so the step needs no cast of its own); default float32. The CPU path is float32.
+   */
+  viewDtype?: DType;
   /** Preprocessed-image cache folder, or false for none. Default defaultCacheDir(). */
   cacheDir?: string | false;
   /** Substitutes tried for an unreadable sample before the batch shrinks. Default 16. */
@@ -132,6 +138,7 @@ export class CxrLoader {
   private readonly config: WorkerConfig;
   private readonly backend?: BackendName;
   readonly augmentDevice: BackendName;
+  readonly viewDtype: DType;
   private readonly onWarning: (m: string) => void;
   private slots: Slot[] | null = null;
   private nextId = 1;
@@ -167,6 +174,10 @@ export class CxrLoader {
     this.dropLast = opts.dropLast ?? true;
     this.backend = opts.backend;
     this.augmentDevice = opts.augmentDevice ?? 'cpu';
+    this.viewDtype = checkDType(opts.viewDtype ?? 'float32', 'CxrLoader: viewDtype');
+    if (this.viewDtype !== 'float32' && this.augmentDevice !== 'cuda') {
+      throw new RangeError(`CxrLoader: viewDtype '${this.viewDtype}' needs augmentDevice 'cuda' (${this.augmentDevice === 'cpu' ? 'the CPU path makes float32 views; a half step casts them' : 'WebGPU stores float32 only'}); use viewDtype 'float32'`);
+    }
     if (!(BACKEND_NAMES as readonly string[]).includes(this.augmentDevice)) throw new TypeError(`CxrLoader: augmentDevice must be one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(opts.augmentDevice)}`);
     if (this.augmentDevice !== 'cpu' && opts.backend !== undefined && opts.backend !== this.augmentDevice) {
       throw new RangeError(`CxrLoader: augmentDevice '${this.augmentDevice}' makes the views on that backend, but the batches go to '${opts.backend}'; use augmentDevice 'cpu' or backend '${this.augmentDevice}'`);
@@ -334,7 +345,7 @@ export class CxrLoader {
     const n = r.indices.length, S = this.imageSize;
     const { mean, std } = this.config;
     const plans = [...r.plans![0], ...r.plans![1]].map((steps) => ({ steps, mean, std }));
-    const both = augmentOnDevice({ backend, width: S, height: S, pixels: r.words!, sources: [...r.indices.keys(), ...r.indices.keys()], plans });
+    const both = augmentOnDevice({ backend, width: S, height: S, pixels: r.words!, sources: [...r.indices.keys(), ...r.indices.keys()], plans, dtype: this.viewDtype });
     const views = tidy(() => [keep(slice(both, 0, 0, n)), keep(slice(both, 0, n, 2 * n))] as [Tensor, Tensor]);
     both.dispose();
     return views;

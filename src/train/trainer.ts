@@ -387,6 +387,8 @@ export class Trainer {
       imageSize: cfg.imageSize,
       augmentations: cfg.augment,
       augmentDevice: cfg.augmentDevice,
+      // Device views come in the step's activation dtype (mixed precision), so the encoder casts nothing.
+      viewDtype: cfg.augmentDevice === 'cpu' ? 'float32' : activationDtype(precision),
       seed: cfg.seed,
       workers: cfg.workers,
       backend: cfg.backend,
