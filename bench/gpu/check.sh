@@ -31,6 +31,11 @@
 # IFA_CHECK_CONV_PRECISIONS (default tf32,bf16,fp16), IFA_CHECK_CONV_BUDGET_S (the whole step, default
 # 200), IFA_CHECK_CONV_CMD_S (one of our commands, default 45), IFA_CHECK_CONV_TORCH_S (one PyTorch
 # round, default 120). conv-fp32: IFA_CHECK_CONV32_ITERS (default 5).
+# step (not in the default list; IFA_CHECK_STEPS=probe,step runs it): issue 15's whole-step table,
+# node dist/bench/step-vs-torch.js per row of IFA_CHECK_STEP_ROWS (method:size:batch:precision, default
+# moco:224:128:bf16 moco:224:128:tf32 simclr:224:128:bf16 moco:512:32:bf16; MoCo with K 65536),
+# IFA_CHECK_STEP_STEPS timed steps (default 10) and IFA_CHECK_STEP_ROUNDS alternating rounds (default
+# 1), each row at most IFA_CHECK_STEP_S seconds (default 240); the tables go to check.log.
 # IFA_CHECK_DRYRUN=1 rehearses every step without a GPU: the cpu backend where cuda would be
 # (conformance = the CPU reference suite), conv batch 1, 3 iterations, cuda_ops.py --cpu-smoke; its
 # numbers mean nothing, it checks the plumbing before a device call.
@@ -534,6 +539,27 @@ if want conv-fp32; then
   for layer in "${conv_fp32_layers[@]}"; do
     BENCH_ITERS=$conv32_iters bench_one "conv $layer fwd" 60 conv --layer "$layer" --batch "$conv_batch" --pass forward --warmup 1
     BENCH_ITERS=$conv32_iters bench_one "conv $layer fwd+bwd" 90 conv --layer "$layer" --batch "$conv_batch" --pass both --warmup 1
+  done
+fi
+
+# --- the whole training step against PyTorch in the same call (issue 15) ---------------------------
+if want step; then
+  for row in ${IFA_CHECK_STEP_ROWS:-moco:224:128:bf16 moco:224:128:tf32 simclr:224:128:bf16 moco:512:32:bf16}; do
+    IFS=: read -r s_method s_size s_batch s_prec <<<"$row"
+    t0=$SECONDS
+    : >"$tmp/step.log"
+    sargs=(--method "$s_method" --precision "$s_prec" --steps "${IFA_CHECK_STEP_STEPS:-10}" --warmup 3 --rounds "${IFA_CHECK_STEP_ROUNDS:-1}" --backend "$backend")
+    if [ -n "$dryrun" ]; then
+      # Plumbing only: a tiny net on the CPU (CPU autocast has bf16, not fp16; tf32 is fp32 there).
+      [ "$s_prec" = fp16 ] && sargs[3]=bf16
+      sargs+=(--image-size 32 --batch 4 --layers 1,1,1,1 --width 8)
+      [ "$s_method" = moco ] && sargs+=(--queue 16)
+    else
+      sargs+=(--image-size "$s_size" --batch "$s_batch")
+      [ "$s_method" = moco ] && sargs+=(--queue 65536)
+    fi
+    run "$tmp/step.log" "$(limit "${IFA_CHECK_STEP_S:-240}")" env IFA_TORCH_PYTHON="$python" node dist/bench/step-vs-torch.js "${sargs[@]}"
+    record "step $row" "$(status_of "$rc")" $((SECONDS - t0)) "$(grep -E '^\| (ms per step|peak memory)' "$tmp/step.log" | tr -s ' ' | tr '\n' ';' | cut -c1-160)"
   done
 fi
 

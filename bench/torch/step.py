@@ -8,9 +8,14 @@ F.cosine_similarity with eps 1e-6 (P = the key encoder's features, no gradient, 
 view's, with gradient, for SimCLR). SGD momentum 0.9, wd 1e-4, lr 0.03*batch/256 on the cosine
 schedule. Fixed N(0,1) inputs; median of --steps timed steps after --warmup. Prints one JSON object
 with the fields of `ifa-ssl bench step --json`.
+--precision as PyTorch users run it: fp32 (exact: cuDNN's and cuBLAS's TF32 off), tf32 (PyTorch's
+defaults: TF32 convolutions, exact matmuls), bf16 or fp16 (torch.autocast, the models and inputs in
+channels_last unless --channels-last off; fp16 with torch.cuda.amp.GradScaler). --mode compile runs
+the encoders' forward through torch.compile (PyTorch 2).
 Run with Debian's interpreter: /usr/bin/python3 bench/torch/step.py --method moco --image-size 64 --batch 8
 """
 import argparse
+import contextlib
 import copy
 import json
 import math
@@ -34,6 +39,9 @@ ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--device", default="cpu")
 ap.add_argument("--layers", default="3,4,6,3")
 ap.add_argument("--width", type=int, default=64)
+ap.add_argument("--precision", choices=["fp32", "tf32", "bf16", "fp16"], default="fp32")
+ap.add_argument("--mode", choices=["eager", "compile"], default="eager")
+ap.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto", help="auto: on for bf16 and fp16")
 a = ap.parse_args()
 if a.method == "moco" and a.queue % a.batch:
     raise SystemExit(f"--queue {a.queue} must be a multiple of --batch {a.batch}")
@@ -43,6 +51,21 @@ dev = torch.device(a.device)
 layers = [int(v) for v in a.layers.split(",")]
 terms = [] if a.no_ifa else [tuple(float(x) for x in (t.split(":") + ["1", "1"])[:3]) for t in (a.ifa or ["3:1:1"])]
 terms = [(int(b), t, w) for b, t, w in terms]
+if dev.type == "cuda":
+    torch.backends.cudnn.allow_tf32 = a.precision != "fp32"
+    torch.backends.cuda.matmul.allow_tf32 = False
+half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.precision)
+if half is torch.float16 and dev.type != "cuda":
+    raise SystemExit("--precision fp16 needs --device cuda (CPU autocast takes bfloat16 only)")
+if a.mode == "compile" and not hasattr(torch, "compile"):
+    raise SystemExit(f"--mode compile needs PyTorch 2 (torch.compile); this is PyTorch {torch.__version__}")
+channels_last = a.channels_last == "on" or (a.channels_last == "auto" and half is not None)
+fmt = torch.channels_last if channels_last else torch.contiguous_format
+
+
+def autocast():
+    return torch.autocast(device_type=dev.type, dtype=half) if half is not None else contextlib.nullcontext()
+
 
 
 class Bottleneck(nn.Module):
@@ -101,7 +124,7 @@ def make_encoder():
         net = ResNet(layers, a.width)
     feat = net.fc.in_features
     net.fc = nn.Sequential(nn.Linear(feat, 2048), nn.ReLU(inplace=True), nn.Linear(2048, 128))
-    return net.to(dev), impl
+    return net.to(dev, memory_format=fmt), impl
 
 
 def forward_taps(net, x):
@@ -124,8 +147,10 @@ opt = torch.optim.SGD(params, lr=0.0, momentum=0.9, weight_decay=1e-4)
 total_steps = a.warmup + a.steps
 peak_lr = 0.03 * a.batch / 256
 shape = (a.batch, 1, a.image_size, a.image_size)
-x1 = torch.randn(shape, device=dev)
-x2 = torch.randn(shape, device=dev)
+x1 = torch.randn(shape, device=dev).contiguous(memory_format=fmt)
+x2 = torch.randn(shape, device=dev).contiguous(memory_format=fmt)
+scaler = torch.cuda.amp.GradScaler() if a.precision == "fp16" else None
+encode = torch.compile(forward_taps) if a.mode == "compile" else forward_taps
 if a.method == "moco":
     enc_k = copy.deepcopy(enc_q)
     for p in enc_k.parameters():
@@ -139,34 +164,40 @@ else:
 
 def step():
     global ptr
-    if a.method == "moco":
-        q, q_taps = forward_taps(enc_q, x1)
-        q = F.normalize(q, dim=1)
-        with torch.no_grad():
-            for pk, pq in zip(enc_k.parameters(), enc_q.parameters()):
-                pk.mul_(0.999).add_(pq.detach(), alpha=0.001)
-            k, k_taps = forward_taps(enc_k, x2)
-            k = F.normalize(k, dim=1)
-        logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.t()], 1) / T
-        loss = F.cross_entropy(logits, torch.zeros(a.batch, dtype=torch.long, device=dev))
-        p_taps = k_taps
-    else:
-        za, q_taps = forward_taps(enc_q, x1)
-        zb, p_taps = forward_taps(enc_q, x2)
-        z = torch.cat([F.normalize(za, dim=1), F.normalize(zb, dim=1)])
-        sim = (z @ z.t()) / T
-        sim = sim - 1e9 * torch.eye(2 * a.batch, device=dev)
-        n = a.batch
-        labels = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(dev)
-        loss = F.cross_entropy(sim, labels)
-    for (b, t, w), qt, pt in zip(terms, q_taps, p_taps):
-        loss = loss + w * ifa(qt, pt, t)
+    with autocast():
+        if a.method == "moco":
+            q, q_taps = encode(enc_q, x1)
+            q = F.normalize(q.float(), dim=1)
+            with torch.no_grad():
+                for pk, pq in zip(enc_k.parameters(), enc_q.parameters()):
+                    pk.mul_(0.999).add_(pq.detach(), alpha=0.001)
+                k, k_taps = encode(enc_k, x2)
+                k = F.normalize(k.float(), dim=1)
+            logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.t()], 1) / T
+            loss = F.cross_entropy(logits.float(), torch.zeros(a.batch, dtype=torch.long, device=dev))
+            p_taps = k_taps
+        else:
+            za, q_taps = encode(enc_q, x1)
+            zb, p_taps = encode(enc_q, x2)
+            z = torch.cat([F.normalize(za.float(), dim=1), F.normalize(zb.float(), dim=1)])
+            sim = (z @ z.t()).float() / T
+            sim = sim - 1e9 * torch.eye(2 * a.batch, device=dev)
+            n = a.batch
+            labels = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(dev)
+            loss = F.cross_entropy(sim, labels)
+        for (b, t, w), qt, pt in zip(terms, q_taps, p_taps):
+            loss = loss + w * ifa(qt.float(), pt.float(), t)
     opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
     if a.method == "moco":
         with torch.no_grad():
-            queue[ptr : ptr + a.batch] = k
+            queue[ptr : ptr + a.batch] = k.float()
         ptr = (ptr + a.batch) % a.queue
     return loss
 
@@ -207,7 +238,7 @@ print(json.dumps({
     "bench": "step", "impl": "pytorch", "torch": torch.__version__, "model": impl, "method": a.method,
     "device": a.device, "image_size": a.image_size, "batch": a.batch, "queue": a.queue if a.method == "moco" else None,
     "ifa": [{"block": b, "target": t, "weight": w} for b, t, w in terms], "layers": layers, "width": a.width,
-    "precision": "fp32", "mode": "eager", "threads": torch.get_num_threads(), "warmup": a.warmup, "steps": a.steps,
+    "precision": a.precision, "mode": a.mode, "channels_last": channels_last, "threads": torch.get_num_threads(), "warmup": a.warmup, "steps": a.steps,
     "median_ms": round(med, 3), "min_ms": round(min(times), 3), "img_per_s": round(a.batch * 1000 / med, 2),
     # Eager CPU ops run as they are called: host time is the whole step there.
     "host_ms": round(median(hosts), 3),
