@@ -122,6 +122,40 @@ if (!backendSelected('webgpu')) {
     await gpu.sync();
   });
 
+  s('timeMs reads device time from timestamp queries: positive, within the wall time, more work takes longer', async () => {
+    const be = getBackend('webgpu') as Backend & { hasTimestamps: boolean; timeMs(fn: () => void): Promise<number> };
+    if (!be.hasTimestamps) {
+      skipNote('webgpu timestamp timing', 'this adapter has no timestamp-query; timeMs falls back to wall time');
+      return;
+    }
+    const n = 192;
+    const a = be.alloc(n * n, Float32Array.from({ length: n * n }, (_, i) => Math.sin(i)));
+    const c = be.alloc(n * n);
+    const matmuls = (k: number) => () => {
+      for (let i = 0; i < k; i++) be.run('matmul', [{ storage: a, shape: [n, n] }, { storage: a, shape: [n, n] }], [{ storage: c, shape: [n, n] }], {});
+    };
+    try {
+      await be.timeMs(matmuls(1)); // warm-up: pipelines compiled
+      const t0 = performance.now();
+      const one = await be.timeMs(matmuls(2));
+      const wall = performance.now() - t0;
+      const eight = await be.timeMs(matmuls(8));
+      assert.ok(one > 0 && one <= wall, `2 matmuls: ${one} ms of device time in ${wall} ms of wall time`);
+      assert.ok(eight > 2 * one, `8 matmuls took ${eight} ms, 2 took ${one} ms`);
+      let nested: Promise<string> | undefined;
+      await be.timeMs(() => {
+        nested = be.timeMs(() => {}).then(
+          () => 'a nested timeMs ran',
+          (e: Error) => e.message,
+        );
+      });
+      assert.match(await nested!, /timeMs: already timing \(calls do not nest\)/);
+    } finally {
+      be.free(a);
+      be.free(c);
+    }
+  });
+
   // Past one storage binding (split.ts): a kernel that computes each sample from its own slice runs
   // as calls over views of the batch; one that reduces over the batch is refused, naming the limit.
   const bigCase = async (kernel: string, inShapes: number[][], outShapes: number[][], attrs: KernelAttrs, fill: (i: number) => number): Promise<void> => {

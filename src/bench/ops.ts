@@ -272,7 +272,8 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
     // iteration. One iteration between two events would count the host's time to enqueue it (tens of
     // microseconds of JS, the size of the IFA kernels) as GPU time; with ≥ 2 ms per sample the
     // launches run ahead of the GPU, as in training. Other backends: wall time to a sync.
-    const timer = (backend as { timeMs?: (fn: () => void) => Promise<number> }).timeMs;
+    // WebGPU: its timestamp queries, where the adapter has them (else wall time to a sync, as below).
+    const timer = spec.backend === 'webgpu' && !(backend as { hasTimestamps?: boolean }).hasTimestamps ? undefined : (backend as { timeMs?: (fn: () => void) => Promise<number> }).timeMs;
     let reps = 1;
     if (timer) {
       const one = await timer.call(backend, () => work.run());
@@ -327,7 +328,7 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
       GFLOPs: work.flops === null ? null : round(work.flops / median / 1e6, 1),
       TFLOPs: work.flops === null ? null : round(work.flops / median / 1e9, 3),
       ...work.extra,
-      timing: timer ? 'cuda-events' : 'sync',
+      timing: !timer ? 'sync' : spec.backend === 'cuda' ? 'cuda-events' : 'timestamp-query',
     };
   } finally {
     work.dispose();

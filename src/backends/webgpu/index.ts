@@ -81,8 +81,11 @@ export async function createWebGPUBackend(options: WebGPUOptions = {}): Promise<
     // Ask for the adapter's full buffer limits; the defaults (128 MiB binding, 256 MiB buffer) are
     // smaller than many activations.
     const al = adapter.limits;
+    // timestamp-query, where the adapter has it, lets timeMs() read device time (WebGPUBackend.timeMs).
+    const wanted: GPUFeatureName[] = process.env.IFA_WEBGPU_TIMESTAMPS === '0' ? [] : (['timestamp-query'] as GPUFeatureName[]).filter((f) => adapter!.features.has(f));
     device = await adapter.requestDevice({
       label: 'ifa-ssl',
+      requiredFeatures: wanted,
       requiredLimits: {
         maxStorageBufferBindingSize: al.maxStorageBufferBindingSize,
         maxBufferSize: al.maxBufferSize,

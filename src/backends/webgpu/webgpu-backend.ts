@@ -16,7 +16,7 @@ import { planSplit, splitCalls } from './split.js';
 
 /** GPUBufferUsage / GPUMapMode values, from the `webgpu` package's globals (not installed globally). */
 export interface WebGPUConstants {
-  bufferUsage: { STORAGE: number; COPY_SRC: number; COPY_DST: number; MAP_READ: number; UNIFORM: number };
+  bufferUsage: { STORAGE: number; COPY_SRC: number; COPY_DST: number; MAP_READ: number; UNIFORM: number; QUERY_RESOLVE: number };
   mapRead: number;
 }
 
@@ -39,6 +39,8 @@ export class WebGPUBackend implements Backend {
   private lostError: Error | null = null;
   private destroyed = false;
   private readonly storageUsage: number;
+  /** timeMs(): while set, each run's compute pass writes timestamps (begin of the first, end of each). */
+  private stamps: { querySet: GPUQuerySet; begun: boolean } | null = null;
   /** Kernel timing (traces, the profiler): submit→complete spans, see run(). */
   private timing: { id: number; lastEndUs: number; spans: DeviceSpan[]; pending: Set<Promise<void>> } | null = null;
   /** The Dawn instance from create(): when it is garbage-collected the device dies under us. */
@@ -220,7 +222,11 @@ export class WebGPUBackend implements Backend {
       passes.forEach((p, i) => all.set(p.params.subarray(0, PARAM_WORDS), i * PARAM_STRIDE_WORDS));
       device.queue.writeBuffer(paramsBuffer, 0, all);
       const enc = device.createCommandEncoder();
-      const pass = enc.beginComputePass();
+      const st = this.stamps;
+      const pass = enc.beginComputePass(
+        st ? { timestampWrites: { querySet: st.querySet, ...(st.begun ? {} : { beginningOfPassWriteIndex: 0 }), endOfPassWriteIndex: 1 } } : undefined,
+      );
+      if (st) st.begun = true;
       passes.forEach((p, i) => {
         current = p;
         const pipeline = this.pipeline(p);
@@ -251,6 +257,55 @@ export class WebGPUBackend implements Backend {
     void scope.finally(() => this.pendingScopes.delete(scope));
     if (dawnError) throw new Error(`${kernel}: WebGPU call failed: ${(dawnError as Error).message ?? String(dawnError)}`);
     if (this.timing) return this.timeSubmit(kernel);
+  }
+
+  /** Whether timeMs reads device timestamps (the adapter's timestamp-query feature). */
+  get hasTimestamps(): boolean {
+    return this.device.features.has('timestamp-query');
+  }
+
+  /**
+   * Device milliseconds for the work `fn` enqueues, as CudaBackend.timeMs: with timestamp-query,
+   * from the start of its first compute pass to the end of its last (queue gaps between its submits
+   * included, as between CUDA events); without, the wall time from the call to the queue's
+   * completion (an upper bound, with Dawn's polling latency). Resolves once that work is done.
+   */
+  async timeMs(fn: () => void): Promise<number> {
+    this.checkUsable('timeMs');
+    if (this.stamps) throw new Error('timeMs: already timing (calls do not nest)');
+    if (!this.hasTimestamps) {
+      await this.device.queue.onSubmittedWorkDone();
+      const t0 = performance.now();
+      fn();
+      await this.device.queue.onSubmittedWorkDone();
+      this.throwRecorded();
+      return performance.now() - t0;
+    }
+    const U = this.constants.bufferUsage;
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 });
+    const resolved = this.device.createBuffer({ label: 'ifa-webgpu timestamps', size: 16, usage: U.QUERY_RESOLVE | U.COPY_SRC });
+    const readback = this.device.createBuffer({ label: 'ifa-webgpu timestamps read', size: 16, usage: U.MAP_READ | U.COPY_DST });
+    this.stamps = { querySet, begun: false };
+    try {
+      fn();
+    } finally {
+      this.stamps = null;
+    }
+    try {
+      const enc = this.device.createCommandEncoder();
+      enc.resolveQuerySet(querySet, 0, 2, resolved, 0);
+      enc.copyBufferToBuffer(resolved, 0, readback, 0, 16);
+      this.device.queue.submit([enc.finish()]);
+      await readback.mapAsync(this.constants.mapRead);
+      const [begin, end] = new BigInt64Array(readback.getMappedRange().slice(0));
+      readback.unmap();
+      this.throwRecorded();
+      return Number(end - begin) / 1e6;
+    } finally {
+      querySet.destroy();
+      resolved.destroy();
+      readback.destroy();
+    }
   }
 
   setKernelTiming(on: boolean): void {
