@@ -77,6 +77,13 @@ fn param(b: u32, k: u32) -> f32 {
   return rows[b * word(3u) + k];
 }
 
+// An inactive row (its word 0 is 0) copies its image through: true when pixel i was copied.
+fn copiedThrough(i: u32) -> bool {
+  if (param(i / (word(1u) * word(2u)), 0u) != 0.0) { return false; }
+  y[i] = x[i];
+  return true;
+}
+
 // A count or coordinate from a float parameter: truncated toward zero, clamped to [lo, hi], NaN → lo
 // (the CPU's clampedInt), so no parameter value can index outside the row or the image.
 fn clampedInt(v: f32, lo: i32, hi: i32) -> i32 {
@@ -253,12 +260,8 @@ fn pointwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
 fn warpAffine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = linearIndex(wg, nwg, lid);
-  if (i >= word(4u)) { return; }
+  if (i >= word(4u) || copiedThrough(i)) { return; }
   let q = pixelOf(i);
-  if (param(q.b, 0u) == 0.0) {
-    y[i] = x[i];
-    return;
-  }
   let px = f32(q.px);
   let py = f32(q.py);
   let sx = affineCoord(param(q.b, 1u), px, param(q.b, 2u), py, param(q.b, 3u));
@@ -272,12 +275,8 @@ fn warpAffine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 fn optical(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = linearIndex(wg, nwg, lid);
-  if (i >= word(4u)) { return; }
+  if (i >= word(4u) || copiedThrough(i)) { return; }
   let q = pixelOf(i);
-  if (param(q.b, 0u) == 0.0) {
-    y[i] = x[i];
-    return;
-  }
   let k = param(q.b, 1u);
   let fw = f32(word(2u));
   let fh = f32(word(1u));
@@ -319,12 +318,8 @@ fn sortedColumn(base: u32, w: i32, ya: i32, yb: i32, yc: i32, c: i32) -> vec3<f3
 fn median3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = linearIndex(wg, nwg, lid);
-  if (i >= word(4u)) { return; }
+  if (i >= word(4u) || copiedThrough(i)) { return; }
   let q = pixelOf(i);
-  if (param(q.b, 0u) == 0.0) {
-    y[i] = x[i];
-    return;
-  }
   let w = i32(word(2u));
   let h = i32(word(1u));
   let ya = max(q.py - 1, 0);
@@ -353,12 +348,8 @@ fn median3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
 fn taps(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = linearIndex(wg, nwg, lid);
-  if (i >= word(4u)) { return; }
+  if (i >= word(4u) || copiedThrough(i)) { return; }
   let q = pixelOf(i);
-  if (param(q.b, 0u) == 0.0) {
-    y[i] = x[i];
-    return;
-  }
   let w = i32(word(2u));
   let h = i32(word(1u));
   let n = u32(clampedInt(param(q.b, 1u), 0, i32((word(3u) - 2u) / 3u)));
@@ -423,12 +414,8 @@ fn cutout(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
 fn gaussNoise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = linearIndex(wg, nwg, lid);
-  if (i >= word(4u)) { return; }
+  if (i >= word(4u) || copiedThrough(i)) { return; }
   let q = pixelOf(i);
-  if (param(q.b, 0u) == 0.0) {
-    y[i] = x[i];
-    return;
-  }
   let r = noiseWord(keyOf(q.b, 2u), q.i);
   let k = r >> 20u;
   let a = table[k];
@@ -441,12 +428,8 @@ fn gaussNoise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 fn mulNoise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = linearIndex(wg, nwg, lid);
-  if (i >= word(4u)) { return; }
+  if (i >= word(4u) || copiedThrough(i)) { return; }
   let q = pixelOf(i);
-  if (param(q.b, 0u) == 0.0) {
-    y[i] = x[i];
-    return;
-  }
   let lo = param(q.b, 1u);
   let span = (param(q.b, 2u) - lo) * (1.0 / 4294967296.0);
   y[i] = clip01(x[i] * (lo + f32(noiseWord(keyOf(q.b, 3u), q.i)) * span));
