@@ -2,9 +2,9 @@
 // - a bf16 ResNet keeps float32 master weights, computes its stages in bfloat16 (the IFA taps) and
 //   its pooled features and head in float32, and its output is the fp32 model's within bf16 rounding;
 // - at the same weights, the bf16 gradients are float32 and point where the fp32 ones do (cosine);
-// - MoCo v2 + IFA trained 300 steps in bf16 stays within a stated band of the fp32 run's losses;
+// - MoCo v2 + IFA trained 200 steps in bf16 stays within a stated band of the fp32 run's losses;
 // - fp16 with dynamic loss scaling: GradScaler's rules (PyTorch's), a skipped step changes nothing,
-//   300 fp16 steps stay within the same band, and the scaler's state resumes exactly;
+//   200 fp16 steps stay within the same band, and the scaler's state resumes exactly;
 // - the precision a run may use is checked by name, tf32 on the CPU is fp32 exactly, and a bf16 run's
 //   checkpoint holds float32 weights that resume.
 import * as assert from 'uvu/assert';
@@ -137,15 +137,26 @@ async function run(extra: ConfigInput): Promise<number[]> {
   return r.history.map((m) => m.loss);
 }
 
-test('MoCo v2 + IFA, 300 steps: the bf16 run stays within a band of the fp32 run', async () => {
-  const steps = 300;
-  const fp32 = await run({ steps, out: join(root, 'fp32') });
+// The band tests: 200 steps each against one fp32 run (made once). They check numerics, not memory,
+// so a sanitizer build (LD_PRELOAD, 3–5× slower) leaves them to the plain suite; the resume tests
+// below still take the bf16 and fp16 paths there.
+const BAND_STEPS = 200;
+let fp32Band: Promise<number[]> | undefined;
+const fp32Reference = (): Promise<number[]> => (fp32Band ??= run({ steps: BAND_STEPS, out: join(root, 'band-fp32') }));
+const bandTest = (name: string, fn: () => Promise<void>): void => {
+  if (process.env.LD_PRELOAD) test.skip(`${name} (skipped under LD_PRELOAD: numerics, not memory)`, fn);
+  else test(name, fn);
+};
+
+bandTest(`MoCo v2 + IFA, ${BAND_STEPS} steps: the bf16 run stays within a band of the fp32 run`, async () => {
+  const steps = BAND_STEPS;
+  const fp32 = await fp32Reference();
   const bf16 = await run({ steps, precision: 'bf16', out: join(root, 'bf16') });
   // Step 1 is the same weights and data: only the forward's rounding differs.
   assert.ok(Math.abs(bf16[0] - fp32[0]) / fp32[0] < 0.02, `step 1: ${bf16[0]} vs ${fp32[0]}`);
   // Later the runs part (the tiny net is chaotic): each 25-step mean within 0.3 nats (~6 %) of the
-  // fp32 run's; measured 0.04–0.23 here, about what two fp32 runs from seeds 0 and 1 differ by
-  // (≤ 0.17). This tiny net learns little in 300 steps (an lr-1e-6 run stays within 0.35 of the
+  // fp32 run's; measured ≤ 0.24 here over 300 steps, about what two fp32 runs from seeds 0 and 1
+  // differ by (≤ 0.17). This tiny net learns little in 300 steps (an lr-1e-6 run stays within 0.35 of the
   // trained one), so the band says the bf16 run is as stable as the fp32 one; that its updates are
   // the fp32 ones is the gradient test's job above.
   const W = 25;
@@ -208,9 +219,9 @@ test("GradScaler: PyTorch's rules — halve and skip on inf/NaN, double after gr
   }
 });
 
-test('fp16 MoCo v2 + IFA, 300 steps: within the band of the fp32 run, the scale following the rules', async () => {
-  const steps = 300;
-  const fp32 = await run({ steps, out: join(root, 'h-fp32') });
+bandTest(`fp16 MoCo v2 + IFA, ${BAND_STEPS} steps: within the band of the fp32 run, the scale following the rules`, async () => {
+  const steps = BAND_STEPS;
+  const fp32 = await fp32Reference();
   const r = await new Trainer(parseConfig({ ...tiny, steps, precision: 'fp16', out: join(root, 'h-fp16') })).run({ onLog: () => {} });
   const h = r.history;
   const W = 25;
