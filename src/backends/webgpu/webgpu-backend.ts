@@ -285,13 +285,13 @@ export class WebGPUBackend implements Backend {
     const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 });
     const resolved = this.device.createBuffer({ label: 'ifa-webgpu timestamps', size: 16, usage: U.QUERY_RESOLVE | U.COPY_SRC });
     const readback = this.device.createBuffer({ label: 'ifa-webgpu timestamps read', size: 16, usage: U.MAP_READ | U.COPY_DST });
-    this.stamps = { querySet, begun: false };
     try {
-      fn();
-    } finally {
-      this.stamps = null;
-    }
-    try {
+      this.stamps = { querySet, begun: false };
+      try {
+        fn();
+      } finally {
+        this.stamps = null;
+      }
       const enc = this.device.createCommandEncoder();
       enc.resolveQuerySet(querySet, 0, 2, resolved, 0);
       enc.copyBufferToBuffer(resolved, 0, readback, 0, 16);
