@@ -618,10 +618,10 @@ void backwardFilterFast(const KernelCall& c) {
   Window win{x, g.h, g.w, g.ci, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.ho, g.wo, nullptr};
   gemm::Blocking bl;
   // dw[o, k'] over depth P: A = dyᵀ (dy is [P, Co], so A is stored transposed), B = patches.
-  auto part = [&](int64_t p0, int64_t p1, int64_t j0, int64_t j1, float* out) {
+  auto part = [&](int64_t p0, int64_t p1, int64_t j0, int64_t j1, float* out, int64_t i0 = 0, int64_t i1 = -1) {
     gemm::TransposedA a{dy, g.co};
     PatchColsB b{win};
-    gemm::run(0, g.co, j0, j1, p0, p1, a, b, out, K, 1.f, 0.f, bl);
+    gemm::run(i0, i1 < 0 ? g.co : i1, j0, j1, p0, p1, a, b, out, K, 1.f, 0.f, bl);
   };
   const int64_t threads = threadCount();
   if (threads == 1 || g.flops() < 4e6) {
@@ -651,7 +651,17 @@ void backwardFilterFast(const KernelCall& c) {
     });
     return;
   }
-  // Few pixels: split dw's columns (each task packs its own columns of B; A is small).
+  // Few pixels: split dw so that what every task packs again is the smaller operand. Split by
+  // columns, each task packs its own columns of B (the patches) and transposes all of dyᵀ; split by
+  // rows, each transposes its own rows of dyᵀ and packs all of B. So rows when Co > K' (1×1 1024→256
+  // at 8², batch 8: dyᵀ is 4× the patches; column tasks transposed it eight times, 32 → 17 ms).
+  if (g.co > K && g.co >= 2 * 4 * kMR) {
+    int64_t rows = std::max<int64_t>(kMR * 4, (g.co + threads * 4 - 1) / (threads * 4));
+    rows = (rows + kMR - 1) / kMR * kMR;
+    const int64_t tasks = (g.co + rows - 1) / rows;
+    parallelFor(0, tasks, 1, [&](int64_t lo, int64_t hi) { part(0, P, 0, K, dw, lo * rows, std::min(g.co, hi * rows)); });
+    return;
+  }
   int64_t cols = std::max<int64_t>(kNR * 2, (K + threads * 4 - 1) / (threads * 4));
   cols = (cols + kNR - 1) / kNR * kNR;
   int64_t tasks = (K + cols - 1) / cols;

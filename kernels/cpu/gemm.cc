@@ -241,24 +241,63 @@ __attribute__((target("avx2,fma"))) void microAvx2(int64_t pieces, const float* 
   storeTile(acc, c, ldc, mr, nr, alpha, beta);
 }
 
+// 8×8 tiles: eight rows of src in, unpack/shuffle/permute, eight columns out (rows of dst).
+__attribute__((target("avx2,fma"))) void transposeAvx2(const float* src, int64_t ss, int64_t R, int64_t C,
+                                                       float* dst, int64_t ds) {
+  const int64_t R8 = R / 8 * 8, C8 = C / 8 * 8;
+  for (int64_t r = 0; r < R8; r += 8) {
+    const float* s0 = src + r * ss;
+    for (int64_t c = 0; c < C8; c += 8) {
+      const float* s = s0 + c;
+      __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ss);
+      __m256 r2 = _mm256_loadu_ps(s + 2 * ss), r3 = _mm256_loadu_ps(s + 3 * ss);
+      __m256 r4 = _mm256_loadu_ps(s + 4 * ss), r5 = _mm256_loadu_ps(s + 5 * ss);
+      __m256 r6 = _mm256_loadu_ps(s + 6 * ss), r7 = _mm256_loadu_ps(s + 7 * ss);
+      __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+      __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+      __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float* d = dst + c * ds + r;
+      _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(d + ds, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(d + 2 * ds, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(d + 3 * ds, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(d + 4 * ds, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(d + 5 * ds, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(d + 6 * ds, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(d + 7 * ds, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+  }
+  // The ragged edges: the last C % 8 columns of the tiled rows, then the last R % 8 rows.
+  if (C8 < C) transposeBlockScalar(src + C8, ss, R8, C - C8, dst + C8 * ds, ds);
+  if (R8 < R) transposeBlockScalar(src + R8 * ss, ss, R - R8, C, dst + R8, ds);
+}
+
 bool cpuHasAvx2Fma() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 #endif
 
+using Transpose = void (*)(const float*, int64_t, int64_t, int64_t, float*, int64_t);
+
 struct Selected {
   MicroKernel fn;
   const char* name;
+  Transpose transpose;
 };
 
 Selected select() {
   if (const char* force = std::getenv("IFA_GEMM_PORTABLE"); force && *force && std::strcmp(force, "0") != 0)
-    return {microPortable, "portable"};
+    return {microPortable, "portable", transposeBlockScalar};
 #ifdef IFA_GEMM_X86
-  if (cpuHasAvx2Fma()) return {microAvx2, "avx2-fma 6x16"};
+  if (cpuHasAvx2Fma()) return {microAvx2, "avx2-fma 6x16", transposeAvx2};
 #endif
-  return {microPortable, "portable"};
+  return {microPortable, "portable", transposeBlockScalar};
 }
 
 const Selected& selected() {
@@ -275,6 +314,19 @@ struct AlignedBuffer {
 }  // namespace
 
 MicroKernel microKernel() { return selected().fn; }
+
+void transposeBlock(const float* src, int64_t ss, int64_t R, int64_t C, float* dst, int64_t ds) {
+  selected().transpose(src, ss, R, C, dst, ds);
+}
+
+void transposeBlockScalar(const float* src, int64_t ss, int64_t R, int64_t C, float* dst, int64_t ds) {
+  // Blocks of 8 source rows (contiguous runs of C) at a time keep both sides cache friendly.
+  for (int64_t r0 = 0; r0 < R; r0 += 8) {
+    const int64_t r1 = std::min(R, r0 + 8);
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t r = r0; r < r1; r++) dst[c * ds + r] = src[r * ss + c];
+  }
+}
 const char* microKernelName() { return selected().name; }
 
 float* scratch(int slot, size_t floats) {
@@ -334,6 +386,29 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alph
     int64_t rows = std::max<int64_t>(kMR * 4, (m + threads * 4 - 1) / (threads * 4));
     rows = (rows + kMR - 1) / kMR * kMR;
     int64_t blocks = (m + rows - 1) / rows;
+    const int64_t slivers = (n + kNR - 1) / kNR;
+    if (slivers * k * kNR <= MatrixB::kWholeLimit) {
+      // Each row block would pack all of B again (a 1×1 convolution's weight, eight times per
+      // call): pack it once, sliver by sliver in parallel, and let the blocks share it.
+      float* packed = scratch(kSharedB, size_t(slivers * k * kNR));
+      const MatrixB src{b, ldb, transB};
+      parallelFor(0, slivers, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t s = lo; s < hi; s++)
+          src.packInto(packed + s * k * kNR, k, 0, k, s * kNR, std::min<int64_t>(kNR, n - s * kNR));
+      });
+      parallelFor(0, blocks, 1, [&](int64_t lo, int64_t hi) {
+        const int64_t m0 = lo * rows, m1 = std::min(m, hi * rows);
+        PrepackedB bs{packed, k};
+        if (transA) {
+          TransposedA as{a, lda};
+          run(m0, m1, 0, n, 0, k, as, bs, c, ldc, alpha, beta, bl);
+        } else {
+          RowsA as{a, lda};
+          run(m0, m1, 0, n, 0, k, as, bs, c, ldc, alpha, beta, bl);
+        }
+      });
+      return;
+    }
     parallelFor(0, blocks, 1, [&](int64_t lo, int64_t hi) { tile(lo * rows, std::min(m, hi * rows), 0, n); });
   } else {
     int64_t cols = std::max<int64_t>(kNR * 2, (n + threads * 4 - 1) / (threads * 4));

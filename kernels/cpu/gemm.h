@@ -85,10 +85,18 @@ const char* microKernelName();
 // as the addon), so the hot loops never page-fault fresh allocations. slot (< kScratchSlots) picks an
 // independent buffer: 0..3 are used inside gemm::run by the sources here and in conv.cc, 4.. by
 // callers on their own thread.
-constexpr int kScratchSlots = 9;
-// sgemm's own slot (the transposed C of a few-row product); conv.cc holds 4..7, gemm::run 0..3.
+constexpr int kScratchSlots = 10;
+// sgemm's own slots (the transposed C of a few-row product, the B that its row blocks share);
+// conv.cc holds 4..7, gemm::run 0..3.
 constexpr int kTransposedC = 8;
+constexpr int kSharedB = 9;
 float* scratch(int slot, size_t floats);
+
+// dst[c·ds + r] = src[r·ss + c] for r < R, c < C: the packing of a transposed operand (TransposedA,
+// MatrixB with trans). 8×8 AVX2 tiles with the micro-kernel (the scalar loop with the portable one);
+// transposeBlockScalar is that loop.
+void transposeBlock(const float* src, int64_t ss, int64_t R, int64_t C, float* dst, int64_t ds);
+void transposeBlockScalar(const float* src, int64_t ss, int64_t R, int64_t C, float* dst, int64_t ds);
 
 // Sources. An A source provides:
 //   void prepare(int64_t i0, int64_t mc, int64_t p0, int64_t kc)   // e.g. pack a transposed block
@@ -120,15 +128,7 @@ struct TransposedA {
     i0 = bi0;
     kc = bkc;
     buf = scratch(0, size_t(mc * kc));
-    // Blocks of 8 rows of A (contiguous in memory) at a time keep both sides cache friendly.
-    for (int64_t p = 0; p < kc; p += 8) {
-      int64_t pe = std::min(kc, p + 8);
-      for (int64_t i = 0; i < mc; i++) {
-        const float* src = a + (p0 + p) * lda + i0 + i;
-        float* dst = buf + i * kc + p;
-        for (int64_t q = 0; q < pe - p; q++) dst[q] = src[q * lda];
-      }
-    }
+    transposeBlock(a + p0 * lda + i0, lda, kc, mc, buf, kc);
   }
   void panel(int64_t i, int mr, int64_t, int64_t, PanelA& out) const {
     out.clear();
@@ -178,19 +178,10 @@ struct MatrixB {
       float* d0 = dst + s * kcStride * kNR;
       const int64_t w = std::min<int64_t>(kNR, nc - s * kNR);
       const int64_t c0 = j0 + s * kNR;
-      // Eight depth values of each of the 16 rows of B at a time.
-      for (int64_t p = 0; p < kcur; p += 8) {
-        const int64_t pe = std::min(kcur, p + 8);
-        for (int64_t j = 0; j < kNR; j++) {
-          float* d = d0 + p * kNR + j;
-          if (j < w) {
-            const float* src = b + (c0 + j) * ldb + p0 + p;
-            for (int64_t q = 0; q < pe - p; q++) d[q * kNR] = src[q];
-          } else {
-            for (int64_t q = 0; q < pe - p; q++) d[q * kNR] = 0.f;
-          }
-        }
-      }
+      // The sliver is the transpose of B's rows c0..c0+w (depth p0..), zero past w.
+      transposeBlock(b + c0 * ldb + p0, ldb, w, kcur, d0, kNR);
+      if (w < kNR)
+        for (int64_t p = 0; p < kcur; p++) std::fill(d0 + p * kNR + w, d0 + (p + 1) * kNR, 0.f);
     }
   }
   bool packWhole(int64_t bk0, int64_t k1, int64_t bn0, int64_t n1) {
