@@ -17,7 +17,7 @@ export { backends, setBackend, getDefaultBackend, initBackend, getBackend } from
 export type { BackendName, BackendStatus, Backend, BackendMemory } from './backends/backend.js';
 export { add } from './ops/add.js';
 export { mul } from './ops/mul.js';
-export { relu } from './ops/relu.js';
+export { addRelu, relu } from './ops/relu.js';
 export { cast } from './ops/cast.js';
 export { sum, mean } from './ops/reduce.js';
 export type { ReduceOptions } from './ops/reduce.js';

@@ -75,6 +75,7 @@ const VALID: Record<KernelName, Call> = {
   broadcastTo: [[[3]], [[2, 3]], { scale: 0.5 }],
   relu: [[[4]], [[4]], {}],
   reluBackward: [[[4], [4]], [[4]], {}],
+  addRelu: [[[2, 3], [2, 3]], [[2, 3]], {}],
   fill: [[], [[5]], { value: 2 }],
   cast: [[[3]], [[3]], {}],
   reduceSum: [[[2, 3, 4]], [[2, 4]], { axes: [1], scale: 2 }],

@@ -1,5 +1,5 @@
 // Elementwise kernels with numpy broadcasting: add, mul, broadcastTo (copy with scale), relu,
-// reluBackward, fill. Memory-bound: each reads its inputs once and writes its output once
+// reluBackward, addRelu (same shapes), fill. Memory-bound: each reads its inputs once and writes its output once
 // (bytes = 4·(|a| + |b| + |out|)); one FLOP per output element.
 #include <algorithm>
 #include <cstring>
@@ -171,6 +171,19 @@ void registerElementwiseKernels(KernelRegistry& r) {
                              }
                            });
                          }}));
+  // y = relu(a + b), same shapes: the residual add and its ReLU in one pass (the sum is rounded
+  // once, as add rounds it, so the result is relu(add(a, b)) exactly).
+  halfByConversion(r.add("addRelu", {2, 1, validateUnarySame, [](const KernelCall& c) {
+                       const float* a = c.inputs[0].data;
+                       const float* b = c.inputs[1].data;
+                       float* y = c.outputs[0].data;
+                       parallelFor(0, c.outputs[0].numel(), kGrain, [&](int64_t lo, int64_t hi) {
+                         for (int64_t i = lo; i < hi; i++) {
+                           const float s = a[i] + b[i];
+                           y[i] = s <= 0.f ? 0.f : s;  // NaN stays NaN
+                         }
+                       });
+                     }}));
   halfByConversion(r.add("fill", {0, 1, [](const KernelCall& c) { requiredAttr(c, "value"); }, [](const KernelCall& c) {
                    float v = float(c.attrs.at("value"));
                    float* y = c.outputs[0].data;

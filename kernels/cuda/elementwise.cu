@@ -86,6 +86,15 @@ __global__ void reluBackwardKernel(const T* __restrict dy, const T* __restrict y
     dx[i] = toFloat(y[i]) <= 0.f ? fromFloat<T>(0.f) : dy[i];
 }
 
+// relu(a + b): the sum rounded to T once (as addKernel rounds it), then the ReLU of that.
+template <class T>
+__global__ void addReluKernel(const T* __restrict a, const T* __restrict b, T* __restrict y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const T s = fromFloat<T>(toFloat(a[i]) + toFloat(b[i]));
+    y[i] = toFloat(s) <= 0.f ? fromFloat<T>(0.f) : s;
+  }
+}
+
 template <class T>
 __global__ void fillKernel(T* __restrict y, int64_t n, T v) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) y[i] = v;
@@ -178,6 +187,16 @@ void launchReluBackward(const KernelCall& c) {
   });
 }
 
+void launchAddRelu(const KernelCall& c) {
+  const int64_t n = c.outputs[0].numel();
+  if (n == 0) return;
+  withElementType(c.outputs[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    addReluKernel<T><<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(c.inputs[0].as<T>(), c.inputs[1].as<T>(), c.outputs[0].as<T>(), n);
+    checkLaunch(c, "addReluKernel");
+  });
+}
+
 void launchFill(const KernelCall& c) {
   const int64_t n = c.outputs[0].numel();
   if (n == 0) return;
@@ -222,6 +241,7 @@ void registerElementwise(KernelRegistry& r, const KernelRegistry& cpu) {
   addCuda(r, cpu, "broadcastTo", launchBroadcastTo, allDTypes());
   addCuda(r, cpu, "relu", launchRelu, allDTypes());
   addCuda(r, cpu, "reluBackward", launchReluBackward, allDTypes());
+  addCuda(r, cpu, "addRelu", launchAddRelu, allDTypes());
   addCuda(r, cpu, "fill", launchFill, allDTypes());
   addCuda(r, cpu, "gatherRows", launchGatherRows, allDTypes());
   addCuda(r, cpu, "copyRows", launchCopyRows, allDTypes());

@@ -1,5 +1,5 @@
 // Elementwise kernels: add, mul (numpy broadcasting), broadcastTo (out = scale·x broadcast), relu,
-// reluBackward (dx = dy where y > 0), fill. Memory-bound: each reads its inputs once and writes its
+// reluBackward (dx = dy where y > 0), addRelu (relu(a + b), same shapes), fill. Memory-bound: each reads its inputs once and writes its
 // output once (bytes = 4·(|a| + |b| + |out|)); one FLOP per output element.
 //
 // One invocation per output element, 256 per workgroup. The host folds the grid into 2-D
@@ -109,6 +109,16 @@ fn reluBackward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
   let i = linearIndex(wg, nwg, lid);
   if (i >= word(0u)) { return; }
   out[i] = select(a[i], 0.0, b[i] <= 0.0);
+}
+
+// relu(a + b), same shapes (a residual block's add and ReLU in one pass).
+@compute @workgroup_size(256)
+fn addRelu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = linearIndex(wg, nwg, lid);
+  if (i >= word(0u)) { return; }
+  let s = a[i] + b[i];
+  out[i] = select(s, 0.0, s <= 0.0);
 }
 
 @compute @workgroup_size(256)

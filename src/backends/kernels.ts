@@ -72,6 +72,8 @@ export const KERNELS = {
   relu: { inputs: [T('x')], outputs: [T('y')], attrs: {} },
   /** dx = dy where y > 0, else 0. */
   reluBackward: { inputs: [T('dy'), T('y')], outputs: [T('dx')], attrs: {} },
+  /** y = max(a + b, 0), a and b of y's shape: a residual block's add and ReLU in one pass (its gradient is reluBackward on y, for both). */
+  addRelu: { inputs: [T('a'), T('b')], outputs: [T('y')], attrs: {} },
   /** out = value everywhere. */
   fill: { inputs: [], outputs: [T('out')], attrs: { value: num() } },
   /** y = x in y's dtype: any dtype in, any out (the one kernel whose slots are free); narrowing rounds to nearest even. */
@@ -304,6 +306,7 @@ export const KERNEL_COSTS = {
   broadcastTo: (c) => ({ bytes: traffic(c), flops: c.attrs.scale !== undefined && c.attrs.scale !== 1 ? elems(c, 'outputs') : 0 }),
   relu: perElement(1),
   reluBackward: perElement(1),
+  addRelu: perElement(2),
   fill: moveOnly,
   cast: moveOnly,
   reduceSum: perElement(1, 'inputs'),

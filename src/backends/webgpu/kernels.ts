@@ -139,6 +139,7 @@ const SPECS: Record<string, KernelSpec> = {
   broadcastTo: (ins, [out], attrs) => elementwisePlan('broadcastTo', ins, out, attrs.num('scale', 1)),
   relu: (ins, [out]) => elementwisePlan('relu', ins, out, 1),
   reluBackward: (ins, [out]) => elementwisePlan('reluBackward', ins, out, 1),
+  addRelu: (ins, [out]) => elementwisePlan('addRelu', ins, out, 1),
   reduceSum,
   matmul,
   fill: (ins, [out], attrs) => elementwisePlan('fill', ins, out, attrs.num('value')),

@@ -24,6 +24,7 @@ export const SPLITTABLE: Readonly<Record<string, SplitSpec>> = {
   mul: { inputs: 'ss', ok: sameShapes },
   relu: { inputs: 's' },
   reluBackward: { inputs: 'ss' },
+  addRelu: { inputs: 'ss' },
   fill: { inputs: '' },
   conv2d: { inputs: 'sw' },
   conv2dBackwardInput: { inputs: 'sw' },

@@ -6,9 +6,8 @@ import type { BackendName } from '../../backends/backend.js';
 import type { DType } from '../../core/dtype.js';
 import { Rng } from '../../core/random.js';
 import type { Tensor } from '../../core/tensor.js';
-import { add } from '../../ops/add.js';
 import { cast } from '../../ops/cast.js';
-import { relu } from '../../ops/relu.js';
+import { addRelu } from '../../ops/relu.js';
 import { BatchNorm2d, Conv2d, GlobalAvgPool, Linear, MaxPool2d, ReLU, Sequential } from '../layers.js';
 import { Module } from '../module.js';
 import { DeferredInit, RngInit, type WeightInit } from '../init.js';
@@ -64,7 +63,7 @@ export class Bottleneck extends Module {
     out = this.bn2.forward(this.conv2.forward(out), { relu: true });
     out = this.bn3.forward(this.conv3.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return relu(add(out, identity));
+    return addRelu(out, identity);  // relu(add(out, identity)) in one kernel (test/model-parity checks the two agree)
   }
 }
 
