@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -9,6 +10,15 @@
 
 namespace ifa {
 namespace {
+
+// How long an idle helper spins for the next job before it sleeps on the condition variable.
+constexpr std::chrono::microseconds kSpin{100};
+
+inline void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 class Pool {
  public:
@@ -69,6 +79,14 @@ class Pool {
   void loop() {
     uint64_t seen = 0;
     for (;;) {
+      // Spin a little before sleeping: kernels come in bursts (a training step is hundreds of
+      // parallelFor calls back to back), and a helper that sleeps in between pays a futex wake-up
+      // and a reschedule on every call.
+      const auto until = std::chrono::steady_clock::now() + kSpin;
+      for (int i = 0; generation_.load(std::memory_order_acquire) == seen && !stop_.load(std::memory_order_relaxed); i++) {
+        pause();
+        if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) break;
+      }
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return stop_ || (generation_ != seen && job_ != nullptr); });
@@ -96,9 +114,9 @@ class Pool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
   int active_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t begin_ = 0, end_ = 0, step_ = 1;
   std::atomic<int64_t> next_{0}, chunks_{0}, pending_{0};
