@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getBackend, initBackend, type Backend } from '../src/index.js';
 import type { KernelAttrs } from '../src/backends/backend.js';
-import { assertClose, backendSelected, backendStatuses, expectKernelMatch, skipNote, type Tolerance } from './helpers.js';
+import { assertClose, backendSelected, backendStatuses, expectKernelMatch, skipNote, testValues, type Tolerance } from './helpers.js';
 
 const statuses = await backendStatuses();
 const webgpu = statuses.find((s) => s.name === 'webgpu');
@@ -30,6 +30,13 @@ function errorOf(be: Backend, kernel: string, inShapes: number[][], outShapes: n
   } finally {
     for (const t of [...ins, ...outs]) be.free(t.storage);
   }
+}
+
+/** Runs one call on fresh buffers and rethrows what it throws. */
+function errorOrThrow(be: Backend, kernel: string, inShapes: number[][], outShapes: number[][], attrs: KernelAttrs): void {
+  const [cls, msg] = errorOf(be, kernel, inShapes, outShapes, attrs);
+  if (cls === 'none') return;
+  throw cls === 'RangeError' ? new RangeError(msg) : new Error(`${cls}: ${msg}`);
 }
 
 if (!backendSelected('webgpu')) {
@@ -202,6 +209,53 @@ if (!backendSelected('webgpu')) {
     const rows = Array.from({ length: N }, (_, b) => [1, 1.5, -0.25, 0.9, 0.01 * b]);
     const params = rows.flat();
     await bigCase('augmentPointwise', [[N, 512, 512], [N, 5]], [[N, 512, 512]], {}, (i) => (i >= 7919 && i < 7919 + params.length ? params[i - 7919] : 0.5 + 0.5 * Math.sin(i)));
+  });
+
+  s('past a binding limit lowered by IFA_WEBGPU_BINDING_LIMIT, batch norm (train, eval, both backwards) and the weight gradient split and match the CPU', async () => {
+    const be = getBackend('webgpu') as Backend;
+    const before = process.env.IFA_WEBGPU_BINDING_LIMIT;
+    const pos = (n: number, seed: number) => Float32Array.from(testValues(n, seed), (v) => 0.75 + Math.abs(v));
+    const tol = { atol: 2e-5, rtol: 2e-4 };
+    try {
+      // [7, 8, 8, 16]: 4 KiB per sample, so under an 8 KiB limit chunks of 2, 2, 2 and 1 samples;
+      // [5, 4, 4, 80]: C not a multiple of 64, 5 KiB per sample, chunks of 2, 2, 1 under 12000 bytes.
+      for (const [shape, limit] of [[[7, 8, 8, 16], 8192], [[5, 4, 4, 80], 12000]] as Array<[number[], number]>) {
+        process.env.IFA_WEBGPU_BINDING_LIMIT = String(limit);
+        const C = shape[3];
+        const n = numel(shape);
+        // The limit is in force: a kernel that cannot split is refused at this size.
+        assert.throws(() => errorOrThrow(be, 'reduceSum', [shape], [[C]], { axes: [0, 1, 2] }), /more than this device's maxStorageBufferBindingSize \(\d+ bytes\), and reduceSum reduces over the batch/);
+        for (const relu of [false, true]) {
+          await expectMatch('batchNormTrain', [shape, [C], [C]], [shape, [C], [C]], { eps: 1e-5, relu }, tol);
+          const init = { inputs: [testValues(n, 1), testValues(n, 2), pos(C, 3), testValues(C, 4), testValues(C, 5), pos(C, 6)] };
+          await expectKernelMatch('webgpu', 'batchNormBackward', [shape, shape, [C], [C], [C], [C]], [shape, [C], [C]], { relu }, tol, init);
+          await expectKernelMatch('webgpu', 'batchNormEvalBackward', [shape, shape, [C], [C], [C], [C]], [shape, [C], [C]], { eps: 1e-5, relu }, tol, init);
+          await expectKernelMatch('webgpu', 'batchNormEval', [shape, [C], [C], [C], [C]], [shape], { eps: 1e-5, relu }, tol, { inputs: [testValues(n, 1), pos(C, 2), testValues(C, 3), testValues(C, 4), pos(C, 5)] });
+        }
+        const [N, H, W] = shape;
+        // dw itself must fit one binding (it is bound whole): 4 filters of 3×3×C.
+        await expectMatch('conv2dBackwardFilter', [shape, [N, H, W, 4]], [[4, 3, 3, C]], { strideH: 1, strideW: 1, padH: 1, padW: 1 }, tol);
+        await expectMatch('conv2dBackwardFilter', [shape, [N, H / 2, W / 2, 8]], [[8, 1, 1, C]], { strideH: 2, strideW: 2, padH: 0, padW: 0 }, tol);
+      }
+    } finally {
+      if (before === undefined) delete process.env.IFA_WEBGPU_BINDING_LIMIT;
+      else process.env.IFA_WEBGPU_BINDING_LIMIT = before;
+    }
+    await be.sync();
+  });
+
+  s('IFA_WEBGPU_BINDING_LIMIT that is not a whole number of bytes ≥ 256 is refused by name', () => {
+    const be = getBackend('webgpu') as Backend;
+    const before = process.env.IFA_WEBGPU_BINDING_LIMIT;
+    try {
+      for (const bad of ['12.5', 'lots', '16']) {
+        process.env.IFA_WEBGPU_BINDING_LIMIT = bad;
+        assert.throws(() => errorOrThrow(be, 'relu', [[4]], [[4]], {}), (e: Error) => e instanceof RangeError && e.message.startsWith('IFA_WEBGPU_BINDING_LIMIT must be an integer number of bytes'));
+      }
+    } finally {
+      if (before === undefined) delete process.env.IFA_WEBGPU_BINDING_LIMIT;
+      else process.env.IFA_WEBGPU_BINDING_LIMIT = before;
+    }
   });
 
   s('past one storage binding, a kernel that reduces over the batch is refused naming the limit and the fix', async () => {

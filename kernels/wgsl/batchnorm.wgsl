@@ -12,7 +12,11 @@
 // Block means and M2 are exact two-pass sums within a block (the block is re-read from cache).
 //
 // Params: [0] rows [1] C [2] rows per block R [3] blocks B [4] relu [5] mode (0 train, 1 eval)
-//   f[6] eps f[7] momentum f[8] count
+//   f[6] eps f[7] momentum f[8] count [9] first block [10] blocks per chunk [11] rows per chunk
+// A call past one storage binding runs the per-row passes chunk by chunk over views of x, dy, y
+// (src/backends/webgpu/split.ts): a partial pass then sees the chunk's rows ([0]) and blocks ([3])
+// and writes its blocks from [9] on, and the merge sees every block, block b covering rows
+// [chunk·[11] + (b mod [10])·R, …) of the whole. Unsplit: [9] = 0, [10] = B, [11] = rows.
 
 struct Params {
   v: array<vec4<u32>, 16>,
@@ -69,8 +73,20 @@ fn bnStatsPartial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
   let m = s / f32(r1 - r0);
   var m2 = 0.0;
   for (var r = r0; r < r1; r++) { let d = x[r * C + it.c] - m; m2 += d * d; }
-  o1[(it.blk * C + it.c) * 2u] = m;
-  o1[(it.blk * C + it.c) * 2u + 1u] = m2;
+  let at = (word(9u) + it.blk) * C + it.c;
+  o1[at * 2u] = m;
+  o1[at * 2u + 1u] = m2;
+}
+
+// The rows of block b of the whole (see the params).
+fn blockRows(b: u32) -> u32 {
+  let Bc = word(10u);
+  let Rc = word(11u);
+  let R = word(2u);
+  let chunk = b / Bc;
+  let start = chunk * Rc + (b % Bc) * R;
+  let end = min(min(chunk * Rc + Rc, start + R), word(0u));
+  return end - start;
 }
 
 // Merges the blocks in order: o1 = mean, o2 = invStd = 1/sqrt(biased var + eps).
@@ -80,13 +96,11 @@ fn bnStatsFinal(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
   let C = word(1u);
   let c = (wg.y * nwg.x + wg.x) * 64u + lid.x;
   if (c >= C) { return; }
-  let rows = word(0u);
-  let R = word(2u);
   var n = 0.0;
   var mean = 0.0;
   var m2 = 0.0;
   for (var b = 0u; b < word(3u); b++) {
-    let nb = f32(min(rows, (b + 1u) * R) - b * R);
+    let nb = f32(blockRows(b));
     let mb = partIn[(b * C + c) * 2u];
     let m2b = partIn[(b * C + c) * 2u + 1u];
     let tot = n + nb;
@@ -156,8 +170,9 @@ fn bnGradPartial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
     sg += g;
     sgx += g * (x[i] - mean);
   }
-  o1[(it.blk * C + it.c) * 2u] = sg;
-  o1[(it.blk * C + it.c) * 2u + 1u] = sgx;
+  let at = (word(9u) + it.blk) * C + it.c;
+  o1[at * 2u] = sg;
+  o1[at * 2u + 1u] = sgx;
 }
 
 // o1 = dgamma, o2 = dbeta, o3[c·3 + {0,1,2}] = k1, a, k2 with dx = k1·g − a − (x − mean)·k2.

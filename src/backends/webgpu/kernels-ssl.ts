@@ -5,6 +5,7 @@
 // kernels/wgsl/{layout,loss,batchnorm,pool,conv,optim}.wgsl.
 import { type Attrs, type Checked, type KernelPlan, type KernelSpec, type Pass, type Resource, newParams, scratch } from './plan.js';
 import type { ShaderFile } from './shaders.js';
+import { sliceOf } from './split.js';
 
 const WG = 256;
 
@@ -189,20 +190,71 @@ function bnParams(rows: number, C: number, R: number, B: number, relu: boolean, 
   f[6] = eps;
   f[7] = momentum;
   f[8] = count;
+  u.set([0, B, rows], 9);  // one chunk: blocks from 0, all B blocks over all rows
   return u;
 }
 
-const batchNormTrain: KernelSpec = ([x, gamma, beta], [y, mean, invStd], a) => {
+/**
+ * The row chunks of a batch-norm call: the whole call, or (past one storage binding, split.ts) the
+ * views of `chunk` samples each. Each chunk's blocks of R rows follow the previous chunk's; u9 is a
+ * chunk's first block, Bc and Rc the blocks and rows of a full chunk (the merge passes' params).
+ */
+interface BnChunks {
+  C: number;
+  rows: number;
+  R: number;
+  /** Blocks in all. */
+  B: number;
+  Bc: number;
+  Rc: number;
+  parts: Array<{ start: number; rows: number; blocks: number; firstBlock: number; view: (t: Checked) => Checked }>;
+}
+
+function bnChunks(x: Checked, chunk?: number): BnChunks {
   const C = lastDim(x.shape);
   const rows = x.storage.numel / C;
-  const { R, B } = bnGeometry(rows, C);
-  const u = bnParams(rows, C, R, B, a.flag('relu'), false, a.num('eps'));
-  const part = scratch(B * C * 2);
+  const n = x.shape[0] ?? 1;
+  const whole = (t: Checked) => t;
+  if (!chunk || chunk >= n || x.shape.length < 2) {
+    const { R, B } = bnGeometry(rows, C);
+    return { C, rows, R, B, Bc: B, Rc: rows, parts: [{ start: 0, rows, blocks: B, firstBlock: 0, view: whole }] };
+  }
+  const perSample = rows / n;
+  const Rc = chunk * perSample;
+  const { R } = bnGeometry(Rc, C);
+  const Bc = Math.ceil(Rc / R);
+  const parts: BnChunks['parts'] = [];
+  let B = 0;
+  for (let s = 0; s < n; s += chunk) {
+    const count = Math.min(chunk, n - s);
+    const blocks = Math.ceil((count * perSample) / R);
+    parts.push({ start: s * perSample, rows: count * perSample, blocks, firstBlock: B, view: (t) => sliceOf(t, n, s, count) });
+    B += blocks;
+  }
+  return { C, rows, R, B, Bc, Rc, parts };
+}
+
+/** Params of one chunk's per-row pass, or (part undefined) of a merge over every block. */
+function bnChunkParams(k: BnChunks, part: BnChunks['parts'][number] | undefined, relu: boolean, evalMode: boolean, eps: number): Uint32Array<ArrayBuffer> {
+  const u = bnParams(part ? part.rows : k.rows, k.C, k.R, part ? part.blocks : k.B, relu, evalMode, eps);
+  u.set([part ? part.firstBlock : 0, k.Bc, k.Rc], 9);
+  return u;
+}
+
+const batchNormTrain: KernelSpec = ([x, gamma, beta], [y, mean, invStd], a, chunk) => {
+  const k = bnChunks(x, chunk);
+  const relu = a.flag('relu');
+  const eps = a.num('eps');
+  const part = scratch(k.B * k.C * 2);
+  const tiles = Math.ceil(k.C / 64);
+  const merge = bnChunkParams(k, undefined, relu, false, eps);
   return {
     passes: [
-      pass('batchnorm', 'bnStatsPartial', [[0, x.storage], [10, part]], u, Math.ceil(C / 64) * B),
-      pass('batchnorm', 'bnStatsFinal', [[6, part], [10, mean.storage], [11, invStd.storage]], u, Math.ceil(C / 64)),
-      pass('batchnorm', 'bnApply', [[0, x.storage], [2, gamma.storage], [3, beta.storage], [4, mean.storage], [5, invStd.storage], [9, y.storage]], u, Math.ceil(x.storage.numel / WG)),
+      ...k.parts.map((p) => pass('batchnorm', 'bnStatsPartial', [[0, p.view(x).storage], [10, part]], bnChunkParams(k, p, relu, false, eps), tiles * p.blocks)),
+      pass('batchnorm', 'bnStatsFinal', [[6, part], [10, mean.storage], [11, invStd.storage]], merge, tiles),
+      ...k.parts.map((p) =>
+        pass('batchnorm', 'bnApply', [[0, p.view(x).storage], [2, gamma.storage], [3, beta.storage], [4, mean.storage], [5, invStd.storage], [9, p.view(y).storage]], bnChunkParams(k, p, relu, false, eps), Math.ceil((p.rows * k.C) / WG)),
+      ),
     ],
   };
 };
@@ -215,21 +267,25 @@ const batchNormEval: KernelSpec = ([x, gamma, beta, rm, rv], [y], a) => {
 };
 
 function batchNormBackwardSpec(evalMode: boolean): KernelSpec {
-  return ([dy, x, gamma, beta, s1, s2], [dx, dgamma, dbeta], a) => {
-    const C = lastDim(x.shape);
-    const rows = x.storage.numel / C;
-    const { R, B } = bnGeometry(rows, C);
-    const u = bnParams(rows, C, R, B, a.flag('relu'), evalMode, evalMode ? a.num('eps') : 0);
-    const chan = scratch(C * 3);
-    const part = scratch(B * C * 2);
-    const coef = scratch(C * 3);
-    const tiles = Math.ceil(C / 64);
+  return ([dy, x, gamma, beta, s1, s2], [dx, dgamma, dbeta], a, chunk) => {
+    const k = bnChunks(x, chunk);
+    const relu = a.flag('relu');
+    const eps = evalMode ? a.num('eps') : 0;
+    const merge = bnChunkParams(k, undefined, relu, evalMode, eps);
+    const chan = scratch(k.C * 3);
+    const part = scratch(k.B * k.C * 2);
+    const coef = scratch(k.C * 3);
+    const tiles = Math.ceil(k.C / 64);
     return {
       passes: [
-        pass('batchnorm', 'bnChannels', [[2, gamma.storage], [4, s1.storage], [5, s2.storage], [10, chan]], u, tiles),
-        pass('batchnorm', 'bnGradPartial', [[0, x.storage], [1, dy.storage], [3, beta.storage], [7, chan], [10, part]], u, rows > 0 ? tiles * B : 0),
-        pass('batchnorm', 'bnGradFinal', [[2, gamma.storage], [6, part], [7, chan], [10, dgamma.storage], [11, dbeta.storage], [12, coef]], u, tiles),
-        pass('batchnorm', 'bnGradInput', [[0, x.storage], [1, dy.storage], [3, beta.storage], [6, coef], [7, chan], [9, dx.storage]], u, Math.ceil(x.storage.numel / WG)),
+        pass('batchnorm', 'bnChannels', [[2, gamma.storage], [4, s1.storage], [5, s2.storage], [10, chan]], merge, tiles),
+        ...k.parts.map((p) =>
+          pass('batchnorm', 'bnGradPartial', [[0, p.view(x).storage], [1, p.view(dy).storage], [3, beta.storage], [7, chan], [10, part]], bnChunkParams(k, p, relu, evalMode, eps), p.rows > 0 ? tiles * p.blocks : 0),
+        ),
+        pass('batchnorm', 'bnGradFinal', [[2, gamma.storage], [6, part], [7, chan], [10, dgamma.storage], [11, dbeta.storage], [12, coef]], merge, tiles),
+        ...k.parts.map((p) =>
+          pass('batchnorm', 'bnGradInput', [[0, p.view(x).storage], [1, p.view(dy).storage], [3, beta.storage], [6, coef], [7, chan], [9, p.view(dx).storage]], bnChunkParams(k, p, relu, evalMode, eps), Math.ceil((p.rows * k.C) / WG)),
+        ),
       ],
     };
   };

@@ -150,7 +150,7 @@ const SPECS: Record<string, KernelSpec> = {
 export const KERNEL_NAMES: readonly string[] = Object.keys(SPECS);
 
 /** Checks a kernel call with the addon's validator (as the CPU backend does) and returns its launch plan. */
-export function planKernel(kernel: string, inputs: TensorRef[], outputs: TensorRef[], attrs: KernelAttrs | undefined): KernelPlan {
+export function planKernel(kernel: string, inputs: TensorRef[], outputs: TensorRef[], attrs: KernelAttrs | undefined, chunk?: number): KernelPlan {
   if (typeof kernel !== 'string') throw new TypeError('run: kernel name must be a string');
   const spec = Object.hasOwn(SPECS, kernel) ? SPECS[kernel] : undefined;
   if (!spec) {
@@ -173,5 +173,5 @@ export function planKernel(kernel: string, inputs: TensorRef[], outputs: TensorR
     if (inStorage.includes(o)) throw new RangeError(`${kernel}: output ${i} is also an input; kernels do not run in place`);
     if (outStorage.indexOf(o) !== i) throw new RangeError(`${kernel}: the same buffer is given as two outputs`);
   });
-  return spec(ins, outs, new Attrs(attrs ?? {}));
+  return spec(ins, outs, new Attrs(attrs ?? {}), chunk);
 }

@@ -39,9 +39,10 @@ export interface KernelPlan {
 
 /**
  * A kernel's launch plan from a call the addon's validator has accepted (planKernel checks first), so
- * the shapes and attrs are those of a valid call.
+ * the shapes and attrs are those of a valid call. `chunk` (split.ts mode 'plan'): the call is past one
+ * storage binding, and the plan binds its split tensors as views of this many samples.
  */
-export type KernelSpec = (ins: Checked[], outs: Checked[], attrs: Attrs) => KernelPlan;
+export type KernelSpec = (ins: Checked[], outs: Checked[], attrs: Attrs, chunk?: number) => KernelPlan;
 
 export interface Checked {
   storage: WebGPUStorage;

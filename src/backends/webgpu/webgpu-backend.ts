@@ -12,7 +12,7 @@ import type { Backend, BackendMemory, BackendStatus, DeviceSpan, KernelAttrs, St
 import { KERNEL_NAMES, PARAM_WORDS, planKernel, type Pass, type Resource, type Scratch } from './kernels.js';
 import type { ShaderFile } from './shaders.js';
 import { BufferPool, WebGPUStorage, byteSizeFor, webgpuStorage } from './storage.js';
-import { planSplit, splitCalls } from './split.js';
+import { type SplitPlan, bindingLimit, planSplit, splitCalls } from './split.js';
 
 /** GPUBufferUsage / GPUMapMode values, from the `webgpu` package's globals (not installed globally). */
 export interface WebGPUConstants {
@@ -173,6 +173,37 @@ export class WebGPUBackend implements Backend {
     return out;
   }
 
+  /**
+   * A kernel whose one output is a sum over the batch (conv2dBackwardFilter), past one binding: the
+   * first chunk writes the output, each later one a temporary that is added in (add, then a copy
+   * back by broadcastTo), all in queue order.
+   */
+  private runSummed(kernel: string, split: SplitPlan, inputs: TensorRef[], outputs: TensorRef[], attrs?: KernelAttrs): number | void {
+    const out = outputs[0];
+    const numel = (out.storage as WebGPUStorage).numel;
+    const part = this.alloc(numel) as WebGPUStorage;
+    const sum = this.alloc(numel) as WebGPUStorage;
+    const ref = (st: WebGPUStorage): TensorRef => ({ shape: out.shape, storage: st });
+    let id: number | void = undefined;
+    try {
+      let first = true;
+      for (const [ins, outs] of splitCalls(kernel, split, inputs, outputs)) {
+        if (first) {
+          id = this.run(kernel, ins, outs, attrs);
+          first = false;
+          continue;
+        }
+        this.run(kernel, ins, [ref(part)], attrs);
+        this.run('add', [out, ref(part)], [ref(sum)]);
+        id = this.run('broadcastTo', [ref(sum)], [out], { scale: 1 });
+      }
+    } finally {
+      this.free(part);
+      this.free(sum);
+    }
+    return id;
+  }
+
   async sync(): Promise<void> {
     this.checkUsable('sync');
     await this.device.queue.onSubmittedWorkDone();
@@ -183,8 +214,8 @@ export class WebGPUBackend implements Backend {
 
   run(kernel: string, inputs: TensorRef[], outputs: TensorRef[], attrs?: KernelAttrs): number | void {
     this.checkUsable(typeof kernel === 'string' ? kernel : 'run');
-    const plan = planKernel(kernel, inputs, outputs, attrs);
-    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
+    let plan = planKernel(kernel, inputs, outputs, attrs);
+    const maxBinding = bindingLimit(this.device.limits.maxStorageBufferBindingSize);
     const named = [
       ...inputs.map((t, i) => [`inputs[${i}]`, t.storage as WebGPUStorage] as const),
       ...outputs.map((t, i) => [`outputs[${i}]`, t.storage as WebGPUStorage] as const),
@@ -198,9 +229,14 @@ export class WebGPUBackend implements Backend {
           `${kernel}: ${over[0]} is ${over[1].byteSize} bytes, more than this device's maxStorageBufferBindingSize (${maxBinding} bytes), and ${split}; use a smaller batch or image`,
         );
       }
-      let id: number | void = undefined;
-      for (const [ins, outs] of splitCalls(kernel, split, inputs, outputs)) id = this.run(kernel, ins, outs, attrs);
-      return id;
+      if (split.mode === 'sum') return this.runSummed(kernel, split, inputs, outputs, attrs);
+      if (split.mode === 'plan') {
+        plan = planKernel(kernel, inputs, outputs, attrs, split.chunk);
+      } else {
+        let id: number | void = undefined;
+        for (const [ins, outs] of splitCalls(kernel, split, inputs, outputs)) id = this.run(kernel, ins, outs, attrs);
+        return id;
+      }
     }
     const maxStorage = this.device.limits.maxStorageBuffersPerShaderStage;
     for (const p of plan.passes) {
