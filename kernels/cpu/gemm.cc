@@ -315,6 +315,8 @@ struct AlignedBuffer {
 
 MicroKernel microKernel() { return selected().fn; }
 
+const char* microKernelName() { return selected().name; }
+
 void transposeBlock(const float* src, int64_t ss, int64_t R, int64_t C, float* dst, int64_t ds) {
   selected().transpose(src, ss, R, C, dst, ds);
 }
@@ -327,7 +329,6 @@ void transposeBlockScalar(const float* src, int64_t ss, int64_t R, int64_t C, fl
       for (int64_t r = r0; r < r1; r++) dst[c * ds + r] = src[r * ss + c];
   }
 }
-const char* microKernelName() { return selected().name; }
 
 float* scratch(int slot, size_t floats) {
   thread_local AlignedBuffer buffers[kScratchSlots];
@@ -360,8 +361,8 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alph
     return;
   }
   Blocking bl;
-  auto tile = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-    MatrixB bs{b, ldb, transB};
+  // One block of C against a B source (MatrixB packs its own; PrepackedB shares one packing).
+  auto tileWith = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1, auto& bs) {
     if (transA) {
       TransposedA as{a, lda};
       run(m0, m1, n0, n1, 0, k, as, bs, c, ldc, alpha, beta, bl);
@@ -369,6 +370,10 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alph
       RowsA as{a, lda};
       run(m0, m1, n0, n1, 0, k, as, bs, c, ldc, alpha, beta, bl);
     }
+  };
+  auto tile = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    MatrixB bs{b, ldb, transB};
+    tileWith(m0, m1, n0, n1, bs);
   };
   const int threads = threadCount();
   const double flops = 2.0 * double(m) * double(n) * double(k);
@@ -397,15 +402,8 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alph
           src.packInto(packed + s * k * kNR, k, 0, k, s * kNR, std::min<int64_t>(kNR, n - s * kNR));
       });
       parallelFor(0, blocks, 1, [&](int64_t lo, int64_t hi) {
-        const int64_t m0 = lo * rows, m1 = std::min(m, hi * rows);
         PrepackedB bs{packed, k};
-        if (transA) {
-          TransposedA as{a, lda};
-          run(m0, m1, 0, n, 0, k, as, bs, c, ldc, alpha, beta, bl);
-        } else {
-          RowsA as{a, lda};
-          run(m0, m1, 0, n, 0, k, as, bs, c, ldc, alpha, beta, bl);
-        }
+        tileWith(lo * rows, std::min(m, hi * rows), 0, n, bs);
       });
       return;
     }

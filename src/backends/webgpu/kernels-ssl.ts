@@ -207,7 +207,7 @@ interface BnChunks {
   B: number;
   Bc: number;
   Rc: number;
-  parts: Array<{ start: number; rows: number; blocks: number; firstBlock: number; view: (t: Checked) => Checked }>;
+  parts: Array<{ rows: number; blocks: number; firstBlock: number; view: (t: Checked) => Checked }>;
 }
 
 function bnChunks(x: Checked, chunk?: number): BnChunks {
@@ -217,7 +217,7 @@ function bnChunks(x: Checked, chunk?: number): BnChunks {
   const whole = (t: Checked) => t;
   if (!chunk || chunk >= n || x.shape.length < 2) {
     const { R, B } = bnGeometry(rows, C);
-    return { C, rows, R, B, Bc: B, Rc: rows, parts: [{ start: 0, rows, blocks: B, firstBlock: 0, view: whole }] };
+    return { C, rows, R, B, Bc: B, Rc: rows, parts: [{ rows, blocks: B, firstBlock: 0, view: whole }] };
   }
   const perSample = rows / n;
   const Rc = chunk * perSample;
@@ -228,7 +228,7 @@ function bnChunks(x: Checked, chunk?: number): BnChunks {
   for (let s = 0; s < n; s += chunk) {
     const count = Math.min(chunk, n - s);
     const blocks = Math.ceil((count * perSample) / R);
-    parts.push({ start: s * perSample, rows: count * perSample, blocks, firstBlock: B, view: (t) => sliceOf(t, n, s, count) });
+    parts.push({ rows: count * perSample, blocks, firstBlock: B, view: (t) => sliceOf(t, n, s, count) });
     B += blocks;
   }
   return { C, rows, R, B, Bc, Rc, parts };
